@@ -1,0 +1,71 @@
+// swift-tools-version: 6.0
+// Herd: a media and caching layer for fediverse servers.
+// C libraries are fenced into system-library targets (C…); only the modules
+// that must talk to C import them (FastCGI, Upstream).
+import PackageDescription
+
+let package = Package(
+    name: "herd",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "herd", targets: ["herd"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        // MARK: C libraries (Debian: libfcgi-dev, libcurl4-openssl-dev)
+        .systemLibrary(
+            name: "CFastCGI",
+            pkgConfig: "fcgi",
+            providers: [.apt(["libfcgi-dev"])]
+        ),
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+
+        // MARK: Modules that import C
+        .target(
+            name: "FastCGI",
+            dependencies: ["CFastCGI"]
+        ),
+        .target(
+            name: "Upstream",
+            dependencies: ["CCurl"]
+        ),
+
+        // MARK: Pure Swift
+        .target(
+            name: "Herd",
+            dependencies: [
+                "FastCGI",
+                "Upstream",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ]
+        ),
+        .executableTarget(
+            name: "herd",
+            dependencies: ["Herd"]
+        ),
+
+        // MARK: Tests
+        .testTarget(
+            name: "HerdTests",
+            dependencies: ["Herd", "FastCGI", "Upstream"]
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["herd", "Herd"],
+            resources: [.copy("Fixtures")]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

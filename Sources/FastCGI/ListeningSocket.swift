@@ -1,0 +1,154 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+/// The socket a worker accepts nginx's connections on.
+///
+/// We create it ourselves instead of calling `FCGX_OpenSocket`, because that
+/// function calls `exit(errno)` when bind fails: an admin would see a bare
+/// exit code instead of "address in use". The socket is non-blocking so that
+/// accept loops can wait in `poll` next to a shutdown pipe; accepted
+/// connections are blocking again (Linux does not inherit O_NONBLOCK).
+public final class ListeningSocket: Sendable {
+    public let descriptor: Int32
+    public let address: BindAddress
+
+    public init(address: BindAddress, unixSocketMode: Int = 0o660, backlog: Int32 = 1024) throws(SystemError) {
+        self.address = address
+        switch address {
+        case .unix(let path):
+            descriptor = try Self.bindUnix(path: path, mode: mode_t(unixSocketMode & 0o777), backlog: backlog)
+        case .tcp(let host, let port):
+            descriptor = try Self.bindTCP(host: host, port: port, backlog: backlog)
+        }
+    }
+
+    /// Stops listening and removes the socket file. Safe to call twice.
+    public func close() {
+        let wasOpen = isOpen.withLock { open in
+            defer { open = false }
+            return open
+        }
+        guard wasOpen else { return }
+        _ = Glibc.close(descriptor)
+        if case .unix(let path) = address { _ = unlink(path) }
+    }
+
+    private let isOpen = Mutex(true)
+
+    deinit { close() }
+
+    /// The port actually bound (useful when asked for port 0).
+    public var boundPort: UInt16? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let result = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+        }
+        guard result == 0 else { return nil }
+        switch Int32(storage.ss_family) {
+        case AF_INET:
+            return withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) } }
+        case AF_INET6:
+            return withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin6_port) } }
+        default:
+            return nil
+        }
+    }
+
+    // MARK: - unix
+
+    private static func bindUnix(path: String, mode: mode_t, backlog: Int32) throws(SystemError) -> Int32 {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let pathBytes = Array(path.utf8)
+        guard pathBytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            throw SystemError("bind", errno: ENAMETOOLONG, detail: path)
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: pathBytes)
+            raw[pathBytes.count] = 0
+        }
+        try removeStaleSocket(at: path, address: address)
+
+        let fd = try retryingOnInterrupt("socket") { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0) }
+        do throws(SystemError) {
+            // Create the file with the wanted mode from the start: no window in
+            // which nginx's user cannot connect, and none in which others can.
+            let previousMask = umask(~mode & 0o777)
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            let bindErrno = errno
+            umask(previousMask)
+            if bound != 0 { throw SystemError("bind", errno: bindErrno, detail: path) }
+            if chmod(path, mode) != 0 { throw SystemError("chmod", detail: path) }
+            if listen(fd, backlog) != 0 { throw SystemError("listen", detail: path) }
+        } catch {
+            _ = Glibc.close(fd)
+            throw error
+        }
+        return fd
+    }
+
+    /// A socket file left behind by a crashed worker would make bind fail with
+    /// EADDRINUSE. Remove it only if it is a socket nobody listens on.
+    private static func removeStaleSocket(at path: String, address: sockaddr_un) throws(SystemError) {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }
+        guard (info.st_mode & S_IFMT) == S_IFSOCK else {
+            throw SystemError("bind", errno: EEXIST, detail: "\(path) exists and is not a socket")
+        }
+        let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard probe >= 0 else { throw SystemError("socket") }
+        defer { _ = Glibc.close(probe) }
+        var target = address
+        let connected = withUnsafePointer(to: &target) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        if connected == 0 {
+            throw SystemError("bind", errno: EADDRINUSE, detail: "another process is listening on \(path)")
+        }
+        _ = unlink(path)
+    }
+
+    // MARK: - tcp
+
+    private static func bindTCP(host: String, port: UInt16, backlog: Int32) throws(SystemError) -> Int32 {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
+        var results: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(host, String(port), &hints, &results)
+        guard status == 0, let first = results else {
+            let reason = String(cString: gai_strerror(status))
+            throw SystemError("getaddrinfo", errno: EINVAL, detail: "\(host): \(reason)")
+        }
+        defer { freeaddrinfo(results) }
+
+        var lastError = SystemError("bind", errno: EADDRNOTAVAIL, detail: "\(host):\(port)")
+        var candidate: UnsafeMutablePointer<addrinfo>? = first
+        while let info = candidate {
+            candidate = info.pointee.ai_next
+            let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), info.pointee.ai_protocol)
+            if fd < 0 { lastError = SystemError("socket"); continue }
+            var one: Int32 = 1
+            _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+            if bind(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) != 0 {
+                lastError = SystemError("bind", detail: "\(host):\(port)")
+                _ = Glibc.close(fd)
+                continue
+            }
+            if listen(fd, backlog) != 0 {
+                lastError = SystemError("listen", detail: "\(host):\(port)")
+                _ = Glibc.close(fd)
+                continue
+            }
+            return fd
+        }
+        throw lastError
+    }
+}
+

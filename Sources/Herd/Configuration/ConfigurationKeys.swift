@@ -1,0 +1,202 @@
+import FastCGI
+import Foundation
+
+/// One configuration key: its name in the file, the environment variables
+/// that set it, how to parse and check a value, and how to print it back.
+/// The table below is the single source for the file parser, the
+/// environment, `--set`, and `herd check-config`.
+struct ConfigurationKey {
+    /// `section.key`, as in the TOML file.
+    let name: String
+    /// Environment variables, strongest first. `HERD_SECTION_KEY` always
+    /// works; some keys also answer to the names akkoma-media-proxy used.
+    let environment: [String]
+    /// Sets the field, or says what is wrong with the value.
+    let apply: (inout HerdConfiguration, ConfigurationValue) -> String?
+    /// The current value, as TOML.
+    let render: (HerdConfiguration) -> String
+
+    var section: String { String(name.split(separator: ".")[0]) }
+    var leaf: String { String(name.split(separator: ".")[1]) }
+}
+
+extension ConfigurationKey {
+    static var all: [ConfigurationKey] { [
+        .string("upstream.url", env: ["UPSTREAM_URL"], \.upstream.url, check: checkOriginURL),
+        .seconds("upstream.timeout", env: ["UPSTREAM_TIMEOUT"], \.upstream.timeout, minimum: 0.001),
+        .seconds("upstream.connect_timeout", \.upstream.connectTimeout, minimum: 0.001),
+        .seconds("upstream.transfer_timeout", \.upstream.transferTimeout, minimum: 0),
+        .size("upstream.max_body_size", \.upstream.maxBodySize, minimum: 1),
+        .string("upstream.ca_file", \.upstream.caFile, check: checkReadableFileOrEmpty),
+
+        .string("server.bind", env: ["BIND_ADDRESS"], \.server.bind, check: checkBind),
+        .fileMode("server.socket_mode", \.server.socketMode),
+        .integer("server.threads", \.server.threads, range: 0...256),
+        .seconds("server.shutdown_timeout", \.server.shutdownTimeout, minimum: 0),
+        .string("server.via_header", env: ["VIA_HEADER"], \.server.viaHeader, check: checkToken),
+        .bool("server.preserve_upstream_headers", env: ["PRESERVE_HEADERS"], \.server.preserveUpstreamHeaders),
+        .bool("server.behind_cloudflare_free", env: ["BEHIND_CLOUDFLARE_FREE"], \.server.behindCloudflareFree),
+        .integer("server.max_uri_length", \.server.maxURILength, range: 64...65_536),
+
+        .integer("cache.max_capacity", \.cache.maxCapacity, range: 0...10_000_000),
+        .integer("cache.ttl", \.cache.ttl, range: 0...31_536_000),
+        .size("cache.max_item_size", \.cache.maxItemSize, minimum: 0),
+        .size("cache.max_bytes", \.cache.maxBytes, minimum: 0),
+        .integer("cache.error_ttl", \.cache.errorTTL, range: 0...300),
+
+        .bool("image.enable_avif", env: ["ENABLE_AVIF"], \.image.enableAVIF),
+        .bool("image.enable_webp", env: ["ENABLE_WEBP"], \.image.enableWebP),
+        .integer("image.quality", \.image.quality, range: 1...100),
+        .integer("image.max_dimension", \.image.maxDimension, range: 0...65_535),
+
+        .string("log.level", env: ["HERD_LOG"], \.log.level, check: checkLogLevel),
+    ] }
+
+    static func named(_ name: String) -> ConfigurationKey? {
+        all.first { $0.name == name }
+    }
+
+    /// `HERD_UPSTREAM_URL` for `upstream.url`.
+    var canonicalEnvironmentName: String {
+        "HERD_" + name.replacingOccurrences(of: ".", with: "_").uppercased()
+    }
+}
+
+// MARK: - Key kinds
+
+extension ConfigurationKey {
+    static func string(_ name: String, env: [String] = [], _ field: WritableKeyPath<HerdConfiguration, String>,
+                       check: @escaping (String) -> String? = { _ in nil }) -> ConfigurationKey {
+        ConfigurationKey(name: name, environment: env, apply: { configuration, value in
+            guard let text = ValueParser.text(value) else { return "expected a string, got \(value.typeName)" }
+            if let problem = check(text) { return problem }
+            configuration[keyPath: field] = text
+            return nil
+        }, render: { tomlString($0[keyPath: field]) })
+    }
+
+    static func bool(_ name: String, env: [String] = [], _ field: WritableKeyPath<HerdConfiguration, Bool>) -> ConfigurationKey {
+        ConfigurationKey(name: name, environment: env, apply: { configuration, value in
+            guard let flag = ValueParser.bool(value) else { return "expected true or false, got \(describe(value))" }
+            configuration[keyPath: field] = flag
+            return nil
+        }, render: { String($0[keyPath: field]) })
+    }
+
+    static func integer(_ name: String, env: [String] = [], _ field: WritableKeyPath<HerdConfiguration, Int>,
+                        range: ClosedRange<Int>) -> ConfigurationKey {
+        ConfigurationKey(name: name, environment: env, apply: { configuration, value in
+            guard let number = ValueParser.integer(value) else { return "expected an integer, got \(describe(value))" }
+            guard range.contains(number) else { return "\(number) is outside \(range.lowerBound)…\(range.upperBound)" }
+            configuration[keyPath: field] = number
+            return nil
+        }, render: { String($0[keyPath: field]) })
+    }
+
+    static func seconds(_ name: String, env: [String] = [], _ field: WritableKeyPath<HerdConfiguration, Double>,
+                        minimum: Double) -> ConfigurationKey {
+        ConfigurationKey(name: name, environment: env, apply: { configuration, value in
+            guard let seconds = ValueParser.seconds(value) else { return "expected seconds (e.g. 30 or 2.5), got \(describe(value))" }
+            guard seconds >= minimum, seconds <= 86_400 else { return "\(seconds) s is outside \(minimum)…86400" }
+            configuration[keyPath: field] = seconds
+            return nil
+        }, render: { formatSeconds($0[keyPath: field]) })
+    }
+
+    static func size(_ name: String, env: [String] = [], _ field: WritableKeyPath<HerdConfiguration, Int>,
+                     minimum: Int) -> ConfigurationKey {
+        ConfigurationKey(name: name, environment: env, apply: { configuration, value in
+            guard let bytes = ValueParser.size(value) else { return "expected bytes (e.g. 1048576 or \"16MB\"), got \(describe(value))" }
+            guard bytes >= minimum else { return "\(bytes) is below \(minimum)" }
+            configuration[keyPath: field] = bytes
+            return nil
+        }, render: { formatSize($0[keyPath: field]) })
+    }
+
+    /// A unix permission mode, written as a string ("0660") so TOML does not
+    /// read it as decimal.
+    static func fileMode(_ name: String, _ field: WritableKeyPath<HerdConfiguration, Int>) -> ConfigurationKey {
+        ConfigurationKey(name: name, environment: [], apply: { configuration, value in
+            guard let text = ValueParser.text(value), let mode = Int(text, radix: 8), (0...0o777).contains(mode) else {
+                return "expected an octal mode such as \"0660\", got \(describe(value))"
+            }
+            configuration[keyPath: field] = mode
+            return nil
+        }, render: { "\"0" + String($0[keyPath: field], radix: 8) + "\"" })
+    }
+}
+
+// MARK: - Checks
+
+private func describe(_ value: ConfigurationValue) -> String {
+    switch value {
+    case .text(let text): "\"\(text)\""
+    case .integer(let number): String(number)
+    case .number(let number): String(number)
+    case .flag(let flag): String(flag)
+    case .other(let name): name
+    }
+}
+
+func checkOriginURL(_ text: String) -> String? {
+    if text.isEmpty { return nil }  // "required" is checked once all sources are merged
+    guard let components = URLComponents(string: text),
+          let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
+        return "'\(text)' is not an http:// or https:// URL"
+    }
+    guard let host = components.host, !host.isEmpty else { return "'\(text)' has no host" }
+    guard components.query == nil, components.fragment == nil else { return "'\(text)' must not have a query or fragment" }
+    guard components.user == nil, components.password == nil else { return "'\(text)' must not carry credentials" }
+    return nil
+}
+
+private func checkBind(_ text: String) -> String? {
+    do {
+        _ = try BindAddress(parsing: text)
+        return nil
+    } catch {
+        return "'\(text)': \(error.description)"
+    }
+}
+
+private func checkReadableFileOrEmpty(_ text: String) -> String? {
+    guard !text.isEmpty else { return nil }
+    return FileManager.default.isReadableFile(atPath: text) ? nil : "'\(text)' is not a readable file"
+}
+
+private func checkToken(_ text: String) -> String? {
+    let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~/"))
+    return text.unicodeScalars.allSatisfy(allowed.contains) ? nil : "'\(text)' may only hold letters, digits and - . _ ~ /"
+}
+
+private func checkLogLevel(_ text: String) -> String? {
+    ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(text.lowercased())
+        ? nil : "'\(text)' is not one of trace, debug, info, notice, warning, error, critical"
+}
+
+// MARK: - Rendering
+
+func tomlString(_ text: String) -> String {
+    var escaped = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": escaped += "\\\""
+        case "\\": escaped += "\\\\"
+        case "\n": escaped += "\\n"
+        case "\t": escaped += "\\t"
+        default: escaped.unicodeScalars.append(scalar)
+        }
+    }
+    return escaped + "\""
+}
+
+func formatSeconds(_ seconds: Double) -> String {
+    seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)
+}
+
+func formatSize(_ bytes: Int) -> String {
+    for (unit, factor) in [("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)] where bytes >= factor && bytes % factor == 0 {
+        return "\"\(bytes / factor)\(unit)\""
+    }
+    return String(bytes)
+}

@@ -1,0 +1,146 @@
+import Foundation
+import TOMLKit
+
+/// Builds the effective configuration from defaults, one TOML file, the
+/// environment and command-line overrides, in that order (later wins).
+public enum ConfigurationLoader {
+    /// Where the file is looked for when neither `-c` nor `HERD_CONFIG` names one.
+    public static let defaultPath = "/etc/herd/config.toml"
+
+    /// A command-line override: `key` is `section.key`, `flag` is what the
+    /// admin typed (for error messages).
+    public struct Override: Sendable {
+        public var key: String
+        public var value: String
+        public var flag: String
+        public init(key: String, value: String, flag: String) {
+            self.key = key
+            self.value = value
+            self.flag = flag
+        }
+    }
+
+    public struct Result: Sendable {
+        public var configuration: HerdConfiguration
+        /// The file that was read, if any.
+        public var file: String?
+    }
+
+    public static func load(
+        file explicitFile: String?,
+        environment: [String: String],
+        overrides: [Override],
+        requireUpstream: Bool = true
+    ) throws(ConfigurationError) -> Result {
+        var configuration = HerdConfiguration()
+        let keys = ConfigurationKey.all
+
+        // 1. The file.
+        let file: String?
+        if let explicit = explicitFile ?? environment["HERD_CONFIG"], !explicit.isEmpty {
+            guard FileManager.default.fileExists(atPath: explicit) else {
+                throw ConfigurationError(key: "config", message: "no such file: \(explicit)")
+            }
+            file = explicit
+        } else {
+            file = FileManager.default.fileExists(atPath: defaultPath) ? defaultPath : nil
+        }
+        if let file {
+            try applyFile(file, to: &configuration, keys: keys)
+        }
+
+        // 2. The environment: HERD_SECTION_KEY, then the short aliases.
+        for key in keys {
+            for name in [key.canonicalEnvironmentName] + key.environment {
+                guard let value = environment[name] else { continue }
+                if let problem = key.apply(&configuration, .text(value)) {
+                    throw ConfigurationError(key: key.name, message: problem, source: "$\(name)")
+                }
+                break
+            }
+        }
+
+        // 3. Command-line flags.
+        for override in overrides {
+            guard let key = ConfigurationKey.named(override.key) else {
+                throw ConfigurationError(key: override.key, message: "unknown key; known keys: \(keys.map(\.name).joined(separator: ", "))", source: override.flag)
+            }
+            if let problem = key.apply(&configuration, .text(override.value)) {
+                throw ConfigurationError(key: key.name, message: problem, source: override.flag)
+            }
+        }
+
+        if requireUpstream, configuration.upstream.url.isEmpty {
+            throw ConfigurationError(key: "upstream.url", message: "the origin is required: set [upstream] url, UPSTREAM_URL or --upstream")
+        }
+        return Result(configuration: configuration, file: file)
+    }
+
+    static func applyFile(_ path: String, to configuration: inout HerdConfiguration, keys: [ConfigurationKey]) throws(ConfigurationError) {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigurationError(key: "config", message: "cannot read \(path): \(error.localizedDescription)")
+        }
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw ConfigurationError(key: "config", message: "\(path):\(error.source.begin.line):\(error.source.begin.column): \(error.description)")
+        } catch {
+            throw ConfigurationError(key: "config", message: "\(path): \(error)")
+        }
+        try apply(table: table, to: &configuration, keys: keys, source: path)
+    }
+
+    /// Applies a parsed TOML table; unknown sections and keys are errors, so
+    /// a typo never silently falls back to a default.
+    static func apply(table: TOMLTable, to configuration: inout HerdConfiguration, keys: [ConfigurationKey], source: String) throws(ConfigurationError) {
+        let sections = Set(keys.map(\.section))
+        for sectionName in table.keys.sorted() {
+            guard sections.contains(sectionName) else {
+                throw ConfigurationError(key: sectionName, message: "unknown section; known sections: \(sections.sorted().joined(separator: ", "))", source: source)
+            }
+            guard let section = table[sectionName]?.table else {
+                throw ConfigurationError(key: sectionName, message: "expected a [\(sectionName)] table", source: source)
+            }
+            for leaf in section.keys.sorted() {
+                let name = "\(sectionName).\(leaf)"
+                guard let key = ConfigurationKey.named(name) else {
+                    let known = keys.filter { $0.section == sectionName }.map(\.leaf).joined(separator: ", ")
+                    throw ConfigurationError(key: name, message: "unknown key; [\(sectionName)] takes \(known)", source: source)
+                }
+                guard let raw = section[leaf] else { continue }
+                if let problem = key.apply(&configuration, value(of: raw)) {
+                    throw ConfigurationError(key: name, message: problem, source: source)
+                }
+            }
+        }
+    }
+
+    private static func value(of raw: TOMLValueConvertible) -> ConfigurationValue {
+        switch raw.type {
+        case .string: return .text(raw.string ?? "")
+        case .int: return .integer(raw.int ?? 0)
+        case .double: return .number(raw.double ?? 0)
+        case .bool: return .flag(raw.bool ?? false)
+        default: return .other(typeName: "a TOML \(raw.type.rawValue)")
+        }
+    }
+
+    /// The effective configuration as a TOML document.
+    public static func render(_ configuration: HerdConfiguration) -> String {
+        var output = ""
+        var currentSection = ""
+        for key in ConfigurationKey.all {
+            if key.section != currentSection {
+                if !output.isEmpty { output += "\n" }
+                output += "[\(key.section)]\n"
+                currentSection = key.section
+            }
+            output += "\(key.leaf) = \(key.render(configuration))\n"
+        }
+        return output
+    }
+}

@@ -1,0 +1,87 @@
+import FastCGI
+
+/// Everything a worker can be told, with the defaults an admin gets when a
+/// key is absent. Each key is documented in `config.example.toml`; the table
+/// in `ConfigurationKeys.swift` maps file keys, environment variables and
+/// command-line flags onto these fields.
+public struct HerdConfiguration: Sendable, Equatable {
+    public struct Upstream: Sendable, Equatable {
+        /// The origin: Mastodon's or Akkoma's base URL (or the media host).
+        public var url: String = ""
+        /// Seconds the origin may stay silent (before answering or mid-body).
+        public var timeout: Double = 30
+        /// Seconds to establish a connection.
+        public var connectTimeout: Double = 5
+        /// Upper bound in seconds on one whole transfer; 0 = none.
+        public var transferTimeout: Double = 600
+        /// Largest body fetched; larger → 502, nothing cached.
+        public var maxBodySize: Int = 256 << 20
+        /// A CA bundle to verify the origin with instead of the system's.
+        public var caFile: String = ""
+    }
+
+    public struct Server: Sendable, Equatable {
+        public var bind: String = "127.0.0.1:9000"
+        /// Mode of a unix socket, so nginx's group can connect.
+        public var socketMode: Int = 0o660
+        /// Accept threads; 0 = automatic (4 per core, at least 8).
+        public var threads: Int = 0
+        /// Seconds in-flight requests get to finish after SIGTERM.
+        public var shutdownTimeout: Double = 10
+        /// Our name in the `Via` header; empty = no Via header.
+        public var viaHeader: String = "herd"
+        /// Keep the origin's response headers (hop-by-hop and Set-Cookie are
+        /// always dropped). Off: only the headers caching and ranges need.
+        public var preserveUpstreamHeaders: Bool = true
+        /// Cloudflare's free plan ignores `Vary`: the variant travels in `format=`.
+        public var behindCloudflareFree: Bool = false
+        /// Longest request URI accepted.
+        public var maxURILength: Int = 2048
+    }
+
+    public struct Cache: Sendable, Equatable {
+        /// Most entries in the in-memory source cache.
+        public var maxCapacity: Int = 4096
+        /// Seconds a media response may be cached when the origin did not say.
+        public var ttl: Int = 86_400
+        /// Largest single source kept in memory.
+        public var maxItemSize: Int = 16 << 20
+        /// Memory the source cache may use.
+        public var maxBytes: Int = 256 << 20
+        /// Seconds an error response may be cached (by nginx or a browser).
+        public var errorTTL: Int = 5
+    }
+
+    public struct Image: Sendable, Equatable {
+        public var enableAVIF: Bool = true
+        public var enableWebP: Bool = true
+        /// Encoder quality, 1–100.
+        public var quality: Int = 80
+        /// Longest side of a converted image; larger ones are scaled down. 0 = no limit.
+        public var maxDimension: Int = 4096
+    }
+
+    public struct Log: Sendable, Equatable {
+        /// trace, debug, info, notice, warning, error, critical.
+        public var level: String = "info"
+    }
+
+    public var upstream = Upstream()
+    public var server = Server()
+    public var cache = Cache()
+    public var image = Image()
+    public var log = Log()
+
+    public init() {}
+
+    /// Accept threads after resolving "automatic".
+    public var effectiveThreads: Int {
+        if server.threads > 0 { return server.threads }
+        return min(256, max(8, 4 * System.coreCount))
+    }
+
+    public var bindAddress: BindAddress {
+        // Validated when the configuration was loaded.
+        (try? BindAddress(parsing: server.bind)) ?? .tcp(host: "127.0.0.1", port: 9000)
+    }
+}

@@ -1,0 +1,64 @@
+/// Which headers cross herd, in each direction.
+public enum HeaderPolicy {
+    /// Hop-by-hop headers (RFC 9110 §7.6.1) describe one connection and are
+    /// never forwarded.
+    static let hopByHop: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+        "te", "trailer", "trailers", "transfer-encoding", "upgrade",
+    ]
+
+    /// Never passed to nginx whatever the configuration says:
+    /// - `set-cookie`: a cached response must never hand one client's cookie to another;
+    /// - `status`: FastCGI would read it as our status line;
+    /// - `x-accel-*`: nginx obeys these from its upstream (X-Accel-Redirect
+    ///   serves internal locations), so the origin must not be able to set them;
+    /// - `content-length`, `date`, `server`: herd and nginx set their own.
+    static let alwaysDropped: Set<String> = [
+        "set-cookie", "set-cookie2", "status", "content-length", "date", "server",
+    ]
+
+    /// What survives when `server.preserve_upstream_headers = false`: what
+    /// the body needs to be understood, cached and range-requested.
+    static let essential: Set<String> = [
+        "content-type", "content-encoding", "content-range", "accept-ranges", "content-disposition",
+        "etag", "last-modified", "cache-control", "expires", "location", "vary", "age",
+    ]
+
+    /// Request headers passed to the origin (from nginx's `HTTP_*` params):
+    /// the conditional and range headers, so 304 and 206 come from the
+    /// origin. Cookies and credentials never go: media is public and the
+    /// answer must not depend on who asked.
+    static let forwardedToOrigin: [(param: String, name: String)] = [
+        ("HTTP_IF_NONE_MATCH", "If-None-Match"),
+        ("HTTP_IF_MODIFIED_SINCE", "If-Modified-Since"),
+        ("HTTP_RANGE", "Range"),
+        ("HTTP_IF_RANGE", "If-Range"),
+    ]
+
+    /// Filters the origin's response headers for nginx.
+    static func responseHeaders(
+        from origin: [(name: String, value: String)],
+        preserveAll: Bool
+    ) -> [(name: String, value: String)] {
+        // Headers named in Connection are hop-by-hop for this message too.
+        var dropped = Set<String>()
+        for (name, value) in origin where name.lowercased() == "connection" {
+            for token in value.split(separator: ",") { dropped.insert(token.trimmingHTTPWhitespace().lowercased()) }
+        }
+        return origin.filter { header in
+            let name = header.name.lowercased()
+            if hopByHop.contains(name) || alwaysDropped.contains(name) || dropped.contains(name) { return false }
+            if name.hasPrefix("x-accel-") { return false }
+            return preserveAll || essential.contains(name)
+        }
+    }
+}
+
+extension StringProtocol {
+    func trimmingHTTPWhitespace() -> String {
+        var slice = self[...]
+        while let first = slice.first, first == " " || first == "\t" { slice = slice.dropFirst() }
+        while let last = slice.last, last == " " || last == "\t" { slice = slice.dropLast() }
+        return String(slice)
+    }
+}

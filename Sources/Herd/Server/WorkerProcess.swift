@@ -1,0 +1,78 @@
+import FastCGI
+import Logging
+import Upstream
+
+/// Runs one worker until SIGTERM or SIGINT: listen, serve, drain, exit.
+public enum WorkerProcess {
+    /// Returns when the worker has stopped; the caller exits with status 0.
+    public static func run(configuration: HerdConfiguration, logger: Logger) throws(ConfigurationError) {
+        // Before any thread exists, so that every thread inherits the mask.
+        ShutdownSignals.block()
+        UpstreamClient.globalInit()
+
+        let address = configuration.bindAddress
+        let socket: ListeningSocket
+        do {
+            socket = try ListeningSocket(address: address, unixSocketMode: configuration.server.socketMode)
+        } catch {
+            throw ConfigurationError(key: "server.bind", message: "cannot listen on \(address): \(error)")
+        }
+
+        let context = WorkerContext(configuration: configuration, metrics: HerdMetrics(), logger: logger)
+        let upstreamConfiguration = UpstreamClient.Configuration(configuration.upstream)
+        let server: FastCGIServer
+        do {
+            server = try FastCGIServer(
+                socket: socket,
+                configuration: .init(threads: configuration.effectiveThreads)
+            ) {
+                do {
+                    return RequestHandler(context: context, upstream: try UpstreamClient(configuration: upstreamConfiguration))
+                } catch {
+                    logger.critical("cannot create an upstream client", metadata: ["error": "\(error)"])
+                    return nil
+                }
+            }
+            try server.start()
+        } catch {
+            socket.close()
+            throw ConfigurationError(key: "server.threads", message: "cannot start the accept threads: \(error)")
+        }
+
+        logger.notice("herd listening", metadata: [
+            "bind": .string(address.description),
+            "threads": .stringConvertible(configuration.effectiveThreads),
+            "upstream": .string(configuration.upstream.url),
+        ])
+
+        let signal = ShutdownSignals.wait()
+        logger.notice("shutting down", metadata: [
+            "signal": .string(signal),
+            "in_flight": .stringConvertible(server.requestsInFlight),
+            "timeout_s": .string(formatSeconds(configuration.server.shutdownTimeout)),
+        ])
+        let abandoned = server.shutdown(timeout: configuration.server.shutdownTimeout)
+        if abandoned > 0 {
+            logger.warning("shutdown timeout reached; abandoning requests", metadata: ["in_flight": .stringConvertible(abandoned)])
+        } else {
+            logger.notice("stopped cleanly")
+        }
+    }
+}
+
+extension UpstreamClient.Configuration {
+    init(_ upstream: HerdConfiguration.Upstream) {
+        self.init(
+            connectTimeoutMilliseconds: Int((upstream.connectTimeout * 1000).rounded(.up)),
+            idleTimeoutSeconds: Int(upstream.timeout.rounded(.up)),
+            transferTimeoutSeconds: Int(upstream.transferTimeout.rounded(.up)),
+            maxBodyBytes: upstream.maxBodySize,
+            userAgent: "herd/\(HerdVersion.string)",
+            caFile: upstream.caFile.isEmpty ? nil : upstream.caFile
+        )
+    }
+}
+
+public enum HerdVersion {
+    public static let string = "0.1.0"
+}

@@ -1,0 +1,260 @@
+import CCurl
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Fetches from the origin with one libcurl easy handle.
+///
+/// Not `Sendable`: each accept thread owns one client, and the handle keeps
+/// that thread's connections to the origin alive between requests (libcurl's
+/// per-handle connection cache), so there is no lock on the request path.
+public final class UpstreamClient {
+    public struct Configuration: Sendable {
+        /// Longest wait to establish a TCP (and TLS) connection.
+        public var connectTimeoutMilliseconds: Int
+        /// Longest the origin may stay silent: before the response starts
+        /// and at any point while the body streams.
+        public var idleTimeoutSeconds: Int
+        /// Upper bound on the whole transfer; 0 = none.
+        public var transferTimeoutSeconds: Int
+        /// Largest body accepted; a larger one aborts the transfer.
+        public var maxBodyBytes: Int
+        /// Largest response head accepted.
+        public var maxHeaderBytes: Int
+        public var userAgent: String
+        /// A CA bundle to trust instead of the system's (optional).
+        public var caFile: String?
+
+        public init(
+            connectTimeoutMilliseconds: Int = 5_000,
+            idleTimeoutSeconds: Int = 30,
+            transferTimeoutSeconds: Int = 0,
+            maxBodyBytes: Int = 256 << 20,
+            maxHeaderBytes: Int = 64 << 10,
+            userAgent: String = "herd",
+            caFile: String? = nil
+        ) {
+            self.connectTimeoutMilliseconds = connectTimeoutMilliseconds
+            self.idleTimeoutSeconds = idleTimeoutSeconds
+            self.transferTimeoutSeconds = transferTimeoutSeconds
+            self.maxBodyBytes = maxBodyBytes
+            self.maxHeaderBytes = maxHeaderBytes
+            self.userAgent = userAgent
+            self.caFile = caFile
+        }
+    }
+
+    /// Must run once, before any thread makes a client.
+    public static func globalInit() {
+        curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+    }
+
+    private let handle: UnsafeMutableRawPointer
+    private let configuration: Configuration
+
+    public init(configuration: Configuration) throws(UpstreamError) {
+        guard let handle = curl_easy_init() else {
+            throw UpstreamError(kind: .other, message: "curl_easy_init failed")
+        }
+        self.handle = handle
+        self.configuration = configuration
+    }
+
+    deinit {
+        curl_easy_cleanup(handle)
+    }
+
+    /// Runs one request, streaming the response into `sink`. Blocks the
+    /// calling thread until the transfer ends.
+    public func fetch(_ request: UpstreamRequest, into sink: UpstreamResponseSink) -> UpstreamOutcome {
+        let transfer = Transfer(sink: sink, maxBodyBytes: configuration.maxBodyBytes, maxHeaderBytes: configuration.maxHeaderBytes)
+        let started = monotonicNow()
+
+        var headerList: UnsafeMutablePointer<curl_slist>? = nil
+        // Suppress the headers curl would add on its own: herd decides what
+        // the origin sees.
+        for line in ["Accept:", "Expect:"] { headerList = curl_slist_append(headerList, line) }
+        for (name, value) in request.headers { headerList = curl_slist_append(headerList, "\(name): \(value)") }
+        defer { curl_slist_free_all(headerList) }
+
+        // Options are set again for every request: curl_easy_reset keeps the
+        // connection cache, DNS cache and TLS session cache, so nothing of
+        // the previous request can leak into this one.
+        curl_easy_reset(handle)
+        setCommonOptions()
+        _ = herd_curl_setopt_string(handle, CURLOPT_URL, request.url)
+        switch request.method {
+        case .get: _ = herd_curl_setopt_long(handle, CURLOPT_HTTPGET, 1)
+        case .head: _ = herd_curl_setopt_long(handle, CURLOPT_NOBODY, 1)
+        }
+        _ = herd_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, headerList)
+
+        let context = Unmanaged.passUnretained(transfer).toOpaque()
+        _ = herd_curl_setopt_header_function(handle, { buffer, size, count, context in
+            Unmanaged<Transfer>.fromOpaque(context!).takeUnretainedValue().header(UnsafeRawBufferPointer(start: buffer, count: size * count))
+        })
+        _ = herd_curl_setopt_pointer(handle, CURLOPT_HEADERDATA, context)
+        _ = herd_curl_setopt_write_function(handle, { buffer, size, count, context in
+            Unmanaged<Transfer>.fromOpaque(context!).takeUnretainedValue().body(UnsafeRawBufferPointer(start: buffer, count: size * count))
+        })
+        _ = herd_curl_setopt_pointer(handle, CURLOPT_WRITEDATA, context)
+
+        let code = withExtendedLifetime(transfer) { curl_easy_perform(handle) }
+
+        // A HEAD or bodiless response never calls the write function, and
+        // its head is delivered from the header callback; nothing more to do.
+        var reused: Int = 0
+        _ = herd_curl_getinfo_long(handle, CURLINFO_NUM_CONNECTS, &reused)
+        var error: UpstreamError? = nil
+        if code != CURLE_OK {
+            error = transfer.abortReason ?? Self.classify(code, message: String(cString: curl_easy_strerror(code)))
+        }
+        return UpstreamOutcome(
+            status: transfer.status,
+            error: error,
+            bodyBytes: transfer.bodyBytes,
+            seconds: monotonicNow() - started,
+            reusedConnection: reused == 0
+        )
+    }
+
+    private func setCommonOptions() {
+        // Signals would interrupt other threads; timeouts use timers instead.
+        _ = herd_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
+        _ = herd_curl_setopt_string(handle, CURLOPT_PROTOCOLS_STR, "http,https")
+        // The origin's redirects go to the client as they are.
+        _ = herd_curl_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 0)
+        _ = herd_curl_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, 1)
+        _ = herd_curl_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, 2)
+        if let caFile = configuration.caFile { _ = herd_curl_setopt_string(handle, CURLOPT_CAINFO, caFile) }
+        _ = herd_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, configuration.connectTimeoutMilliseconds)
+        // "Below 1 byte/s for N seconds" covers both a slow first byte and a
+        // stall mid-body, without a total limit that would cut a long video.
+        // libcurl arms a timer for exactly N seconds, so this is precise.
+        _ = herd_curl_setopt_long(handle, CURLOPT_LOW_SPEED_LIMIT, 1)
+        _ = herd_curl_setopt_long(handle, CURLOPT_LOW_SPEED_TIME, max(1, configuration.idleTimeoutSeconds))
+        _ = herd_curl_setopt_long(handle, CURLOPT_TIMEOUT, configuration.transferTimeoutSeconds)
+        // Refuses bodies whose Content-Length is over the cap before any byte
+        // is read; the write callback enforces the cap for the rest.
+        _ = herd_curl_setopt_off(handle, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(configuration.maxBodyBytes))
+        _ = herd_curl_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1)
+        _ = herd_curl_setopt_long(handle, CURLOPT_TCP_NODELAY, 1)
+        _ = herd_curl_setopt_long(handle, CURLOPT_BUFFERSIZE, 64 << 10)
+        _ = herd_curl_setopt_string(handle, CURLOPT_USERAGENT, configuration.userAgent)
+        _ = herd_curl_setopt_long(handle, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS)
+    }
+
+    static func classify(_ code: CURLcode, message: String) -> UpstreamError {
+        let kind: UpstreamError.Kind
+        switch code {
+        case CURLE_OPERATION_TIMEDOUT: kind = .timeout
+        case CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY: kind = .dns
+        case CURLE_COULDNT_CONNECT: kind = .connect
+        case CURLE_SSL_CONNECT_ERROR, CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CERTPROBLEM,
+             CURLE_SSL_CIPHER, CURLE_SSL_CACERT_BADFILE, CURLE_SSL_ISSUER_ERROR,
+             CURLE_SSL_PINNEDPUBKEYNOTMATCH, CURLE_SSL_INVALIDCERTSTATUS:
+            kind = .tls
+        case CURLE_FILESIZE_EXCEEDED: kind = .bodyTooLarge
+        case CURLE_GOT_NOTHING, CURLE_RECV_ERROR, CURLE_SEND_ERROR, CURLE_PARTIAL_FILE,
+             CURLE_WEIRD_SERVER_REPLY, CURLE_HTTP2, CURLE_HTTP2_STREAM, CURLE_BAD_CONTENT_ENCODING:
+            kind = .protocolError
+        default: kind = .other
+        }
+        return UpstreamError(kind: kind, message: message)
+    }
+}
+
+/// The state of one transfer, reached from libcurl's C callbacks.
+private final class Transfer {
+    let sink: UpstreamResponseSink
+    let maxBodyBytes: Int
+    let maxHeaderBytes: Int
+
+    var status: Int?
+    var headers: [(name: String, value: String)] = []
+    var headerBytes = 0
+    var headDelivered = false
+    var bodyBytes = 0
+    /// Why we stopped the transfer ourselves, if we did.
+    var abortReason: UpstreamError?
+
+    init(sink: UpstreamResponseSink, maxBodyBytes: Int, maxHeaderBytes: Int) {
+        self.sink = sink
+        self.maxBodyBytes = maxBodyBytes
+        self.maxHeaderBytes = maxHeaderBytes
+    }
+
+    /// One header line per call, CRLF included; the status line starts each
+    /// response (there can be several: 100 Continue, 103 Early Hints).
+    func header(_ line: UnsafeRawBufferPointer) -> Int {
+        headerBytes += line.count
+        guard headerBytes <= maxHeaderBytes else {
+            abortReason = UpstreamError(kind: .headersTooLarge, message: "response head over \(maxHeaderBytes) bytes")
+            return 0
+        }
+        var end = line.count
+        while end > 0, line[end - 1] == 0x0a || line[end - 1] == 0x0d { end -= 1 }
+        let text = String(decoding: UnsafeRawBufferPointer(rebasing: line[0..<end]), as: UTF8.self)
+
+        if text.hasPrefix("HTTP/") {
+            let parts = text.split(separator: " ", maxSplits: 2)
+            status = parts.count >= 2 ? Int(parts[1]) : nil
+            headers.removeAll(keepingCapacity: true)
+            return line.count
+        }
+        if end == 0 {
+            // End of a head. 1xx heads are followed by the real one.
+            guard let status, status >= 200 else { return line.count }
+            return deliverHead(status: status) ? line.count : 0
+        }
+        if let colon = text.firstIndex(of: ":") {
+            let name = String(text[..<colon])
+            let value = text[text.index(after: colon)...].trimmingSpaces()
+            headers.append((name, value))
+        }
+        // Obsolete folded lines (leading whitespace) and junk are dropped.
+        return line.count
+    }
+
+    private func deliverHead(status: Int) -> Bool {
+        let head = UpstreamResponseHead(status: status, headers: headers)
+        if let length = head.contentLength, length > maxBodyBytes {
+            abortReason = UpstreamError(kind: .bodyTooLarge, message: "Content-Length \(length) over the \(maxBodyBytes)-byte cap")
+            return false
+        }
+        headDelivered = true
+        if !sink.receiveHead(head) {
+            abortReason = UpstreamError(kind: .clientGone, message: "stopped after the head")
+            return false
+        }
+        return true
+    }
+
+    func body(_ chunk: UnsafeRawBufferPointer) -> Int {
+        bodyBytes += chunk.count
+        if bodyBytes > maxBodyBytes {
+            abortReason = UpstreamError(kind: .bodyTooLarge, message: "body over the \(maxBodyBytes)-byte cap")
+            return 0
+        }
+        if !sink.receiveBody(chunk) {
+            abortReason = UpstreamError(kind: .clientGone, message: "nginx closed the connection")
+            return 0
+        }
+        return chunk.count
+    }
+}
+
+extension Substring {
+    func trimmingSpaces() -> String {
+        var slice = self
+        while let first = slice.first, first == " " || first == "\t" { slice = slice.dropFirst() }
+        while let last = slice.last, last == " " || last == "\t" { slice = slice.dropLast() }
+        return String(slice)
+    }
+}
+
+func monotonicNow() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+}

@@ -1,0 +1,44 @@
+/// Why a fetch from the origin failed. `kind` is short and stable: it is a
+/// metric label (`herd_upstream_errors_total{kind=…}`) and a log field.
+public struct UpstreamError: Error, CustomStringConvertible, Sendable, Equatable {
+    public enum Kind: String, Sendable, CaseIterable {
+        /// No answer (or no progress) within `upstream.timeout`, or over the
+        /// transfer limit.
+        case timeout
+        /// The name did not resolve.
+        case dns
+        /// The connection was refused or could not be made.
+        case connect
+        /// TLS handshake or certificate verification failed.
+        case tls
+        /// The body is larger than `upstream.max_body_size`.
+        case bodyTooLarge = "body_too_large"
+        /// The response head is larger than we accept.
+        case headersTooLarge = "headers_too_large"
+        /// The origin broke HTTP: no reply, reset, truncated body.
+        case protocolError = "protocol"
+        /// nginx (or its client) went away while we were streaming.
+        case clientGone = "client_gone"
+        /// Anything else libcurl reports.
+        case other
+    }
+
+    public let kind: Kind
+    /// libcurl's own message, for the log line.
+    public let message: String
+
+    public init(kind: Kind, message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    /// The status a client should see: 504 for timeouts, 502 otherwise.
+    public var httpStatus: Int {
+        switch kind {
+        case .timeout: 504
+        default: 502
+        }
+    }
+
+    public var description: String { "\(kind.rawValue): \(message)" }
+}

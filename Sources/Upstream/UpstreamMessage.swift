@@ -1,0 +1,67 @@
+/// What herd asks the origin for.
+public struct UpstreamRequest: Sendable {
+    public enum Method: String, Sendable { case get = "GET", head = "HEAD" }
+
+    public var url: String
+    public var method: Method
+    /// Request headers to send (already filtered by the caller).
+    public var headers: [(name: String, value: String)]
+
+    public init(url: String, method: Method, headers: [(name: String, value: String)] = []) {
+        self.url = url
+        self.method = method
+        self.headers = headers
+    }
+}
+
+/// The origin's status line and headers, as received.
+public struct UpstreamResponseHead: Sendable {
+    public var status: Int
+    public var headers: [(name: String, value: String)]
+
+    public init(status: Int, headers: [(name: String, value: String)]) {
+        self.status = status
+        self.headers = headers
+    }
+
+    /// The first value of a header, matched case-insensitively.
+    public func value(of name: String) -> String? {
+        headers.first { $0.name.caseInsensitiveEquals(name) }?.value
+    }
+
+    /// Content-Length, when present and valid.
+    public var contentLength: Int? {
+        guard let text = value(of: "Content-Length"), let length = Int(text), length >= 0 else { return nil }
+        return length
+    }
+}
+
+/// Receives a response as it streams in. Both calls happen on the fetching
+/// thread, inside `UpstreamClient.fetch`.
+public protocol UpstreamResponseSink: AnyObject {
+    /// The head arrived (final, not 1xx). Return false to stop the transfer.
+    func receiveHead(_ head: UpstreamResponseHead) -> Bool
+    /// A piece of the body. Return false to stop the transfer.
+    func receiveBody(_ chunk: UnsafeRawBufferPointer) -> Bool
+}
+
+/// How a fetch went, for logs and metrics.
+public struct UpstreamOutcome: Sendable {
+    /// The origin's status, once a head arrived.
+    public var status: Int?
+    /// Set when the transfer failed, before or after the head.
+    public var error: UpstreamError?
+    public var bodyBytes: Int
+    public var seconds: Double
+    /// Whether libcurl reused a kept-alive connection.
+    public var reusedConnection: Bool
+}
+
+extension String {
+    func caseInsensitiveEquals(_ other: String) -> Bool {
+        guard utf8.count == other.utf8.count else { return false }
+        return zip(utf8, other.utf8).allSatisfy { a, b in
+            a == b || (a | 0x20 == b | 0x20 && (a | 0x20) >= UInt8(ascii: "a") && (a | 0x20) <= UInt8(ascii: "z"))
+        }
+    }
+}

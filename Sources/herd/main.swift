@@ -1,0 +1,3 @@
+import Herd
+
+HerdCommand.runMain()
