@@ -67,7 +67,8 @@ public final class UpstreamClient {
     /// Runs one request, streaming the response into `sink`. Blocks the
     /// calling thread until the transfer ends.
     public func fetch(_ request: UpstreamRequest, into sink: UpstreamResponseSink) -> UpstreamOutcome {
-        let transfer = Transfer(sink: sink, maxBodyBytes: configuration.maxBodyBytes, maxHeaderBytes: configuration.maxHeaderBytes)
+        let transfer = Transfer(sink: sink, maxBodyBytes: configuration.maxBodyBytes, maxHeaderBytes: configuration.maxHeaderBytes,
+                                idleTimeout: Double(max(1, configuration.idleTimeoutSeconds)))
         let started = monotonicNow()
 
         var headerList: UnsafeMutablePointer<curl_slist>? = nil
@@ -98,6 +99,11 @@ public final class UpstreamClient {
             Unmanaged<Transfer>.fromOpaque(context!).takeUnretainedValue().body(UnsafeRawBufferPointer(start: buffer, count: size * count))
         })
         _ = herd_curl_setopt_pointer(handle, CURLOPT_WRITEDATA, context)
+        _ = herd_curl_setopt_xferinfo_function(handle, { context, _, received, _, _ in
+            Unmanaged<Transfer>.fromOpaque(context!).takeUnretainedValue().progress(received: received)
+        })
+        _ = herd_curl_setopt_pointer(handle, CURLOPT_XFERINFODATA, context)
+        _ = herd_curl_setopt_long(handle, CURLOPT_NOPROGRESS, 0)
 
         let code = withExtendedLifetime(transfer) { curl_easy_perform(handle) }
 
@@ -128,9 +134,11 @@ public final class UpstreamClient {
         _ = herd_curl_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, 2)
         if let caFile = configuration.caFile { _ = herd_curl_setopt_string(handle, CURLOPT_CAINFO, caFile) }
         _ = herd_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, configuration.connectTimeoutMilliseconds)
-        // "Below 1 byte/s for N seconds" covers both a slow first byte and a
-        // stall mid-body, without a total limit that would cut a long video.
-        // libcurl arms a timer for exactly N seconds, so this is precise.
+        // "Below 1 byte/s for N seconds": until the first byte the speed is
+        // 0 and libcurl arms a timer for exactly N seconds, so a slow origin
+        // gets its 504 on time. A stall after data has flowed is caught by
+        // the progress callback instead (libcurl averages speed over 5 s, so
+        // the low-speed check alone would miss it).
         _ = herd_curl_setopt_long(handle, CURLOPT_LOW_SPEED_LIMIT, 1)
         _ = herd_curl_setopt_long(handle, CURLOPT_LOW_SPEED_TIME, max(1, configuration.idleTimeoutSeconds))
         _ = herd_curl_setopt_long(handle, CURLOPT_TIMEOUT, configuration.transferTimeoutSeconds)
@@ -178,10 +186,28 @@ private final class Transfer {
     /// Why we stopped the transfer ourselves, if we did.
     var abortReason: UpstreamError?
 
-    init(sink: UpstreamResponseSink, maxBodyBytes: Int, maxHeaderBytes: Int) {
+    let idleTimeout: Double
+    var lastReceived: curl_off_t = 0
+    var lastProgressAt = monotonicNow()
+
+    init(sink: UpstreamResponseSink, maxBodyBytes: Int, maxHeaderBytes: Int, idleTimeout: Double) {
         self.sink = sink
         self.maxBodyBytes = maxBodyBytes
         self.maxHeaderBytes = maxHeaderBytes
+        self.idleTimeout = idleTimeout
+    }
+
+    /// Called by libcurl about once a second when idle; non-zero aborts.
+    func progress(received: curl_off_t) -> Int32 {
+        let now = monotonicNow()
+        if received != lastReceived {
+            lastReceived = received
+            lastProgressAt = now
+            return 0
+        }
+        guard received > 0, now - lastProgressAt > idleTimeout else { return 0 }
+        abortReason = UpstreamError(kind: .timeout, message: "origin stalled for \(Int(idleTimeout)) s mid-body")
+        return 1
     }
 
     /// One header line per call, CRLF included; the status line starts each

@@ -1,0 +1,179 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real deployment on loopback: the stand-in origin, one herd worker on a
+/// unix socket, and Debian's nginx in front using the shipped snippets.
+/// Every test makes its own, on free ports, and stops it by pid.
+final class Stack: @unchecked Sendable {
+    let directory: URL
+    let origin: ChildProcess
+    let originPort: UInt16
+    private(set) var herd: ChildProcess
+    let herdSocket: String
+    let nginx: ChildProcess
+    let nginxPort: UInt16
+    private let herdArguments: [String]
+
+    struct Options {
+        /// Extra flags for herd (e.g. `--set upstream.timeout=1`).
+        var herdArguments: [String] = []
+        /// Point herd at this origin instead of the stand-in (e.g. a dead port).
+        var upstreamURL: String? = nil
+    }
+
+    init(_ options: Options = Options()) throws {
+        directory = try Paths.temporaryDirectory("stack")
+
+        // Origin
+        let portFile = directory.appendingPathComponent("origin.port").path
+        origin = try ChildProcess(
+            name: "origin", executable: "/usr/bin/env",
+            arguments: ["python3", Paths.originScript, "--test-hooks", "--root", Paths.demoMedia, "--port-file", portFile],
+            directory: directory)
+        guard Wait.until(timeout: 10, { FileManager.default.fileExists(atPath: portFile) }),
+              let portText = try? String(contentsOfFile: portFile, encoding: .utf8), let port = UInt16(portText) else {
+            origin.stop()
+            throw HTTPClientError(description: "origin did not start: \(origin.log)")
+        }
+        originPort = port
+
+        // herd
+        herdSocket = directory.appendingPathComponent("herd.sock").path
+        herdArguments = [
+            "--bind", herdSocket,
+            "--upstream", options.upstreamURL ?? "http://127.0.0.1:\(port)",
+            "--threads", "8",
+        ] + options.herdArguments
+        herd = try Stack.startHerd(arguments: herdArguments, socket: herdSocket, directory: directory)
+
+        // nginx
+        nginxPort = RawHTTP.freePort()
+        try Stack.writeNginxConfig(directory: directory, port: nginxPort, herdSocket: herdSocket)
+        nginx = try ChildProcess(
+            name: "nginx", executable: Paths.nginxBinary,
+            arguments: ["-p", directory.path + "/", "-c", directory.appendingPathComponent("nginx.conf").path],
+            directory: directory)
+        guard Wait.until(timeout: 10, { RawHTTP.isListening(port: nginxPort) }) else {
+            let errors = (try? String(contentsOf: directory.appendingPathComponent("error.log"), encoding: .utf8)) ?? ""
+            stop()
+            throw HTTPClientError(description: "nginx did not start: \(nginx.log) \(errors)")
+        }
+    }
+
+    static func startHerd(arguments: [String], socket: String, directory: URL, name: String = "herd") throws -> ChildProcess {
+        let herd = try ChildProcess(name: name, executable: Paths.herdBinary, arguments: arguments, directory: directory)
+        guard Wait.until(timeout: 10, { Stack.unixSocketAccepts(socket) || !herd.isRunning }), herd.isRunning else {
+            herd.stop()
+            throw HTTPClientError(description: "herd did not start: \(herd.log)")
+        }
+        return herd
+    }
+
+    /// Starts a new herd with the same arguments (after the old one exited).
+    func restartHerd() throws {
+        herd.stop()
+        herd = try Stack.startHerd(arguments: herdArguments, socket: herdSocket, directory: directory, name: "herd-restarted")
+    }
+
+    func stop() {
+        nginx.stop()
+        herd.stop()
+        origin.stop()
+    }
+
+    deinit { stop() }
+
+    // MARK: Requests
+
+    /// A request through nginx.
+    func get(_ target: String, method: String = "GET", headers: [(String, String)] = [], timeout: Double = 30,
+             discardBody: Bool = false) throws -> HTTPResponse {
+        try RawHTTP.request(port: nginxPort, method: method, target: target, headers: headers, timeout: timeout, discardBody: discardBody)
+    }
+
+    /// Requests the origin saw, per path with query.
+    func originHits() throws -> [String: Int] {
+        let response = try RawHTTP.request(port: originPort, target: "/__stats")
+        let json = try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]
+        return json?["hits"] as? [String: Int] ?? [:]
+    }
+
+    func originTotal() throws -> (requests: Int, connections: Int) {
+        let response = try RawHTTP.request(port: originPort, target: "/__stats")
+        let json = try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]
+        // /__stats itself is one connection.
+        return (json?["requests"] as? Int ?? -1, (json?["connections"] as? Int ?? 0) - 1)
+    }
+
+    /// Headers of the last request the origin saw for `path`.
+    func originLastHeaders(_ path: String) throws -> [String: String] {
+        let encoded = path.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? path
+        let response = try RawHTTP.request(port: originPort, target: "/__last?path=\(encoded)")
+        return (try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: String]) ?? [:]
+    }
+
+    /// The file the stand-in origin serves for a path, to compare bytes with.
+    func originFile(_ path: String) throws -> [UInt8] {
+        try [UInt8](Data(contentsOf: URL(fileURLWithPath: Paths.demoMedia + path)))
+    }
+
+    // MARK: Setup helpers
+
+    static func writeNginxConfig(directory: URL, port: UInt16, herdSocket: String) throws {
+        let fm = FileManager.default
+        try? fm.createSymbolicLink(atPath: directory.appendingPathComponent("snippets").path, withDestinationPath: Paths.nginxSnippets)
+        try fm.createDirectory(at: directory.appendingPathComponent("tmp"), withIntermediateDirectories: true)
+        let user = getuid() == 0 ? "user root root;" : ""
+        let config = """
+        \(user)
+        daemon off;
+        worker_processes 1;
+        pid \(directory.path)/nginx.pid;
+        error_log \(directory.path)/error.log warn;
+        events { worker_connections 1024; }
+        http {
+            access_log \(directory.path)/access.log;
+            client_body_temp_path \(directory.path)/tmp/body;
+            fastcgi_temp_path \(directory.path)/tmp/fastcgi;
+            proxy_temp_path \(directory.path)/tmp/proxy;
+            uwsgi_temp_path \(directory.path)/tmp/uwsgi;
+            scgi_temp_path \(directory.path)/tmp/scgi;
+            upstream herd {
+                server unix:\(herdSocket);
+                keepalive 8;
+            }
+            server {
+                listen 127.0.0.1:\(port);
+                server_name localhost;
+                include snippets/herd-mastodon-media.conf;
+                include snippets/herd-akkoma-media.conf;
+                include snippets/herd-status.conf;
+                # Everything else reaches herd too, so the tests see herd's
+                # own answer (404, 400) rather than nginx's.
+                location / {
+                    include snippets/herd-fastcgi.conf;
+                    fastcgi_pass herd;
+                }
+            }
+        }
+        """
+        try config.write(to: directory.appendingPathComponent("nginx.conf"), atomically: true, encoding: .utf8)
+    }
+
+    static func unixSocketAccepts(_ path: String) -> Bool {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            let bytes = Array(path.utf8)
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        } == 0
+    }
+}
