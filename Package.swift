@@ -29,10 +29,13 @@ let package = Package(
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
 
+        // glibc GNU extensions, compiled with _GNU_SOURCE in their own C target.
+        .target(name: "CSystemShims"),
+
         // MARK: Modules that import C
         .target(
             name: "FastCGI",
-            dependencies: ["CFastCGI"]
+            dependencies: ["CFastCGI", "CSystemShims"]
         ),
         .target(
             name: "Upstream",

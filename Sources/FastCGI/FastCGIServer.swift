@@ -1,4 +1,5 @@
 import CFastCGI
+import CSystemShims
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -11,37 +12,40 @@ public protocol FastCGIResponder: AnyObject {
     func respond(to exchange: FastCGIExchange)
 }
 
-/// A pool of threads, each running a libfcgi accept loop on one listening
-/// socket, that can be stopped.
+/// Serves FastCGI on one listening socket with a dispatcher thread and a
+/// pool of worker threads.
 ///
-/// A plain `FCGX_Accept_r` loop blocks in accept(2), or in read(2) on a
-/// kept-alive nginx connection, and never notices SIGTERM. Here every thread
-/// waits in poll(2) on the listening socket (or its kept connection) *and* a
-/// shutdown pipe, and only calls into libfcgi once there is something to read.
-/// Stopping writes one byte to the pipe: idle threads return at once, busy
-/// threads finish their request first.
+/// nginx keeps FastCGI connections open between requests
+/// (`fastcgi_keep_conn on`), so a thread per connection would sit idle on a
+/// kept connection while new ones wait in the backlog. Instead one
+/// dispatcher polls the listening socket and every idle connection, and
+/// hands a connection to a worker only when a request is readable on it;
+/// the worker gives it back when the request is done. A plain libfcgi
+/// accept loop would also block in accept(2) and never notice SIGTERM: the
+/// dispatcher polls a shutdown pipe too, and workers wait on a condition
+/// variable that shutdown broadcasts.
 public final class FastCGIServer: Sendable {
     public struct Configuration: Sendable {
-        /// Accept threads; each serves one request at a time.
+        /// Worker threads; each serves one request at a time.
         public var threads: Int
-        /// How long an idle kept-alive nginx connection may hold a thread
-        /// while new connections are waiting to be accepted.
-        public var keptConnectionYieldDelayMilliseconds: Int32
 
-        public init(threads: Int, keptConnectionYieldDelayMilliseconds: Int32 = 5) {
+        public init(threads: Int) {
             self.threads = threads
-            self.keptConnectionYieldDelayMilliseconds = keptConnectionYieldDelayMilliseconds
         }
     }
+
+    /// libfcgi closes sockets with select(2), which corrupts memory for
+    /// descriptors at or above FD_SETSIZE (1024); refuse such connections.
+    private static let maximumDescriptor: Int32 = 1000
 
     private let socket: ListeningSocket
     private let configuration: Configuration
     private let makeResponder: @Sendable () -> (any FastCGIResponder)?
     private let wakePipe: (read: Int32, write: Int32)
+    private let queue: ConnectionQueue
     private let state = Mutex(State())
 
     private struct State {
-        var started = false
         var stopping = false
         var liveThreads = 0
         var requestsInFlight = 0
@@ -57,7 +61,10 @@ public final class FastCGIServer: Sendable {
         self.makeResponder = makeResponder
         var fds: [Int32] = [-1, -1]
         guard herd_pipe_cloexec(&fds) == 0 else { throw SystemError("pipe2") }
+        _ = fcntl(fds[0], F_SETFL, O_NONBLOCK)
+        _ = fcntl(fds[1], F_SETFL, O_NONBLOCK)
         wakePipe = (fds[0], fds[1])
+        queue = ConnectionQueue(wakeDescriptor: fds[1])
         if FCGX_Init() != 0 { throw SystemError("FCGX_Init", errno: EIO) }
     }
 
@@ -69,25 +76,34 @@ public final class FastCGIServer: Sendable {
     /// Requests being answered right now.
     public var requestsInFlight: Int { state.withLock { $0.requestsInFlight } }
 
-    /// Starts the accept threads.
+    /// Starts the dispatcher and the workers.
     public func start() throws(SystemError) {
-        let count = max(1, configuration.threads)
-        state.withLock { $0.started = true; $0.liveThreads = count }
-        for index in 0..<count {
-            do {
-                try spawnThread(name: "herd-fcgi-\(index)") { [self] in
-                    acceptLoop()
+        let workers = max(1, configuration.threads)
+        state.withLock { $0.liveThreads = workers + 1 }
+        var started = 0
+        do throws(SystemError) {
+            try spawnThread(name: "herd-dispatch") { [self] in
+                dispatchLoop()
+                state.withLock { $0.liveThreads -= 1 }
+            }
+            started = 1
+            for index in 0..<workers {
+                try spawnThread(name: "herd-worker-\(index)") { [self] in
+                    workerLoop()
                     state.withLock { $0.liveThreads -= 1 }
                 }
-            } catch {
-                state.withLock { $0.liveThreads -= (count - index) }
-                throw error
+                started += 1
             }
+        } catch {
+            state.withLock { $0.liveThreads -= (workers + 1 - started) }
+            _ = shutdown(timeout: 1)
+            throw error
         }
     }
 
-    /// Stops accepting, waits up to `timeout` seconds for in-flight requests,
-    /// and returns how many were still running when it gave up (0 = clean).
+    /// Stops accepting, lets queued and in-flight requests finish for up to
+    /// `timeout` seconds, and returns how many were still running when it
+    /// gave up (0 = clean).
     public func shutdown(timeout: Double) -> Int {
         let alreadyStopping = state.withLock { state in
             defer { state.stopping = true }
@@ -96,91 +112,116 @@ public final class FastCGIServer: Sendable {
         if !alreadyStopping {
             var byte: UInt8 = 1
             _ = write(wakePipe.write, &byte, 1)
-            // New connections are refused from now on; nginx's
-            // fastcgi_next_upstream moves them to another worker.
-            socket.close()
         }
         let deadline = monotonicSeconds() + timeout
         while true {
             let (live, inFlight) = state.withLock { ($0.liveThreads, $0.requestsInFlight) }
             if live == 0 { return 0 }
             if monotonicSeconds() >= deadline { return max(inFlight, 1) }
-            usleep(10_000)
+            usleep(5_000)
         }
     }
 
-    // MARK: - Accept loop
+    // MARK: - Dispatcher
 
-    private enum Wake { case request, shutdown, retry }
+    private func dispatchLoop() {
+        var idle: [Connection] = []
+        var pollSet: [pollfd] = []
+        defer {
+            // New connections are refused from now on; nginx's
+            // fastcgi_next_upstream moves them to another worker.
+            socket.close()
+            for connection in idle + queue.close() { connection.close() }
+        }
+        while true {
+            idle.append(contentsOf: queue.takeReturned())
+            pollSet.removeAll(keepingCapacity: true)
+            pollSet.append(pollfd(fd: wakePipe.read, events: Int16(POLLIN), revents: 0))
+            pollSet.append(pollfd(fd: socket.descriptor, events: Int16(POLLIN), revents: 0))
+            for connection in idle {
+                pollSet.append(pollfd(fd: connection.descriptor, events: Int16(POLLIN), revents: 0))
+            }
+            let count = poll(&pollSet, nfds_t(pollSet.count), -1)
+            if count < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            if pollSet[0].revents != 0 {
+                drainWakePipe()
+                if state.withLock({ $0.stopping }) { return }
+            }
+            var readyNow: [Connection] = []
+            if pollSet[1].revents != 0 {
+                readyNow.append(contentsOf: acceptPending())
+            }
+            // Idle connections with a request (or EOF) to read go to a
+            // worker: FCGX_Accept_r reads the request or notices the close.
+            var stillIdle: [Connection] = []
+            stillIdle.reserveCapacity(idle.count)
+            for (offset, connection) in idle.enumerated() {
+                if pollSet[offset + 2].revents != 0 {
+                    readyNow.append(connection)
+                } else {
+                    stillIdle.append(connection)
+                }
+            }
+            idle = stillIdle
+            queue.pushReady(readyNow)
+        }
+    }
 
-    private func acceptLoop() {
-        // A thread that cannot make its responder (out of memory) ends;
+    private func acceptPending() -> [Connection] {
+        var accepted: [Connection] = []
+        while true {
+            let fd = herd_accept_cloexec(socket.descriptor)
+            if fd < 0 {
+                if errno == EINTR || errno == ECONNABORTED { continue }
+                // EAGAIN: nothing more pending. EMFILE and the like: leave
+                // the rest in the backlog and retry on the next poll.
+                if errno != EAGAIN && errno != EWOULDBLOCK { usleep(1_000) }
+                return accepted
+            }
+            if fd >= Self.maximumDescriptor {
+                _ = close(fd)
+                continue
+            }
+            accepted.append(Connection(descriptor: fd))
+        }
+    }
+
+    private func drainWakePipe() {
+        var buffer = [UInt8](repeating: 0, count: 256)
+        while read(wakePipe.read, &buffer, buffer.count) > 0 {}
+    }
+
+    // MARK: - Workers
+
+    private func workerLoop() {
+        // A worker that cannot make its responder (out of memory) ends;
         // the factory reports why.
         guard let responder = makeResponder() else { return }
-        let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
-        defer { request.deallocate() }
-        request.initialize(to: FCGX_Request())
-        guard FCGX_InitRequest(request, socket.descriptor, 0) == 0 else { return }
-        defer { dropConnection(request) }
-
-        while true {
-            switch waitForWork(request) {
-            case .shutdown: return
-            case .retry: continue
-            case .request: break
+        while let connection = queue.popReady() {
+            // Reads the params of the request waiting on this connection.
+            // A negative result: nginx closed it (an idle keep-alive
+            // timeout) or sent garbage.
+            guard FCGX_Accept_r(connection.request) >= 0 else {
+                connection.close()
+                continue
             }
-            // Reads the params of a new connection or the next request on a
-            // kept one. A negative result means another thread won the
-            // accept (EAGAIN) or the connection closed: wait again.
-            guard FCGX_Accept_r(request) >= 0 else { continue }
-
             state.withLock { $0.requestsInFlight += 1 }
-            let exchange = FastCGIExchange(request: request)
+            let exchange = FastCGIExchange(request: connection.request)
             responder.respond(to: exchange)
             if exchange.aborted || exchange.peerGone {
-                dropConnection(request)
+                connection.close()
             } else {
-                FCGX_Finish_r(request)
+                // Writes END_REQUEST; closes the socket itself unless nginx
+                // asked to keep the connection.
+                FCGX_Finish_r(connection.request)
             }
             state.withLock { $0.requestsInFlight -= 1 }
-        }
-    }
-
-    private func waitForWork(_ request: UnsafeMutablePointer<FCGX_Request>) -> Wake {
-        let kept = request.pointee.ipcFd
-        var fds = [
-            pollfd(fd: wakePipe.read, events: Int16(POLLIN), revents: 0),
-            pollfd(fd: kept >= 0 ? kept : socket.descriptor, events: Int16(POLLIN), revents: 0),
-        ]
-        if kept >= 0 {
-            fds.append(pollfd(fd: socket.descriptor, events: Int16(POLLIN), revents: 0))
-        }
-        let ready = poll(&fds, nfds_t(fds.count), -1)
-        if ready < 0 { return errno == EINTR ? .retry : .shutdown }
-        if fds[0].revents != 0 { return .shutdown }
-        if fds[1].revents != 0 { return .request }
-        // Only the listening socket is ready while this thread idles on a
-        // kept connection. If no other thread picks the new connection up
-        // within a few milliseconds, every other thread is busy: give the
-        // kept connection back (nginx reconnects when it needs one) and serve
-        // the waiting client instead of letting it queue behind an idle socket.
-        if kept >= 0 {
-            var listen = [pollfd(fd: socket.descriptor, events: Int16(POLLIN), revents: 0)]
-            usleep(UInt32(configuration.keptConnectionYieldDelayMilliseconds) * 1000)
-            if poll(&listen, 1, 0) > 0 { dropConnection(request) }
-        }
-        return .retry
-    }
-
-    /// Closes the connection without END_REQUEST. After FCGX_Finish_r or a
-    /// failed accept the streams are already freed; FCGX_Free with close=0
-    /// frees whatever is left, and we close the socket ourselves instead of
-    /// libfcgi's lingering close, which can wait two seconds.
-    private func dropConnection(_ request: UnsafeMutablePointer<FCGX_Request>) {
-        FCGX_Free(request, 0)
-        if request.pointee.ipcFd >= 0 {
-            _ = close(request.pointee.ipcFd)
-            request.pointee.ipcFd = -1
+            if connection.isOpen {
+                queue.returnIdle(connection)
+            }
         }
     }
 }

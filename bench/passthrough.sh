@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# make bench-passthrough: what the herd hop costs on a cache miss.
+#
+# The same 60 KB JPEG, fetched by wrk through the same nginx, two ways:
+#   direct: nginx proxy_pass → origin
+#   herd:   nginx fastcgi_pass → herd → origin
+# nginx caching is off in both. The origin is a second nginx serving the
+# file from disk (a real, fast HTTP server, so it is not the bottleneck).
+# Prints requests/s, p50 and p99 latency and errors at 16 and 128
+# connections, and herd's share of the direct path's requests/s.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+herd_bin=${HERD_BIN:-$repo/.build/release/herd}
+duration=${BENCH_DURATION:-10s}
+connections=${BENCH_CONNECTIONS:-"16 128"}
+runs=${BENCH_RUNS:-3}
+file=/system/media_attachments/files/000/000/003/original/water.jpg
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+run=$(mktemp -d /tmp/herd-bench.XXXXXX)
+chmod 755 "$run"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  [[ -n "${BENCH_KEEP:-}" ]] || rm -rf "$run"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+origin_port=$(free_port); front_port=$(free_port)
+user_line=""; [[ $(id -u) -eq 0 ]] && user_line="user root root;"
+mkdir -p "$run/tmp"; ln -s "$repo/deploy/nginx/snippets" "$run/snippets"
+
+cat >"$run/nginx.conf" <<NGINX
+$user_line
+daemon off;
+worker_processes 1;
+pid $run/nginx.pid;
+error_log $run/error.log error;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $run/tmp/body; fastcgi_temp_path $run/tmp/fastcgi; proxy_temp_path $run/tmp/proxy;
+    uwsgi_temp_path $run/tmp/uwsgi; scgi_temp_path $run/tmp/scgi;
+    # The origin: files from disk.
+    server {
+        listen 127.0.0.1:$origin_port;
+        root $repo/demo/media;
+        keepalive_requests 100000;
+    }
+    upstream origin { server 127.0.0.1:$origin_port; keepalive 64; }
+    upstream herd { server unix:$run/herd.sock; keepalive 64; }
+    server {
+        listen 127.0.0.1:$front_port;
+        keepalive_requests 100000;
+        location /direct/ {
+            proxy_pass http://origin/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+        include snippets/herd-mastodon-media.conf;
+    }
+}
+NGINX
+"$nginx_bin" -p "$run/" -c "$run/nginx.conf" &
+pids+=($!)
+"$herd_bin" --upstream "http://127.0.0.1:$origin_port" --bind "$run/herd.sock" --set server.socket_mode=0666 2>"$run/herd.log" &
+herd_pid=$!
+pids+=($herd_pid)
+for _ in $(seq 100); do [[ -S $run/herd.sock ]] && curl -sf -o /dev/null "http://127.0.0.1:$front_port$file" && break; sleep 0.1; done
+curl -sf -o /dev/null "http://127.0.0.1:$front_port/direct$file" || { echo "direct path broken"; exit 1; }
+bytes=$(curl -s "http://127.0.0.1:$front_port$file" | wc -c)
+
+# One wrk run → "rps p50_ms p99_ms errors".
+measure() {
+  local url=$1 conns=$2 out
+  out=$(wrk -t2 -c"$conns" -d"$duration" --latency "$url")
+  local rps p50 p99 errors
+  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  errors=$(awk '/Non-2xx/ {n+=$NF} /Socket errors/ {gsub(",",""); n+=$4+$6+$8+$10} END {print n+0}' <<<"$out")
+  echo "$rps $(to_ms "$p50") $(to_ms "$p99") $errors"
+}
+to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /ms$/) { sub("ms","",v); print v } else if (v ~ /us$/) { sub("us","",v); print v/1000 } else if (v ~ /s$/) { sub("s","",v); print v*1000 } else print v }'; }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+echo "bench-passthrough: ${bytes}-byte JPEG, wrk -t2 -d$duration, median of $runs runs, $(nproc) cores, nginx $("$nginx_bin" -v 2>&1 | sed 's/.*\///'), herd $("$herd_bin" -V | cut -d' ' -f2)"
+printf '%-6s | %-28s | %-28s | %s\n' "conns" "nginx → origin (direct)" "nginx → herd → origin" "herd/direct"
+printf '%-6s | %-28s | %-28s | %s\n' "" "req/s   p50 ms  p99 ms  err" "req/s   p50 ms  p99 ms  err" "req/s"
+for c in $connections; do
+  : >"$run/direct.$c"; : >"$run/herd.$c"
+  for _ in $(seq "$runs"); do
+    measure "http://127.0.0.1:$front_port/direct$file" "$c" >>"$run/direct.$c"
+    measure "http://127.0.0.1:$front_port$file" "$c" >>"$run/herd.$c"
+  done
+  d_rps=$(cut -d' ' -f1 "$run/direct.$c" | median); h_rps=$(cut -d' ' -f1 "$run/herd.$c" | median)
+  d_p50=$(cut -d' ' -f2 "$run/direct.$c" | median); h_p50=$(cut -d' ' -f2 "$run/herd.$c" | median)
+  d_p99=$(cut -d' ' -f3 "$run/direct.$c" | median); h_p99=$(cut -d' ' -f3 "$run/herd.$c" | median)
+  d_err=$(awk '{n+=$4} END {print n+0}' "$run/direct.$c"); h_err=$(awk '{n+=$4} END {print n+0}' "$run/herd.$c")
+  ratio=$(awk -v h="$h_rps" -v d="$d_rps" 'BEGIN {printf "%.0f%%", 100*h/d}')
+  printf '%-6s | %7.0f %7.2f %7.2f %4d | %7.0f %7.2f %7.2f %4d | %s\n' "$c" "$d_rps" "$d_p50" "$d_p99" "$d_err" "$h_rps" "$h_p50" "$h_p99" "$h_err" "$ratio"
+done
+echo "herd RSS after the run: $(awk '/VmRSS/ {print $2/1024 " MiB"}' /proc/$herd_pid/status), peak $(awk '/VmHWM/ {print $2/1024 " MiB"}' /proc/$herd_pid/status)"
+echo "target: herd ≥ 50% of direct req/s at 128 connections, 0 errors"

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs the Debian packages herd needs to build, test, demo or benchmark,
+# skipping those already installed. Run as root (or with sudo available).
+#
+#   scripts/install-deps.sh            build + test + demo
+#   scripts/install-deps.sh --bench    also the benchmark tools
+set -euo pipefail
+
+packages=(
+  pkg-config
+  libfcgi-dev            # FastCGI server side (libfcgi)
+  libcurl4-openssl-dev   # origin fetches (libcurl)
+  nginx                  # Debian's nginx, the front end in tests and the demo
+  python3                # the stand-in origin (demo/origin.py)
+  ca-certificates
+)
+if [[ "${1:-}" == "--bench" ]]; then
+  packages+=(wrk)
+fi
+
+missing=()
+for package in "${packages[@]}"; do
+  # nginx is satisfied by any of Debian's nginx flavours.
+  if [[ $package == nginx ]] && command -v nginx >/dev/null 2>&1; then continue; fi
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+((${#missing[@]})) || exit 0
+
+echo "installing: ${missing[*]}"
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "need root to install: ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# Debian's nginx package starts a service on port 80 where it can; herd's
+# demo and tests run their own nginx and do not need it.
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
