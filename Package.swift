@@ -29,6 +29,13 @@ let package = Package(
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
 
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CWebP", pkgConfig: "libwebpmux", providers: [.apt(["libwebp-dev"])]),
+        .systemLibrary(name: "CAVIF", pkgConfig: "libavif", providers: [.apt(["libavif-dev"])]),
+        .systemLibrary(name: "CGIF", providers: [.apt(["libgif-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+
         // glibc GNU extensions, compiled with _GNU_SOURCE in their own C target.
         .target(name: "CSystemShims"),
 
@@ -41,13 +48,20 @@ let package = Package(
             name: "Upstream",
             dependencies: ["CCurl"]
         ),
+        .target(
+            name: "Imaging",
+            dependencies: ["CTurboJPEG", "CPNG", "CWebP", "CAVIF", "CGIF", "CZlib"]
+        ),
 
         // MARK: Pure Swift
+        .target(name: "Negotiation"),
         .target(
             name: "Herd",
             dependencies: [
                 "FastCGI",
                 "Upstream",
+                "Imaging",
+                "Negotiation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -62,7 +76,7 @@ let package = Package(
         // MARK: Tests
         .testTarget(
             name: "HerdTests",
-            dependencies: ["Herd", "FastCGI", "Upstream"]
+            dependencies: ["Herd", "FastCGI", "Upstream", "Imaging", "Negotiation"]
         ),
         .testTarget(
             name: "IntegrationTests",

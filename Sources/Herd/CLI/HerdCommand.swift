@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 
-/// `herd`: the worker (default), `herd check-config`.
+/// `herd`: the worker (default), `herd check-config`, `herd convert`.
 public struct HerdCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "herd",
@@ -13,7 +13,7 @@ public struct HerdCommand: ParsableCommand {
             the TOML file (-c, $HERD_CONFIG, or \(ConfigurationLoader.defaultPath)), and defaults.
             Example: UPSTREAM_URL=https://example.social herd
             """,
-        subcommands: [Serve.self, CheckConfig.self],
+        subcommands: [Serve.self, CheckConfig.self, ConvertCommand.self],
         defaultSubcommand: Serve.self
     )
 

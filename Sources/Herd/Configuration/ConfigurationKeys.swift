@@ -47,7 +47,19 @@ extension ConfigurationKey {
         .bool("image.enable_avif", env: ["ENABLE_AVIF"], \.image.enableAVIF),
         .bool("image.enable_webp", env: ["ENABLE_WEBP"], \.image.enableWebP),
         .integer("image.quality", \.image.quality, range: 1...100),
+        .integer("image.webp_quality", \.image.webpQuality, range: 0...100),
+        .integer("image.jpeg_quality", \.image.jpegQuality, range: 0...100),
+        .integer("image.avif_quality", \.image.avifQuality, range: 1...100),
+        .integer("image.avif_speed", \.image.avifSpeed, range: 0...10),
+        .string("image.avif_codec", \.image.avifCodec, check: checkAVIFCodec),
         .integer("image.max_dimension", \.image.maxDimension, range: 0...65_535),
+        .size("image.max_source_bytes", \.image.maxSourceBytes, minimum: 1024),
+        .integer("image.max_pixels", \.image.maxPixels, range: 1...1_000_000_000),
+        .integer("image.max_frames", \.image.maxFrames, range: 1...100_000),
+        .seconds("image.timeout", \.image.timeout, minimum: 0.1),
+        .integer("image.workers", \.image.workers, range: 0...256),
+        .integer("image.queue", \.image.queue, range: 0...100_000),
+        .integer("image.encoder_threads", \.image.encoderThreads, range: 1...64),
 
         .string("log.level", env: ["HERD_LOG"], \.log.level, check: checkLogLevel),
     ] }
@@ -167,6 +179,10 @@ private func checkReadableFileOrEmpty(_ text: String) -> String? {
 private func checkToken(_ text: String) -> String? {
     let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~/"))
     return text.unicodeScalars.allSatisfy(allowed.contains) ? nil : "'\(text)' may only hold letters, digits and - . _ ~ /"
+}
+
+private func checkAVIFCodec(_ text: String) -> String? {
+    ["aom", "rav1e", "svt"].contains(text) ? nil : "'\(text)' is not one of aom, rav1e, svt"
 }
 
 private func checkLogLevel(_ text: String) -> String? {

@@ -55,10 +55,33 @@ public struct HerdConfiguration: Sendable, Equatable {
     public struct Image: Sendable, Equatable {
         public var enableAVIF: Bool = true
         public var enableWebP: Bool = true
-        /// Encoder quality, 1–100.
+        /// Encoder quality for WebP and JPEG, 1–100.
         public var quality: Int = 80
+        /// Per-format overrides; 0 = use `quality`.
+        public var webpQuality: Int = 0
+        public var jpegQuality: Int = 0
+        /// AVIF's own scale: 60 looks about like JPEG 80 at half the bytes.
+        public var avifQuality: Int = 60
+        /// libavif speed, 0 (slow, small) – 10 (fast).
+        public var avifSpeed: Int = 8
+        /// AV1 encoder: aom, rav1e or svt (what Debian's libavif was built with).
+        public var avifCodec: String = "aom"
         /// Longest side of a converted image; larger ones are scaled down. 0 = no limit.
         public var maxDimension: Int = 4096
+        /// Sources larger than this are passed through unconverted.
+        public var maxSourceBytes: Int = 32 << 20
+        /// Largest width × height decoded, read from the header first.
+        public var maxPixels: Int = 40_000_000
+        /// Most frames in an animation.
+        public var maxFrames: Int = 1_000
+        /// Seconds one conversion may take.
+        public var timeout: Double = 10
+        /// Conversions at once; 0 = one per core.
+        public var workers: Int = 0
+        /// Conversions that may wait for a free worker; more → 503 at once.
+        public var queue: Int = 64
+        /// Threads one encoder may use.
+        public var encoderThreads: Int = 1
     }
 
     public struct Log: Sendable, Equatable {
@@ -78,6 +101,11 @@ public struct HerdConfiguration: Sendable, Equatable {
     public var effectiveThreads: Int {
         if server.threads > 0 { return server.threads }
         return min(256, max(8, 4 * System.coreCount))
+    }
+
+    /// Conversions at once after resolving "automatic".
+    public var effectiveImageWorkers: Int {
+        image.workers > 0 ? image.workers : System.coreCount
     }
 
     public var bindAddress: BindAddress {

@@ -15,6 +15,7 @@ public final class HerdMetrics: Sendable {
     private let responseBytes: Counter
     private let inFlight: Gauge
     private let upstreamConnections: Counter
+    private let conversionDuration: DurationHistogram
 
     public init() {
         upstreamDuration = registry.makeDurationHistogram(
@@ -37,6 +38,13 @@ public final class HerdMetrics: Sendable {
         upstreamConnections = registry.makeCounter(descriptor: MetricNameDescriptor(
             namespace: "herd", subsystem: "upstream", metricName: "new_connections", unitName: "total",
             helpText: "Connections opened to the origin (the rest reused a kept-alive one)."))
+        conversionDuration = registry.makeDurationHistogram(
+            descriptor: MetricNameDescriptor(
+                namespace: "herd", metricName: "conversion_duration", unitName: "seconds",
+                helpText: "Time to decode, orient, fit and encode one image."),
+            labels: [],
+            buckets: [.milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+                      .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10)])
         for kind in ["timeout", "dns", "connect", "tls", "body_too_large", "headers_too_large", "protocol", "client_gone", "other"] {
             _ = registry.makeCounter(descriptor: Self.upstreamErrors, labels: [("kind", kind)])
         }
@@ -55,6 +63,17 @@ public final class HerdMetrics: Sendable {
         if bodyBytes > 0 { upstreamBytes.increment(by: Int64(bodyBytes)) }
         if newConnection { upstreamConnections.increment() }
         if let errorKind { registry.makeCounter(descriptor: Self.upstreamErrors, labels: [("kind", errorKind)]).increment() }
+    }
+
+    private static var conversions: MetricNameDescriptor { MetricNameDescriptor(
+        namespace: "herd", metricName: "conversions", unitName: "total",
+        helpText: "Image responses by output format and result (converted, not_smaller, corrupt, busy, …).") }
+
+    func conversionFinished(format: String, result: String, seconds: Double?) {
+        registry.makeCounter(descriptor: Self.conversions, labels: [("format", format), ("result", result)]).increment()
+        if let seconds, result == "converted" {
+            conversionDuration.record(.nanoseconds(Int64(seconds * 1e9)))
+        }
     }
 
     /// The Prometheus text exposition.

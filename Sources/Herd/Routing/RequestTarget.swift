@@ -120,10 +120,12 @@ public struct RequestTarget: Sendable, Equatable {
     /// The URI to append to the origin's base URL: bytes outside printable
     /// ASCII and the few characters libcurl's URL parser refuses are
     /// percent-encoded; everything else goes as the client sent it.
-    public var forwardable: String {
+    public var forwardable: String { Self.percentEncodingUnsafe(raw) }
+
+    static func percentEncodingUnsafe(_ text: String) -> String {
         var output = ""
-        output.reserveCapacity(raw.utf8.count)
-        for byte in raw.utf8 {
+        output.reserveCapacity(text.utf8.count)
+        for byte in text.utf8 {
             switch byte {
             case 0x80...0xff, UInt8(ascii: "\""), UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: "{"),
                  UInt8(ascii: "}"), UInt8(ascii: "|"), UInt8(ascii: "^"), UInt8(ascii: "`"):

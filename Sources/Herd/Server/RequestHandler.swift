@@ -1,5 +1,6 @@
 import FastCGI
 import Logging
+import Negotiation
 import Upstream
 
 /// Answers requests on one accept thread: validates the URI, routes it,
@@ -54,7 +55,7 @@ final class RequestHandler: FastCGIResponder {
         case .media:
             guard let upstreamMethod = UpstreamRequest.Method(rawValue: method) else {
                 sendError(405, reason: "method_not_allowed", method: method, exchange: exchange, record: &record,
-                          extraHeaders: [("Allow", "GET, HEAD")])
+                          extraHeaders: [("Allow", "GET, HEAD")], vary: true)
                 return
             }
             proxy(target, method: upstreamMethod, exchange: exchange, record: &record)
@@ -65,18 +66,42 @@ final class RequestHandler: FastCGIResponder {
 
     private func proxy(_ target: RequestTarget, method: UpstreamRequest.Method, exchange: FastCGIExchange, record: inout RequestRecord) {
         let configuration = context.configuration
-        let request = MediaProxy.originRequest(for: target, method: method, exchange: exchange, configuration: configuration)
-        let sink = MediaProxy(exchange: exchange, configuration: configuration, includeBody: method == .get)
+        let (variant, forwardURI) = Self.variant(for: target, exchange: exchange, configuration: configuration)
+        record.variant = variant.rawValue
+
+        // The client's copy of one of *our* ETags means nothing to the
+        // origin: herd answers that conditional request itself, after
+        // fetching the source. Anything else goes to the origin as sent.
+        let ifNoneMatch = exchange.param("HTTP_IF_NONE_MATCH")
+        let ownConditional = ifNoneMatch.map(ResponseHeaders.isHerdETag) ?? false
+        var headers: [(name: String, value: String)] = []
+        for (param, name) in HeaderPolicy.forwardedToOrigin {
+            guard let value = exchange.param(param), !value.isEmpty, FastCGIExchange.isSafeHeaderValue(value) else { continue }
+            if ownConditional, param == "HTTP_IF_NONE_MATCH" || param == "HTTP_IF_MODIFIED_SINCE" { continue }
+            headers.append((name, value))
+        }
+        var base = configuration.upstream.url
+        while base.hasSuffix("/") { base.removeLast() }
+        // HEAD is answered with GET's headers, which for a converted image
+        // means fetching and converting; for anything else the transfer
+        // stops after the first bytes.
+        let request = UpstreamRequest(url: base + forwardURI, method: .get, headers: headers)
+        let sink = MediaResponse(exchange: exchange, context: context, variant: variant, includeBody: method == .get,
+                                 ifNoneMatch: ownConditional ? ifNoneMatch : nil)
         let outcome = upstream.fetch(request, into: sink)
 
         record.originStatus = outcome.status
         record.originSeconds = outcome.seconds
+        let error = sink.stoppedEarly ? nil : outcome.error
         context.metrics.upstreamFinished(
             seconds: outcome.seconds, bodyBytes: outcome.bodyBytes,
-            newConnection: !outcome.reusedConnection, errorKind: outcome.error?.kind.rawValue)
+            newConnection: !outcome.reusedConnection, errorKind: error?.kind.rawValue)
 
-        guard let error = outcome.error else {
+        guard let error else {
+            sink.finish()
             record.status = sink.sentStatus ?? 502
+            record.served = sink.servedVariant
+            record.detail = sink.note
             return
         }
         record.detail = error.description
@@ -90,8 +115,33 @@ final class RequestHandler: FastCGIResponder {
             record.status = sink.sentStatus ?? 502
             exchange.abort()
         } else {
-            sendError(error.httpStatus, reason: error.kind.rawValue, method: method.rawValue, exchange: exchange, record: &record)
+            sendError(error.httpStatus, reason: error.kind.rawValue, method: method.rawValue, exchange: exchange,
+                      record: &record, vary: true)
         }
+    }
+
+    /// The variant to serve and the URI to ask the origin for. nginx's
+    /// `HERD_VARIANT` is authoritative (it is what nginx keyed its cache
+    /// on); in Cloudflare mode `format=` decides and is not forwarded;
+    /// otherwise `Accept`, by the rules of `AcceptNegotiation`.
+    static func variant(for target: RequestTarget, exchange: FastCGIExchange, configuration: HerdConfiguration) -> (Variant, String) {
+        let enabled = AcceptNegotiation.Enabled(avif: configuration.image.enableAVIF, webp: configuration.image.enableWebP)
+        var forward = target.forwardable
+        var variant: Variant
+        if configuration.server.behindCloudflareFree {
+            let extracted = FormatQuery.extract(from: target.query, enabled: enabled)
+            variant = extracted.variant
+            forward = RequestTarget.percentEncodingUnsafe(String(target.path)) + (extracted.remainingQuery.map { "?" + $0 } ?? "")
+        } else {
+            variant = AcceptNegotiation.variant(accept: exchange.param("HTTP_ACCEPT"), enabled: enabled)
+        }
+        if let named = exchange.param("HERD_VARIANT").flatMap(Variant.init(rawValue:)) {
+            switch named {
+            case .avif where !enabled.avif, .webp where !enabled.webp: variant = .orig
+            default: variant = named
+            }
+        }
+        return (variant, forward)
     }
 
     // MARK: - Small responses
@@ -108,12 +158,15 @@ final class RequestHandler: FastCGIResponder {
         exchange.respond(status: status, headers: headers, body: body, includeBody: method != "HEAD")
     }
 
+    /// `vary`: the request was on a media route, where every response
+    /// carries `Vary: Accept`, errors included.
     private func sendError(_ status: Int, reason: String, method: String, exchange: FastCGIExchange,
-                           record: inout RequestRecord, extraHeaders: [(name: String, value: String)] = []) {
+                           record: inout RequestRecord, extraHeaders: [(name: String, value: String)] = [], vary: Bool = false) {
+        var extra: [(name: String, value: String)] = [("X-Herd-Error", reason)] + extraHeaders
+        if vary { extra.append(("Vary", "Accept")) }
         send(status, body: "\(status) \(HTTPStatus.reasonPhrase(status))\n", contentType: "text/plain; charset=utf-8",
              cacheControl: ResponseHeaders.errorCacheControl(ttl: context.configuration.cache.errorTTL),
-             method: method, exchange: exchange, record: &record,
-             extraHeaders: [("X-Herd-Error", reason)] + extraHeaders)
+             method: method, exchange: exchange, record: &record, extraHeaders: extra)
     }
 
     /// nginx's `$request_id` when the shipped snippet passes it, so the
@@ -141,6 +194,9 @@ struct RequestRecord {
     var seconds: Double = 0
     var bytesSent = 0
     var detail: String?
+    /// The variant asked for and what was served (avif, webp, jpeg, orig).
+    var variant: String?
+    var served: String?
 
     init(method: String) { self.method = method }
 
@@ -155,7 +211,9 @@ struct RequestRecord {
         ]
         if let originStatus { metadata["origin.status"] = .stringConvertible(originStatus) }
         if let originSeconds { metadata["origin.duration_ms"] = .string(String(format: originSeconds * 1000)) }
-        if let detail { metadata["error"] = .string(detail) }
+        if let variant { metadata["herd.variant"] = .string(variant) }
+        if let served { metadata["herd.served"] = .string(served) }
+        if let detail { metadata[status >= 400 ? "error" : "note"] = .string(detail) }
         if aborted { metadata["aborted"] = "true" }
         let level: Logger.Level = status >= 500 ? .warning : .info
         logger.log(level: level, "request", metadata: metadata)

@@ -1,0 +1,89 @@
+import Imaging
+import Negotiation
+
+/// Decides what a client gets for an image source and a variant: a
+/// converted image, the original bytes, or a refusal. No I/O; the caller
+/// holds a `ConversionLimiter` slot while this runs.
+struct ImageConversion {
+    let pipeline: ImagePipeline
+
+    enum Decision {
+        /// Serve the source as it is. `reason` says why it was not converted
+        /// (for the log); `shortLived` when it should not be cached for long
+        /// (a corrupt file, a timeout: a later try may do better).
+        case original(reason: String?, shortLived: Bool)
+        case converted(ImagePipeline.Output)
+        /// Neither a conversion nor the original is fit for this client.
+        case refuse(status: Int, reason: String)
+    }
+
+    /// The format to convert to, or nil when the original is what this
+    /// variant wants.
+    static func target(for variant: Variant, source: ImageFormat) -> OutputFormat? {
+        switch variant {
+        case .avif: source == .avif ? nil : .avif
+        case .webp: source == .webp ? nil : .webp
+        // A client that named neither format may not display them: give it
+        // a JPEG made from an AVIF or WebP source.
+        case .orig: source == .avif || source == .webp ? .jpeg : nil
+        }
+    }
+
+    /// Whether a client that asked for `variant` can display `format` as is.
+    static func canDisplay(_ format: ImageFormat, variant: Variant) -> Bool {
+        switch format {
+        case .jpeg, .png, .gif: true
+        case .webp: variant != .orig
+        case .avif: variant == .avif
+        }
+    }
+
+    func decide(source: [UInt8], format: ImageFormat, variant: Variant) -> Decision {
+        guard let target = Self.target(for: variant, source: format) else {
+            return .original(reason: nil, shortLived: false)
+        }
+        do {
+            let output = try pipeline.convert(source, to: target)
+            // Never worse: a conversion that is not smaller is not served,
+            // unless the client cannot display the original at all.
+            if output.bytes.count >= source.count, Self.canDisplay(format, variant: variant) {
+                return .original(reason: "not_smaller", shortLived: false)
+            }
+            return .converted(output)
+        } catch {
+            let displayable = Self.canDisplay(format, variant: variant)
+            switch error.kind {
+            case .unsupported where displayable:
+                // Animations and the like: the original is correct, just not converted.
+                return .original(reason: error.kind.rawValue, shortLived: false)
+            case _ where displayable:
+                return .original(reason: error.kind.rawValue, shortLived: true)
+            case .timeout, .encodeFailed:
+                return .refuse(status: 502, reason: error.kind.rawValue)
+            default:
+                return .refuse(status: 415, reason: error.kind.rawValue)
+            }
+        }
+    }
+}
+
+/// A fast non-cryptographic hash for ETags of sources without one (FNV-1a 64).
+enum SourceHash {
+    static func fnv1a(_ bytes: [UInt8]) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        bytes.withUnsafeBufferPointer { buffer in
+            for byte in buffer {
+                hash ^= UInt64(byte)
+                hash &*= 0x0000_0100_0000_01b3
+            }
+        }
+        return hash
+    }
+
+    static func fnv1a(_ text: String) -> UInt64 { fnv1a(Array(text.utf8)) }
+
+    static func hex(_ value: UInt64) -> String {
+        let text = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - text.count) + text
+    }
+}

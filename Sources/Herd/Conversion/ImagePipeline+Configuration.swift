@@ -1,0 +1,20 @@
+import Imaging
+
+extension ImagePipeline {
+    /// The pipeline a worker (and `herd convert`) runs for this configuration.
+    init(_ configuration: HerdConfiguration) {
+        let image = configuration.image
+        var settings = EncoderSettings()
+        settings.webpQuality = image.webpQuality > 0 ? image.webpQuality : image.quality
+        settings.jpegQuality = image.jpegQuality > 0 ? image.jpegQuality : image.quality
+        settings.avifQuality = image.avifQuality
+        settings.avifSpeed = image.avifSpeed
+        settings.avifCodec = EncoderSettings.AVIFCodec(rawValue: image.avifCodec) ?? .aom
+        settings.threads = image.encoderThreads
+        self.init(
+            settings: settings,
+            limits: ImageLimits(maxSourceBytes: image.maxSourceBytes, maxPixels: image.maxPixels, maxFrames: image.maxFrames),
+            maxDimension: image.maxDimension,
+            timeBudget: image.timeout)
+    }
+}

@@ -1,0 +1,37 @@
+/// How herd encodes. Part of every converted response's ETag (`version`),
+/// so changing a setting changes the ETag and caches refill.
+public struct EncoderSettings: Sendable, Equatable {
+    public enum AVIFCodec: String, Sendable, CaseIterable {
+        case aom, rav1e, svt
+    }
+
+    /// 1–100, as cwebp -q.
+    public var webpQuality: Int = 80
+    /// 1–100, as cjpeg -quality.
+    public var jpegQuality: Int = 80
+    /// 1–100, mapped to AV1 quantizers as libavif 1.x maps its quality.
+    public var avifQuality: Int = 60
+    /// 0 (slowest) – 10 (fastest), libavif's speed.
+    public var avifSpeed: Int = 8
+    public var avifCodec: AVIFCodec = .aom
+    /// cwebp -m, 0 (fast) – 6 (small).
+    public var webpMethod: Int = 4
+    /// Threads one encoder may use. 1 keeps the CPU limiter's count honest.
+    public var threads: Int = 1
+    /// Try lossless WebP for graphics up to this many pixels and keep it if smaller.
+    public var webpLosslessMaxPixels: Int = 512 * 512
+
+    public init() {}
+
+    /// Bumped when the pipeline changes what it writes for the same settings.
+    public static let pipelineVersion = 1
+
+    /// A short stable string for ETags.
+    public var version: String {
+        "p\(Self.pipelineVersion)-w\(webpQuality)m\(webpMethod)-j\(jpegQuality)-a\(avifQuality)s\(avifSpeed)\(avifCodec.rawValue)"
+    }
+
+    /// libavif 1.x's quality → quantizer mapping, for libavif 0.11 which
+    /// only takes quantizers: 100 → 0 (lossless-ish), 0 → 63.
+    public var avifQuantizer: Int { ((100 - avifQuality) * 63 + 50) / 100 }
+}

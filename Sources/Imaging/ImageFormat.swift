@@ -1,0 +1,49 @@
+/// Image formats herd reads, identified from their first bytes only: the
+/// origin's Content-Type and the file extension are never trusted.
+public enum ImageFormat: String, Sendable, CaseIterable {
+    case jpeg, png, gif, webp, avif
+
+    /// The format of `bytes`, or nil for anything that is not one of ours
+    /// (video, SVG, HTML, HEIC, truncated headers…).
+    public static func sniff(_ bytes: UnsafeRawBufferPointer) -> ImageFormat? {
+        func at(_ offset: Int, _ signature: [UInt8]) -> Bool {
+            guard bytes.count >= offset + signature.count else { return false }
+            for (index, byte) in signature.enumerated() where bytes[offset + index] != byte { return false }
+            return true
+        }
+        if at(0, [0xFF, 0xD8, 0xFF]) { return .jpeg }
+        if at(0, [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return .png }
+        if at(0, Array("GIF87a".utf8)) || at(0, Array("GIF89a".utf8)) { return .gif }
+        if at(0, Array("RIFF".utf8)) && at(8, Array("WEBP".utf8)) { return .webp }
+        // ISOBMFF: size, "ftyp", major brand; AVIF images and sequences.
+        if at(4, Array("ftyp".utf8)) && (at(8, Array("avif".utf8)) || at(8, Array("avis".utf8))) { return .avif }
+        return nil
+    }
+
+    public static func sniff(_ bytes: [UInt8]) -> ImageFormat? {
+        bytes.withUnsafeBytes { sniff($0) }
+    }
+
+    public var mimeType: String {
+        switch self {
+        case .jpeg: "image/jpeg"
+        case .png: "image/png"
+        case .gif: "image/gif"
+        case .webp: "image/webp"
+        case .avif: "image/avif"
+        }
+    }
+}
+
+/// Formats herd writes.
+public enum OutputFormat: String, Sendable, CaseIterable {
+    case avif, webp, jpeg
+
+    public var mimeType: String {
+        switch self {
+        case .avif: "image/avif"
+        case .webp: "image/webp"
+        case .jpeg: "image/jpeg"
+        }
+    }
+}

@@ -1,0 +1,88 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The whole conversion as small named steps: probe → decode → orient →
+/// fit → encode. No I/O: bytes in, bytes out. The time budget is checked
+/// between steps (an encoder cannot be interrupted midway, so one step can
+/// overrun it; the budget bounds everything after).
+public struct ImagePipeline: Sendable {
+    public var settings: EncoderSettings
+    public var limits: ImageLimits
+    /// Longest side of the output; 0 = keep the size.
+    public var maxDimension: Int
+    /// Seconds one conversion may take.
+    public var timeBudget: Double
+
+    public init(settings: EncoderSettings = EncoderSettings(), limits: ImageLimits = ImageLimits(),
+                maxDimension: Int = 0, timeBudget: Double = 10) {
+        self.settings = settings
+        self.limits = limits
+        self.maxDimension = maxDimension
+        self.timeBudget = timeBudget
+    }
+
+    public struct Output: Sendable {
+        public var bytes: [UInt8]
+        public var format: OutputFormat
+        public var width: Int
+        public var height: Int
+        public var source: SourceInfo
+        /// Seconds per step, for logs and the benchmark.
+        public var timings: [(step: String, seconds: Double)]
+    }
+
+    /// Converts `source` to `format`. Throws for anything that cannot be
+    /// converted; the caller decides whether the original can be served.
+    public func convert(_ source: [UInt8], to format: OutputFormat) throws(ImageError) -> Output {
+        var timings: [(String, Double)] = []
+        let started = now()
+        var mark = started
+        func step(_ name: String) throws(ImageError) {
+            let time = now()
+            timings.append((name, time - mark))
+            mark = time
+            if time - started > timeBudget {
+                throw ImageError(.timeout, "over the \(timeBudget) s budget after \(name)")
+            }
+        }
+
+        return try withBytes(source) { (bytes: UnsafeRawBufferPointer) throws(ImageError) -> Output in
+            guard bytes.count > 0 else { throw ImageError(.corrupt, "empty file") }
+            let info = try Probe.run(bytes, limits: limits)
+            try step("probe")
+            // Orientation 5–8 swaps the sides: ask the JPEG decoder for the
+            // side that will end up longest.
+            var image = try Decode.run(bytes, info: info, maxDimension: maxDimension)
+            try step("decode")
+            image = Orient.apply(image, orientation: info.orientation)
+            try step("orient")
+            image = try Fit.apply(image, maxDimension: maxDimension)
+            image = image.droppingOpaqueAlpha()
+            try step("fit")
+            let encoded: [UInt8]
+            switch format {
+            case .avif: encoded = try AVIFEncoder.encode(image, settings: settings)
+            case .webp: encoded = try WebPEncoder.encode(image, settings: settings, tryLossless: info.format == .png || info.format == .gif)
+            case .jpeg: encoded = try JPEGEncoder.encode(image, settings: settings)
+            }
+            try step("encode")
+            return Output(bytes: encoded, format: format, width: image.width, height: image.height, source: info, timings: timings)
+        }
+    }
+
+    /// `withUnsafeBytes` with a typed error.
+    private func withBytes<T>(_ array: [UInt8], _ body: (UnsafeRawBufferPointer) throws(ImageError) -> T) throws(ImageError) -> T {
+        var result: Result<T, ImageError>!
+        array.withUnsafeBytes { bytes in
+            do throws(ImageError) { result = .success(try body(bytes)) } catch { result = .failure(error) }
+        }
+        return try result.get()
+    }
+
+    private func now() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+    }
+}

@@ -1,0 +1,48 @@
+/// Counts a GIF's frames and reads its canvas size by walking its blocks,
+/// without decoding any pixels, so the frame cap applies before decoding.
+enum GIFStructure {
+    struct Summary {
+        var width: Int
+        var height: Int
+        var frames: Int
+    }
+
+    static func read(_ bytes: UnsafeRawBufferPointer, stopAfter maxFrames: Int) -> Summary? {
+        guard bytes.count >= 13 else { return nil }
+        let width = Int(bytes[6]) | Int(bytes[7]) << 8
+        let height = Int(bytes[8]) | Int(bytes[9]) << 8
+        var offset = 13
+        if bytes[10] & 0x80 != 0 { offset += 3 * (1 << (Int(bytes[10] & 0x07) + 1)) }
+        var frames = 0
+        func skipSubBlocks() -> Bool {
+            while offset < bytes.count {
+                let size = Int(bytes[offset])
+                offset += 1
+                if size == 0 { return true }
+                offset += size
+            }
+            return false
+        }
+        while offset < bytes.count {
+            switch bytes[offset] {
+            case 0x21:  // extension
+                offset += 2
+                guard skipSubBlocks() else { return Summary(width: width, height: height, frames: frames) }
+            case 0x2C:  // image descriptor
+                guard offset + 10 <= bytes.count else { return Summary(width: width, height: height, frames: frames) }
+                frames += 1
+                if frames > maxFrames { return Summary(width: width, height: height, frames: frames) }
+                let packed = bytes[offset + 9]
+                offset += 10
+                if packed & 0x80 != 0 { offset += 3 * (1 << (Int(packed & 0x07) + 1)) }
+                offset += 1  // LZW minimum code size
+                guard skipSubBlocks() else { return Summary(width: width, height: height, frames: frames) }
+            case 0x3B:  // trailer
+                return Summary(width: width, height: height, frames: frames)
+            default:
+                return Summary(width: width, height: height, frames: frames)
+            }
+        }
+        return Summary(width: width, height: height, frames: frames)
+    }
+}

@@ -1,0 +1,224 @@
+import CAVIF
+import CGIF
+import CPNG
+import CTurboJPEG
+import CWebP
+
+/// Step 2: pixels from a probed source. `maxDimension` lets the JPEG
+/// decoder scale down while decoding (1/2, 1/4, 1/8), which is much cheaper
+/// than decoding full size and resampling after.
+public enum Decode {
+    public static func run(_ bytes: UnsafeRawBufferPointer, info: SourceInfo, maxDimension: Int) throws(ImageError) -> RasterImage {
+        guard !info.isAnimated else { throw ImageError(.unsupported, "animated \(info.format.rawValue)") }
+        switch info.format {
+        case .jpeg: return try jpeg(bytes, info: info, maxDimension: maxDimension)
+        case .png: return try png(bytes)
+        case .gif: return try gif(bytes)
+        case .webp: return try webp(bytes, info: info)
+        case .avif: return try avif(bytes)
+        }
+    }
+
+    // MARK: JPEG (libturbojpeg)
+
+    static func jpeg(_ bytes: UnsafeRawBufferPointer, info: SourceInfo, maxDimension: Int) throws(ImageError) -> RasterImage {
+        let handle = try TurboJPEG(decompress: true)
+        let source = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
+        guard tjDecompressHeader3(handle.raw, source, UInt(bytes.count), &width, &height, &subsampling, &colorspace) == 0 else {
+            throw ImageError(.corrupt, "JPEG header: \(handle.lastError)")
+        }
+        // The smallest libjpeg scale whose result still covers maxDimension.
+        var scaled = (width: Int(width), height: Int(height))
+        if maxDimension > 0, max(width, height) > maxDimension {
+            var count: Int32 = 0
+            if let factors = tjGetScalingFactors(&count) {
+                var best = scaled
+                for index in 0..<Int(count) {
+                    let factor = factors[index]
+                    guard factor.num <= factor.denom else { continue }
+                    let w = (Int(width) * Int(factor.num) + Int(factor.denom) - 1) / Int(factor.denom)
+                    let h = (Int(height) * Int(factor.num) + Int(factor.denom) - 1) / Int(factor.denom)
+                    if max(w, h) >= maxDimension, w * h < best.width * best.height { best = (w, h) }
+                }
+                scaled = best
+            }
+        }
+        let isCMYK = colorspace == Int32(TJCS_CMYK.rawValue) || colorspace == Int32(TJCS_YCCK.rawValue)
+        let channels = isCMYK ? 4 : 3
+        var pixels = [UInt8](repeating: 0, count: scaled.width * scaled.height * channels)
+        // Stop on warnings: a truncated JPEG decodes "successfully" into grey
+        // rows otherwise. Limit progressive scans against scan-bomb files.
+        let flags = Int32(TJFLAG_STOPONWARNING | TJFLAG_LIMITSCANS)
+        let status = pixels.withUnsafeMutableBufferPointer { buffer in
+            tjDecompress2(handle.raw, source, UInt(bytes.count), buffer.baseAddress, Int32(scaled.width), 0, Int32(scaled.height),
+                          Int32(isCMYK ? TJPF_CMYK.rawValue : TJPF_RGB.rawValue), flags)
+        }
+        guard status == 0 else { throw ImageError(.corrupt, "JPEG: \(handle.lastError)") }
+        let icc = JPEGSegments.read(bytes).iccProfile
+        if isCMYK {
+            // Adobe CMYK JPEGs store inverted ink values; with no CMYK colour
+            // management, R = C·K/255 on the stored values is the usual
+            // approximation (the CMYK profile cannot describe RGB output).
+            var rgb = [UInt8](repeating: 0, count: scaled.width * scaled.height * 3)
+            for pixel in 0..<(scaled.width * scaled.height) {
+                let k = UInt32(pixels[pixel * 4 + 3])
+                for channel in 0..<3 {
+                    rgb[pixel * 3 + channel] = UInt8((UInt32(pixels[pixel * 4 + channel]) * k + 127) / 255)
+                }
+            }
+            return RasterImage(width: scaled.width, height: scaled.height, channels: 3, pixels: rgb, iccProfile: nil)
+        }
+        return RasterImage(width: scaled.width, height: scaled.height, channels: 3, pixels: pixels, iccProfile: icc)
+    }
+
+    // MARK: PNG (libpng's simplified API: palette, grey, 16-bit, tRNS → 8-bit RGB(A))
+
+    static func png(_ bytes: UnsafeRawBufferPointer) throws(ImageError) -> RasterImage {
+        var image = png_image()
+        image.version = UInt32(PNG_IMAGE_VERSION)
+        guard png_image_begin_read_from_memory(&image, bytes.baseAddress, bytes.count) != 0 else {
+            throw ImageError(.corrupt, "PNG: \(pngMessage(&image))")
+        }
+        defer { png_image_free(&image) }
+        let hasAlpha = image.format & UInt32(PNG_FORMAT_FLAG_ALPHA) != 0
+        image.format = hasAlpha ? UInt32(PNG_FORMAT_FLAG_COLOR | PNG_FORMAT_FLAG_ALPHA) : UInt32(PNG_FORMAT_FLAG_COLOR)
+        let channels = hasAlpha ? 4 : 3
+        var pixels = [UInt8](repeating: 0, count: Int(image.width) * Int(image.height) * channels)
+        let ok = pixels.withUnsafeMutableBytes { buffer in
+            png_image_finish_read(&image, nil, buffer.baseAddress, 0, nil)
+        }
+        guard ok != 0 else { throw ImageError(.corrupt, "PNG: \(pngMessage(&image))") }
+        let icc = PNGChunks.read(bytes)?.iccProfile
+        return RasterImage(width: Int(image.width), height: Int(image.height), channels: channels, pixels: pixels, iccProfile: icc)
+    }
+
+    private static func pngMessage(_ image: inout png_image) -> String {
+        withUnsafeBytes(of: &image.message) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+    }
+
+    // MARK: WebP (libwebp; ICC from the ICCP chunk via libwebpdemux)
+
+    static func webp(_ bytes: UnsafeRawBufferPointer, info: SourceInfo) throws(ImageError) -> RasterImage {
+        let source = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        var width: Int32 = 0, height: Int32 = 0
+        let channels = info.hasAlpha ? 4 : 3
+        guard let decoded = info.hasAlpha
+            ? WebPDecodeRGBA(source, bytes.count, &width, &height)
+            : WebPDecodeRGB(source, bytes.count, &width, &height) else {
+            throw ImageError(.corrupt, "WebP: decode failed")
+        }
+        defer { WebPFree(decoded) }
+        let pixels = Array(UnsafeBufferPointer(start: decoded, count: Int(width) * Int(height) * channels))
+        var icc: [UInt8]? = nil
+        var data = WebPData(bytes: source, size: bytes.count)
+        if let demux = herd_webp_demux(&data) {
+            var iterator = WebPChunkIterator()
+            if WebPDemuxGetChunk(demux, "ICCP", 1, &iterator) != 0 {
+                icc = Array(UnsafeBufferPointer(start: iterator.chunk.bytes, count: iterator.chunk.size))
+                WebPDemuxReleaseChunkIterator(&iterator)
+            }
+            WebPDemuxDelete(demux)
+        }
+        return RasterImage(width: Int(width), height: Int(height), channels: channels, pixels: pixels, iccProfile: icc)
+    }
+
+    // MARK: AVIF (libavif; its irot/imir transforms applied like EXIF orientation)
+
+    static func avif(_ bytes: UnsafeRawBufferPointer) throws(ImageError) -> RasterImage {
+        let decoder = try AVIFDecoderHandle(bytes)
+        let next = avifDecoderNextImage(decoder.raw)
+        guard next == AVIF_RESULT_OK, let image = decoder.raw.pointee.image else {
+            throw ImageError(.corrupt, "AVIF: \(String(cString: avifResultToString(next)))")
+        }
+        let hasAlpha = image.pointee.alphaPlane != nil
+        var rgb = avifRGBImage()
+        avifRGBImageSetDefaults(&rgb, image)
+        rgb.format = hasAlpha ? AVIF_RGB_FORMAT_RGBA : AVIF_RGB_FORMAT_RGB
+        rgb.depth = 8
+        let channels = hasAlpha ? 4 : 3
+        var pixels = [UInt8](repeating: 0, count: Int(image.pointee.width) * Int(image.pointee.height) * channels)
+        let converted = pixels.withUnsafeMutableBufferPointer { buffer -> avifResult in
+            rgb.pixels = buffer.baseAddress
+            rgb.rowBytes = image.pointee.width * UInt32(channels)
+            return avifImageYUVToRGB(image, &rgb)
+        }
+        guard converted == AVIF_RESULT_OK else { throw ImageError(.corrupt, "AVIF: \(String(cString: avifResultToString(converted)))") }
+        var icc: [UInt8]? = nil
+        if image.pointee.icc.size > 0 {
+            icc = Array(UnsafeBufferPointer(start: image.pointee.icc.data, count: image.pointee.icc.size))
+        }
+        var raster = RasterImage(width: Int(image.pointee.width), height: Int(image.pointee.height), channels: channels, pixels: pixels, iccProfile: icc)
+        // irot turns counter-clockwise by 90°·angle; imir mirrors after it.
+        let flags = image.pointee.transformFlags
+        if flags & UInt32(AVIF_TRANSFORM_IROT.rawValue) != 0 {
+            switch image.pointee.irot.angle {
+            case 1: raster = Orient.apply(raster, orientation: 8)
+            case 2: raster = Orient.apply(raster, orientation: 3)
+            case 3: raster = Orient.apply(raster, orientation: 6)
+            default: break
+            }
+        }
+        if flags & UInt32(AVIF_TRANSFORM_IMIR.rawValue) != 0 {
+            raster = Orient.apply(raster, orientation: image.pointee.imir.mode == 0 ? 4 : 2)
+        }
+        return raster
+    }
+
+    // MARK: GIF (giflib; static images only)
+
+    static func gif(_ bytes: UnsafeRawBufferPointer) throws(ImageError) -> RasterImage {
+        final class Reader {
+            let bytes: UnsafeRawBufferPointer
+            var offset = 0
+            init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+        }
+        let reader = Reader(bytes)
+        var error: Int32 = 0
+        let file = withExtendedLifetime(reader) { () -> UnsafeMutablePointer<GifFileType>? in
+            DGifOpen(Unmanaged.passUnretained(reader).toOpaque(), { file, buffer, length in
+                let reader = Unmanaged<Reader>.fromOpaque(file!.pointee.UserData).takeUnretainedValue()
+                let count = min(Int(length), reader.bytes.count - reader.offset)
+                guard count > 0, let buffer else { return 0 }
+                buffer.update(from: reader.bytes.baseAddress!.advanced(by: reader.offset).assumingMemoryBound(to: UInt8.self), count: count)
+                reader.offset += count
+                return Int32(count)
+            }, &error)
+        }
+        guard let file else { throw ImageError(.corrupt, "GIF: open failed (\(error))") }
+        defer { DGifCloseFile(file, &error) }
+        let slurped = withExtendedLifetime(reader) { DGifSlurp(file) }
+        guard slurped == GIF_OK, file.pointee.ImageCount >= 1, let saved = file.pointee.SavedImages else {
+            throw ImageError(.corrupt, "GIF: " + (GifErrorString(file.pointee.Error).map { String(cString: $0) } ?? "decode failed"))
+        }
+        guard file.pointee.ImageCount == 1 else { throw ImageError(.unsupported, "animated GIF") }
+        let width = Int(file.pointee.SWidth), height = Int(file.pointee.SHeight)
+        let frame = saved[0]
+        guard let colorMap = frame.ImageDesc.ColorMap ?? file.pointee.SColorMap, let raster = frame.RasterBits else {
+            throw ImageError(.corrupt, "GIF: no colour map")
+        }
+        var gcb = GraphicsControlBlock()
+        gcb.TransparentColor = -1
+        _ = DGifSavedExtensionToGCB(file, 0, &gcb)
+        // Canvas: transparent, the frame drawn at its offset.
+        var pixels = [UInt8](repeating: 0, count: width * height * 4)
+        let left = Int(frame.ImageDesc.Left), top = Int(frame.ImageDesc.Top)
+        let frameWidth = Int(frame.ImageDesc.Width), frameHeight = Int(frame.ImageDesc.Height)
+        let colors = colorMap.pointee.Colors!
+        let colorCount = Int(colorMap.pointee.ColorCount)
+        for y in 0..<frameHeight where top + y < height {
+            for x in 0..<frameWidth where left + x < width {
+                let index = Int(raster[y * frameWidth + x])
+                guard index != Int(gcb.TransparentColor), index < colorCount else { continue }
+                let target = ((top + y) * width + left + x) * 4
+                pixels[target] = colors[index].Red
+                pixels[target + 1] = colors[index].Green
+                pixels[target + 2] = colors[index].Blue
+                pixels[target + 3] = 255
+            }
+        }
+        return RasterImage(width: width, height: height, channels: 4, pixels: pixels).droppingOpaqueAlpha()
+    }
+}

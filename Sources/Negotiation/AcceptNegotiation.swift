@@ -1,0 +1,92 @@
+/// Picks the image variant for a request, by the rules the shipped nginx
+/// map follows too (both are tested against `Tests/Fixtures/accept-vectors.tsv`):
+///
+/// - only an explicit `image/avif` or `image/webp` with q > 0 counts:
+///   `image/*` and `*/*` say nothing about AV1 or WebP support, so a client
+///   that sends only wildcards gets the original;
+/// - among the explicit ones the highest q wins, AVIF on a tie;
+/// - a format switched off in the configuration is never chosen;
+/// - malformed entries (bad or out-of-range q) are skipped, never guessed at.
+public enum AcceptNegotiation {
+    public struct Enabled: Sendable {
+        public var avif: Bool
+        public var webp: Bool
+        public init(avif: Bool, webp: Bool) {
+            self.avif = avif
+            self.webp = webp
+        }
+    }
+
+    /// Longest Accept header looked at; the rest is ignored.
+    static let maximumLength = 2048
+
+    public static func variant(accept: String?, enabled: Enabled) -> Variant {
+        guard let accept, !accept.isEmpty else { return .orig }
+        var avifQ = 0.0, webpQ = 0.0
+        for entry in accept.utf8.prefix(maximumLength).split(separator: UInt8(ascii: ",")) {
+            guard let (type, q) = parse(entry) else { continue }
+            if type == "image/avif" { avifQ = max(avifQ, q) }
+            if type == "image/webp" { webpQ = max(webpQ, q) }
+        }
+        if !enabled.avif { avifQ = 0 }
+        if !enabled.webp { webpQ = 0 }
+        if avifQ > 0, avifQ >= webpQ { return .avif }
+        if webpQ > 0 { return .webp }
+        return .orig
+    }
+
+    /// "type/subtype;param=value;q=0.8" → (lowercased type, q), or nil if malformed.
+    static func parse(_ entry: Substring.UTF8View.SubSequence) -> (String, Double)? {
+        let parts = entry.split(separator: UInt8(ascii: ";"), omittingEmptySubsequences: false)
+        guard let first = parts.first else { return nil }
+        let type = String(decoding: first, as: UTF8.self).trimmingSpaces().lowercased()
+        guard type.split(separator: "/").count == 2 else { return nil }
+        var q = 1.0
+        for parameter in parts.dropFirst() {
+            let text = String(decoding: parameter, as: UTF8.self).trimmingSpaces()
+            guard text.lowercased().hasPrefix("q=") else { continue }
+            guard let value = qValue(text.dropFirst(2)) else { return nil }
+            q = value
+        }
+        return (type, q)
+    }
+
+    /// RFC 9110 qvalue: 0, 1, 0.x…, 1.000 at most three decimals.
+    static func qValue(_ text: Substring) -> Double? {
+        guard !text.isEmpty, text.count <= 5, text.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }),
+              let value = Double(text), value >= 0, value <= 1 else { return nil }
+        return value
+    }
+}
+
+extension String {
+    func trimmingSpaces() -> String {
+        var slice = Substring(self)
+        while let first = slice.first, first == " " || first == "\t" { slice = slice.dropFirst() }
+        while let last = slice.last, last == " " || last == "\t" { slice = slice.dropLast() }
+        return String(slice)
+    }
+}
+
+/// Cloudflare's free plan ignores `Vary`, so in Cloudflare mode the variant
+/// travels in the URL: `format=avif|webp`, anything else means the original.
+public enum FormatQuery {
+    /// The variant named by `format=` and the query without it.
+    public static func extract(from query: Substring?, enabled: AcceptNegotiation.Enabled) -> (variant: Variant, remainingQuery: String?) {
+        guard let query, !query.isEmpty else { return (.orig, nil) }
+        var variant = Variant.orig
+        var kept: [Substring] = []
+        for pair in query.split(separator: "&", omittingEmptySubsequences: false) {
+            if pair.lowercased().hasPrefix("format=") {
+                switch pair.dropFirst("format=".count).lowercased() {
+                case "avif" where enabled.avif: variant = .avif
+                case "webp" where enabled.webp: variant = .webp
+                default: variant = .orig
+                }
+            } else {
+                kept.append(pair)
+            }
+        }
+        return (variant, kept.isEmpty ? nil : kept.joined(separator: "&"))
+    }
+}
