@@ -74,14 +74,19 @@ let package = Package(
         ),
 
         // MARK: Tests
+        // Test images made from known pixels with the real C libraries.
+        .target(
+            name: "HerdTestSupport",
+            dependencies: ["Imaging", "CTurboJPEG", "CPNG", "CGIF"],
+            path: "Tests/Support"
+        ),
         .testTarget(
             name: "HerdTests",
-            dependencies: ["Herd", "FastCGI", "Upstream", "Imaging", "Negotiation"]
+            dependencies: ["Herd", "FastCGI", "Upstream", "Imaging", "Negotiation", "HerdTestSupport"]
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["herd", "Herd"],
-            resources: [.copy("Fixtures")]
+            dependencies: ["herd", "Herd", "Imaging", "HerdTestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -101,7 +101,7 @@ final class RequestHandler: FastCGIResponder {
             sink.finish()
             record.status = sink.sentStatus ?? 502
             record.served = sink.servedVariant
-            record.detail = sink.note
+            if (sink.sentStatus ?? 0) >= 400 { record.detail = sink.note } else { record.note = sink.note }
             return
         }
         record.detail = error.description
@@ -193,7 +193,10 @@ struct RequestRecord {
     var originSeconds: Double?
     var seconds: Double = 0
     var bytesSent = 0
+    /// What went wrong (an origin failure, a rejection).
     var detail: String?
+    /// Something worth knowing that is not an error (why an image was not converted).
+    var note: String?
     /// The variant asked for and what was served (avif, webp, jpeg, orig).
     var variant: String?
     var served: String?
@@ -213,7 +216,8 @@ struct RequestRecord {
         if let originSeconds { metadata["origin.duration_ms"] = .string(String(format: originSeconds * 1000)) }
         if let variant { metadata["herd.variant"] = .string(variant) }
         if let served { metadata["herd.served"] = .string(served) }
-        if let detail { metadata[status >= 400 ? "error" : "note"] = .string(detail) }
+        if let detail { metadata["error"] = .string(detail) }
+        if let note { metadata["note"] = .string(note) }
         if aborted { metadata["aborted"] = "true" }
         let level: Logger.Level = status >= 500 ? .warning : .info
         logger.log(level: level, "request", metadata: metadata)

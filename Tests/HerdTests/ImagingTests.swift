@@ -1,0 +1,208 @@
+import HerdTestSupport
+import Testing
+@testable import Imaging
+
+@Suite("Decoders")
+struct DecoderTests {
+    let source = TestImages.quadrants()
+
+    func checkQuadrants(_ image: RasterImage, tolerance: Int = 40) {
+        #expect(image.width == source.width && image.height == source.height)
+        #expect(TestImages.close(TestImages.quadrantColor(image, 0), TestImages.red, tolerance: tolerance))
+        #expect(TestImages.close(TestImages.quadrantColor(image, 1), TestImages.green, tolerance: tolerance))
+        #expect(TestImages.close(TestImages.quadrantColor(image, 2), TestImages.blue, tolerance: tolerance))
+        #expect(TestImages.close(TestImages.quadrantColor(image, 3), TestImages.yellow, tolerance: tolerance))
+    }
+
+    @Test("JPEG: baseline, progressive", arguments: [TestImages.JPEGKind.baseline, .progressive])
+    func jpeg(kind: TestImages.JPEGKind) throws {
+        let bytes = TestImages.jpeg(source, kind: kind)
+        #expect(ImageFormat.sniff(bytes) == .jpeg)
+        checkQuadrants(try TestImages.decode(bytes))
+    }
+
+    @Test("JPEG: grayscale decodes to grey RGB")
+    func jpegGray() throws {
+        let image = try TestImages.decode(TestImages.jpeg(source, kind: .grayscale))
+        let color = TestImages.quadrantColor(image, 0)
+        #expect(color.0 == color.1 && color.1 == color.2)
+    }
+
+    @Test("JPEG: Adobe CMYK comes out as the right RGB")
+    func jpegCMYK() throws {
+        checkQuadrants(try TestImages.decode(TestImages.jpeg(source, kind: .cmyk)), tolerance: 48)
+    }
+
+    @Test("PNG: RGB, RGBA, palette, palette+tRNS", arguments: [TestImages.PNGKind.rgb, .rgba, .palette, .paletteWithAlpha])
+    func png(kind: TestImages.PNGKind) throws {
+        let bytes = TestImages.png(source, kind: kind)
+        #expect(ImageFormat.sniff(bytes) == .png)
+        checkQuadrants(try TestImages.decode(bytes), tolerance: 2)
+    }
+
+    @Test("PNG: 8- and 16-bit grey", arguments: [TestImages.PNGKind.gray, .gray16])
+    func pngGray(kind: TestImages.PNGKind) throws {
+        let image = try TestImages.decode(TestImages.png(source, kind: kind))
+        let green = TestImages.quadrantColor(image, 1)
+        #expect(green.0 == green.1 && green.1 == green.2)
+        #expect(abs(green.1 - Int(TestImages.green.1)) <= 3)
+    }
+
+    @Test("PNG alpha and tRNS keep their transparency")
+    func pngAlpha() throws {
+        for kind in [TestImages.PNGKind.rgba, .paletteWithAlpha] {
+            let image = try TestImages.decode(TestImages.png(TestImages.quadrants(alpha: true), kind: kind))
+            #expect(image.hasAlpha)
+            #expect(image.pixels[(image.width * (image.height - 1)) * 4 + 3] == 0)
+            #expect(image.pixels[3] == 255)
+        }
+    }
+
+    @Test("GIF: static decodes; animated is refused as unsupported, before decoding")
+    func gif() throws {
+        checkQuadrants(try TestImages.decode(TestImages.gif(source)), tolerance: 2)
+        let animated = TestImages.gif(source, frames: 3)
+        let info = try animated.withUnsafeBytes { try Probe.run($0, limits: ImageLimits()) }
+        #expect(info.frames == 3)
+        #expect(throws: ImageError.self) { try TestImages.decode(animated) }
+        #expect(throws: ImageError(.tooManyFrames, "4 frames over the cap of 3")) {
+            _ = try TestImages.gif(source, frames: 5).withUnsafeBytes { try Probe.run($0, limits: ImageLimits(maxFrames: 3)) }
+        }
+    }
+
+    @Test("WebP and AVIF decode, lossy and with alpha")
+    func webpAndAVIF() throws {
+        checkQuadrants(try TestImages.decode(TestImages.webp(source)))
+        checkQuadrants(try TestImages.decode(TestImages.avif(source)))
+        let alpha = TestImages.quadrants(alpha: true)
+        for bytes in [TestImages.webp(alpha), TestImages.avif(alpha)] {
+            let image = try TestImages.decode(bytes)
+            #expect(image.hasAlpha)
+            #expect(image.pixels[(image.width * (image.height - 1)) * 4 + 3] < 10)
+        }
+    }
+
+    @Test("anything else is not sniffed as an image", arguments: [
+        Array("<html><body>hi</body></html>".utf8),
+        Array("<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>".utf8),
+        [0x00, 0x00, 0x00, 0x18] + Array("ftypmp42".utf8) + [UInt8](repeating: 0, count: 16),  // MP4
+        Array("ID3".utf8) + [UInt8](repeating: 0, count: 32),  // MP3
+        [],
+    ])
+    func notImages(bytes: [UInt8]) {
+        #expect(ImageFormat.sniff(bytes) == nil)
+    }
+}
+
+@Suite("Pipeline")
+struct PipelineTests {
+    let pipeline = ImagePipeline()
+
+    @Test("EXIF orientation 1–8 is applied to the pixels and dropped", arguments: 1...8)
+    func orientation(value: Int) throws {
+        let source = TestImages.quadrants(width: 96, height: 64)
+        let jpeg = TestImages.withEXIF(TestImages.jpeg(source), orientation: value)
+        let output = try pipeline.convert(jpeg, to: .webp)
+        #expect(!TestImages.contains(output.bytes, "Exif"))
+        let image = try TestImages.decode(output.bytes)
+        // Where each source quadrant must end up, per the EXIF definition:
+        // [top-left, top-right, bottom-left, bottom-right] of the output.
+        let layouts: [Int: [(UInt8, UInt8, UInt8)]] = [
+            1: [TestImages.red, TestImages.green, TestImages.blue, TestImages.yellow],
+            2: [TestImages.green, TestImages.red, TestImages.yellow, TestImages.blue],
+            3: [TestImages.yellow, TestImages.blue, TestImages.green, TestImages.red],
+            4: [TestImages.blue, TestImages.yellow, TestImages.red, TestImages.green],
+            5: [TestImages.red, TestImages.blue, TestImages.green, TestImages.yellow],
+            6: [TestImages.blue, TestImages.red, TestImages.yellow, TestImages.green],
+            7: [TestImages.yellow, TestImages.green, TestImages.blue, TestImages.red],
+            8: [TestImages.green, TestImages.yellow, TestImages.red, TestImages.blue],
+        ]
+        let swapped = value >= 5
+        #expect(image.width == (swapped ? 64 : 96) && image.height == (swapped ? 96 : 64))
+        for (quadrant, expected) in layouts[value]!.enumerated() {
+            let actual = TestImages.quadrantColor(image, quadrant)
+            #expect(TestImages.close(actual, expected), "orientation \(value), quadrant \(quadrant): \(actual)")
+        }
+    }
+
+    @Test("the ICC profile is carried into every output", arguments: OutputFormat.allCases)
+    func icc(format: OutputFormat) throws {
+        let jpeg = TestImages.withICC(TestImages.jpeg(TestImages.photo(width: 320, height: 200), quality: 98))
+        let output = try pipeline.convert(jpeg, to: format)
+        let image = try TestImages.decode(output.bytes)
+        #expect(image.iccProfile == TestImages.fakeICC)
+    }
+
+    @Test("EXIF with GPS never leaks into the output", arguments: OutputFormat.allCases)
+    func gpsStripped(format: OutputFormat) throws {
+        let jpeg = TestImages.withEXIF(TestImages.jpeg(TestImages.photo(width: 200, height: 120)), orientation: 1, gps: true)
+        #expect(TestImages.contains(jpeg, "HERD-GPS-SECRET"))
+        let output = try pipeline.convert(jpeg, to: format)
+        #expect(!TestImages.contains(output.bytes, "HERD-GPS-SECRET"))
+        #expect(!TestImages.contains(output.bytes, "Exif"))
+    }
+
+    @Test("alpha survives into AVIF and WebP; a JPEG from alpha is composited on white")
+    func alpha() throws {
+        let png = TestImages.png(TestImages.quadrants(alpha: true), kind: .rgba)
+        for format in [OutputFormat.avif, .webp] {
+            let image = try TestImages.decode(try pipeline.convert(png, to: format).bytes)
+            #expect(image.hasAlpha, "\(format)")
+            #expect(image.pixels[(image.width * (image.height - 1)) * 4 + 3] < 10, "\(format): bottom must stay transparent")
+        }
+        let jpeg = try TestImages.decode(try pipeline.convert(png, to: .jpeg).bytes)
+        #expect(!jpeg.hasAlpha)
+        #expect(TestImages.close(TestImages.quadrantColor(jpeg, 2), (255, 255, 255), tolerance: 8))
+        #expect(TestImages.close(TestImages.quadrantColor(jpeg, 0), TestImages.red))
+    }
+
+    @Test("max_dimension scales down (JPEG: scaled decode, then the rescaler)")
+    func fit() throws {
+        let jpeg = TestImages.jpeg(TestImages.photo(width: 1000, height: 600))
+        let fitted = ImagePipeline(maxDimension: 300)
+        let output = try fitted.convert(jpeg, to: .webp)
+        #expect(output.width == 300 && output.height == 180)
+        let png = TestImages.png(TestImages.quadrants(width: 400, height: 200), kind: .rgb)
+        let fromPNG = try fitted.convert(png, to: .jpeg)
+        #expect(fromPNG.width == 300 && fromPNG.height == 150)
+        let image = try TestImages.decode(fromPNG.bytes)
+        #expect(TestImages.close(TestImages.quadrantColor(image, 3), TestImages.yellow))
+    }
+
+    @Test("limits are read from the header before decoding")
+    func limits() throws {
+        // A 1×1 PNG whose header claims 100000×100000.
+        var bomb = TestImages.png(TestImages.quadrants(width: 2, height: 2), kind: .rgb)
+        for (offset, value) in [(16, 100_000), (20, 100_000)] {
+            bomb[offset] = UInt8(value >> 24); bomb[offset + 1] = UInt8((value >> 16) & 0xFF)
+            bomb[offset + 2] = UInt8((value >> 8) & 0xFF); bomb[offset + 3] = UInt8(value & 0xFF)
+        }
+        #expect(throws: ImageError(.tooManyPixels, "100000×100000 over the 40000000-pixel cap")) {
+            try pipeline.convert(bomb, to: .webp)
+        }
+        let big = TestImages.jpeg(TestImages.photo(width: 300, height: 300))
+        #expect(throws: ImageError.self) { try ImagePipeline(limits: ImageLimits(maxSourceBytes: 100)).convert(big, to: .webp) }
+        #expect(throws: ImageError(.corrupt, "empty file")) { try pipeline.convert([], to: .webp) }
+    }
+
+    @Test("a truncated JPEG is refused as corrupt, not decoded into grey")
+    func truncated() throws {
+        let jpeg = TestImages.jpeg(TestImages.photo(width: 400, height: 300))
+        let truncated = Array(jpeg.prefix(jpeg.count / 2))
+        #expect {
+            try pipeline.convert(truncated, to: .webp)
+        } throws: { error in
+            (error as? ImageError)?.kind == .corrupt
+        }
+    }
+
+    @Test("a time budget of zero stops the pipeline after its first step")
+    func timeBudget() throws {
+        let jpeg = TestImages.jpeg(TestImages.photo(width: 400, height: 300))
+        #expect {
+            try ImagePipeline(timeBudget: 0).convert(jpeg, to: .avif)
+        } throws: { error in
+            (error as? ImageError)?.kind == .timeout
+        }
+    }
+}
