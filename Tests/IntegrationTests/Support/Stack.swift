@@ -21,16 +21,28 @@ final class Stack: @unchecked Sendable {
         var herdArguments: [String] = []
         /// Point herd at this origin instead of the stand-in (e.g. a dead port).
         var upstreamURL: String? = nil
+        /// Files the origin serves besides the demo media, by URL path.
+        var files: [String: [UInt8]] = [:]
     }
+
+    /// The origin's document root: a copy of the demo media plus `files`.
+    let originRoot: URL
 
     init(_ options: Options = Options()) throws {
         directory = try Paths.temporaryDirectory("stack")
+        originRoot = directory.appendingPathComponent("media")
+        try FileManager.default.copyItem(atPath: Paths.demoMedia, toPath: originRoot.path)
+        for (path, bytes) in options.files {
+            let url = originRoot.appendingPathComponent(String(path.drop { $0 == "/" }))
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data(bytes).write(to: url)
+        }
 
         // Origin
         let portFile = directory.appendingPathComponent("origin.port").path
         origin = try ChildProcess(
             name: "origin", executable: "/usr/bin/env",
-            arguments: ["python3", Paths.originScript, "--test-hooks", "--root", Paths.demoMedia, "--port-file", portFile],
+            arguments: ["python3", Paths.originScript, "--test-hooks", "--root", originRoot.path, "--port-file", portFile],
             directory: directory)
         guard Wait.until(timeout: 10, { FileManager.default.fileExists(atPath: portFile) }),
               let portText = try? String(contentsOfFile: portFile, encoding: .utf8), let port = UInt16(portText) else {
@@ -116,7 +128,7 @@ final class Stack: @unchecked Sendable {
 
     /// The file the stand-in origin serves for a path, to compare bytes with.
     func originFile(_ path: String) throws -> [UInt8] {
-        try [UInt8](Data(contentsOf: URL(fileURLWithPath: Paths.demoMedia + path)))
+        try [UInt8](Data(contentsOf: originRoot.appendingPathComponent(String(path.drop { $0 == "/" }))))
     }
 
     // MARK: Setup helpers
