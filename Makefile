@@ -5,7 +5,7 @@ PREFIX       ?= /usr/local
 DESTDIR      ?=
 BIN           = .build/$(CONFIG)/herd
 
-.PHONY: all build deps test demo bench-passthrough install clean
+.PHONY: all build deps test demo bench-passthrough bench-convert release install clean
 
 all: build
 
@@ -26,14 +26,26 @@ test: deps
 demo: build
 	HERD_BIN=$(BIN) demo/run.sh
 
-bench-passthrough: deps
-	@scripts/install-deps.sh --bench
-	$(SWIFT) build -c release --product herd
-	HERD_BIN=.build/release/herd bench/passthrough.sh
+# Release binary with the Swift runtime linked in: starts faster and runs on
+# machines without a Swift toolchain.
+RELEASE_BIN = .build/release/herd
+release: deps
+	$(SWIFT) build -c release --product herd --static-swift-stdlib
 
-install:
-	$(SWIFT) build -c release --product herd
-	install -D -m 0755 .build/release/herd $(DESTDIR)$(PREFIX)/bin/herd
+bench-passthrough: release
+	@scripts/install-deps.sh --bench
+	HERD_BIN=$(RELEASE_BIN) bench/passthrough.sh
+
+# herd convert vs cwebp / avifenc / cjpeg / libvips on the shared corpus, the
+# AVIF encoder sweep, and converted misses through nginx.
+bench-convert: release
+	@scripts/install-deps.sh --bench
+	@test -d bench/out/corpus || { mkdir -p bench/out && ../shared/corpus/build-corpus.sh bench/out/corpus; }
+	HERD_BIN=$(RELEASE_BIN) python3 bench/convert.py
+	HERD_BIN=$(RELEASE_BIN) bench/convert-throughput.sh
+
+install: release
+	install -D -m 0755 $(RELEASE_BIN) $(DESTDIR)$(PREFIX)/bin/herd
 	install -D -m 0644 config.example.toml $(DESTDIR)/etc/herd/config.example.toml
 	install -d $(DESTDIR)/etc/nginx/snippets $(DESTDIR)/etc/nginx/conf.d
 	install -m 0644 deploy/nginx/snippets/*.conf $(DESTDIR)/etc/nginx/snippets/

@@ -10,12 +10,19 @@ packages=(
   pkg-config
   libfcgi-dev            # FastCGI server side (libfcgi)
   libcurl4-openssl-dev   # origin fetches (libcurl)
+  libturbojpeg0-dev      # JPEG decode/encode
+  libpng-dev             # PNG decode
+  libgif-dev             # GIF decode
+  libwebp-dev            # WebP decode/encode (+ mux/demux for ICC)
+  libavif-dev            # AVIF decode/encode (aom, dav1d, rav1e, svt)
+  zlib1g-dev             # PNG iCCP profiles
   nginx                  # Debian's nginx, the front end in tests and the demo
   python3                # the stand-in origin (demo/origin.py)
   ca-certificates
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(wrk)
+  # wrk for load; the reference encoders, libvips and numpy/scipy (SSIM) for bench-convert
+  packages+=(wrk webp libavif-bin libjpeg-turbo-progs libvips-tools python3-numpy python3-scipy curl)
 fi
 
 missing=()

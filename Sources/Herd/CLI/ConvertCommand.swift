@@ -25,6 +25,9 @@ struct ConvertCommand: ParsableCommand {
     @Flag(help: "Write the conversion even when it is not smaller than the source.")
     var force = false
 
+    @Flag(help: "Print the time of each pipeline step.")
+    var timings = false
+
     @OptionGroup var options: ConfigurationOptions
 
     func run() throws {
@@ -42,6 +45,10 @@ struct ConvertCommand: ParsableCommand {
         let served: String
         do {
             let converted = try pipeline.convert(source, to: format)
+            if timings {
+                let steps = converted.timings.map { "\($0.step) \(String(format: "%.1f", $0.seconds * 1000)) ms" }
+                FileHandle.standardError.write(Data("steps: \(steps.joined(separator: ", "))\n".utf8))
+            }
             if converted.bytes.count >= source.count, !force {
                 result = source
                 served = "orig (the \(format.rawValue) was \(converted.bytes.count) bytes, not smaller than the source)"

@@ -9,6 +9,10 @@ enum AVIFEncoder {
             throw ImageError(.encodeFailed, "avifImageCreate")
         }
         defer { avifImageDestroy(avif) }
+        // What avifenc writes: BT.601 coefficients, full range. Left
+        // "unspecified", decoders guess, and the encoder works harder.
+        avif.pointee.matrixCoefficients = avifMatrixCoefficients(AVIF_MATRIX_COEFFICIENTS_BT601)
+        avif.pointee.yuvRange = AVIF_RANGE_FULL
         if let profile = image.iccProfile, !profile.isEmpty {
             profile.withUnsafeBufferPointer { avifImageSetProfileICC(avif, $0.baseAddress, $0.count) }
         }

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Throughput of converted cache misses: wrk through nginx → herd → origin,
+# every request a different URL (a cache miss), nginx caching off, at 8
+# connections. Prints images/s and p50/p99 latency per variant.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+herd_bin=${HERD_BIN:-$repo/.build/release/herd}
+corpus=${BENCH_CORPUS:-$repo/bench/out/corpus}
+duration=${BENCH_DURATION:-20s}
+image=${BENCH_IMAGE:-photos/Kite-1280.jpg}
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+run=$(mktemp -d /tmp/herd-bench-tp.XXXXXX)
+chmod 755 "$run"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$run"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+origin_port=$(free_port); front_port=$(free_port)
+user_line=""; [[ $(id -u) -eq 0 ]] && user_line="user root root;"
+mkdir -p "$run/tmp" "$run/root"; ln -s "$repo/deploy/nginx/snippets" "$run/snippets"; ln -s "$(cd "$corpus" && pwd)" "$run/root/media"
+cat >"$run/nginx.conf" <<NGINX
+$user_line
+daemon off;
+worker_processes 1;
+pid $run/nginx.pid;
+error_log $run/error.log error;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $run/tmp/body; fastcgi_temp_path $run/tmp/fastcgi; proxy_temp_path $run/tmp/proxy;
+    uwsgi_temp_path $run/tmp/uwsgi; scgi_temp_path $run/tmp/scgi;
+    server { listen 127.0.0.1:$origin_port; root $run/root; }
+    upstream herd { server unix:$run/herd.sock; keepalive 16; }
+    server { listen 127.0.0.1:$front_port; include snippets/herd-akkoma-media.conf; }
+}
+NGINX
+"$nginx_bin" -p "$run/" -c "$run/nginx.conf" & pids+=($!)
+"$herd_bin" --upstream "http://127.0.0.1:$origin_port" --bind "$run/herd.sock" --set server.socket_mode=0666 \
+  --log-level warning 2>"$run/herd.log" & herd_pid=$!; pids+=($herd_pid)
+for _ in $(seq 100); do [[ -S $run/herd.sock ]] && curl -sf -o /dev/null "http://127.0.0.1:$front_port/media/$image" && break; sleep 0.1; done
+
+echo "convert throughput: /media/$image, a new URL per request (all misses), wrk -t2 -c8 -d$duration, $(nproc) cores"
+printf '%-8s | %8s | %7s | %7s | %s\n' variant "images/s" "p50 ms" "p99 ms" errors
+for variant in avif webp orig; do
+  case $variant in
+    avif) accept="image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8" ;;
+    webp) accept="image/webp,image/png,image/svg+xml,image/*;q=0.8,video/*;q=0.8,*/*;q=0.5" ;;
+    orig) accept="*/*" ;;
+  esac
+  cat >"$run/miss.lua" <<LUA
+counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("GET", "/media/$image?miss=" .. counter .. "-" .. math.random(1000000000), {["Accept"] = "$accept"})
+end
+LUA
+  out=$(wrk -t2 -c8 -d"$duration" --latency -s "$run/miss.lua" "http://127.0.0.1:$front_port")
+  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out"); p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  errors=$(awk '/Non-2xx/ {n+=$NF} /Socket errors/ {gsub(",",""); n+=$4+$6+$8+$10} END {print n+0}' <<<"$out")
+  printf '%-8s | %8.1f | %7s | %7s | %s\n' "$variant" "$rps" "$p50" "$p99" "$errors"
+done
+echo "herd peak RSS: $(awk '/VmHWM/ {print $2/1024 " MiB"}' /proc/$herd_pid/status)"
