@@ -21,7 +21,7 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 origin_port=$(free_port); front_port=$(free_port)
 user_line=""; [[ $(id -u) -eq 0 ]] && user_line="user root root;"
-mkdir -p "$run/tmp" "$run/root"; ln -s "$repo/deploy/nginx/snippets" "$run/snippets"; ln -s "$(cd "$corpus" && pwd)" "$run/root/media"
+mkdir -p "$run/tmp" "$run/root"; "$repo/scripts/render-nginx.sh" "$run" "http://127.0.0.1:$origin_port" "$run/herd.sock"; ln -s "$(cd "$corpus" && pwd)" "$run/root/media"
 cat >"$run/nginx.conf" <<NGINX
 $user_line
 daemon off;
@@ -35,7 +35,17 @@ http {
     uwsgi_temp_path $run/tmp/uwsgi; scgi_temp_path $run/tmp/scgi;
     server { listen 127.0.0.1:$origin_port; root $run/root; }
     upstream herd { server unix:$run/herd.sock; keepalive 16; }
-    server { listen 127.0.0.1:$front_port; include snippets/herd-akkoma-media.conf; }
+    include herd/http/accept-variant.conf;
+    include herd/http/image-variant.conf;
+    include herd/http/bypass.conf;
+    # herd's media route with the shipped FastCGI parameters, cache off:
+    # every request is a conversion.
+    server {
+        listen 127.0.0.1:$front_port;
+        set \$herd_cloudflare 0;
+        set \$herd_media_cached 0;
+        location /media/ { include herd/server/media-fastcgi.conf; }
+    }
 }
 NGINX
 "$nginx_bin" -p "$run/" -c "$run/nginx.conf" & pids+=($!)

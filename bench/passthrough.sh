@@ -29,7 +29,7 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 origin_port=$(free_port); front_port=$(free_port)
 user_line=""; [[ $(id -u) -eq 0 ]] && user_line="user root root;"
-mkdir -p "$run/tmp"; ln -s "$repo/deploy/nginx/snippets" "$run/snippets"
+mkdir -p "$run/tmp"; "$repo/scripts/render-nginx.sh" "$run" "http://127.0.0.1:$origin_port" "$run/herd.sock"
 
 cat >"$run/nginx.conf" <<NGINX
 $user_line
@@ -50,6 +50,9 @@ http {
     }
     upstream origin { server 127.0.0.1:$origin_port; keepalive 64; }
     upstream herd { server unix:$run/herd.sock; keepalive 64; }
+    include herd/http/accept-variant.conf;
+    include herd/http/image-variant.conf;
+    include herd/http/bypass.conf;
     server {
         listen 127.0.0.1:$front_port;
         keepalive_requests 100000;
@@ -58,7 +61,10 @@ http {
             proxy_http_version 1.1;
             proxy_set_header Connection "";
         }
-        include snippets/herd-mastodon-media.conf;
+        # herd's media route with the shipped FastCGI parameters, cache off.
+        set \$herd_cloudflare 0;
+        set \$herd_media_cached 0;
+        location /system/ { include herd/server/media-fastcgi.conf; }
     }
 }
 NGINX

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A stand-in for a Mastodon or Akkoma server's media, on loopback.
+"""A stand-in for a Mastodon or Akkoma server (its media and its pages), on loopback.
 
 Serves the files under --root by URL path (e.g. /system/media_attachments/...,
 /media/..., /proxy/...), the way the real servers' nginx or Plug.Static do:
@@ -18,8 +18,15 @@ integration tests (never enable this for anything else):
   accel=1     add X-Accel-Redirect and X-Accel-Expires
   cc=VALUE    Cache-Control value
 It counts requests per path and connections; GET /__stats returns them as
-JSON, POST /__reset clears them, and /__last?path=P returns the headers of the
-last request for P.
+JSON (also per path and Accept variant under "variants"), POST /__reset
+clears them, and /__last?path=P returns the headers of the last request for P.
+
+Paths outside the media folders answer like the app does: HTML, ActivityPub
+JSON or API JSON depending on Accept, with Mastodon's `Vary: Accept,
+Accept-Encoding, Origin`; /auth/… sets a session cookie; /api/v1/streaming
+upgrades to a WebSocket (101); /assets/, /packs/ and /emoji/ serve a
+fingerprinted-looking script. With --test-hooks, `cc=` and `cookie=1` work
+there too.
 """
 import argparse
 import email.utils
@@ -40,7 +47,8 @@ mimetypes.add_type("video/mp4", ".mp4")
 mimetypes.add_type("video/webm", ".webm")
 
 LOCK = threading.Lock()
-STATS = {"hits": {}, "requests": 0, "connections": 0}
+STATS = {"hits": {}, "variants": {}, "requests": 0, "connections": 0}
+MEDIA_PREFIXES = ("/system/", "/media/", "/proxy/", "/media_proxy/")
 LAST_HEADERS = {}
 
 
@@ -67,9 +75,16 @@ class Origin(BaseHTTPRequestHandler):
         self.handle_any(head=True)
 
     def do_POST(self):
+        if self.path != "/__reset" and not self.path.startswith(MEDIA_PREFIXES):
+            self.count()
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
+            return self.send_small(200, b'{"posted":true}', "application/json")
         if self.path == "/__reset":
             with LOCK:
                 STATS["hits"].clear()
+                STATS["variants"].clear()
                 STATS["requests"] = 0
                 STATS["connections"] = 0
                 LAST_HEADERS.clear()
@@ -88,10 +103,9 @@ class Origin(BaseHTTPRequestHandler):
             with LOCK:
                 body = json.dumps(LAST_HEADERS.get(query.get("path", ""), {})).encode()
             return self.send_small(200, body, "application/json")
-        with LOCK:
-            STATS["requests"] += 1
-            STATS["hits"][self.path] = STATS["hits"].get(self.path, 0) + 1
-            LAST_HEADERS[path] = {k: v for k, v in self.headers.items()}
+        self.count()
+        if not path.startswith(MEDIA_PREFIXES):
+            return self.send_app(path, query, head)
 
         extra = []
         if self.hooks:
@@ -121,6 +135,52 @@ class Origin(BaseHTTPRequestHandler):
                 target = "/system/media_attachments/files/000/000/001/original/photo.jpg"
                 return self.send_small(302, b"", extra=[("Location", target)] + extra, head=head)
         self.send_file(path, extra, head, float(query.get("stall", "0")) if self.hooks else 0)
+
+    def count(self):
+        path = urllib.parse.urlsplit(self.path).path
+        variant = app_variant(self.headers.get("Accept", ""))
+        with LOCK:
+            STATS["requests"] += 1
+            STATS["hits"][self.path] = STATS["hits"].get(self.path, 0) + 1
+            key = path + "|" + variant
+            STATS["variants"][key] = STATS["variants"].get(key, 0) + 1
+            LAST_HEADERS[path] = {k: v for k, v in self.headers.items()}
+
+    # --- the app ------------------------------------------------------
+    def send_app(self, path, query, head):
+        if path.startswith("/api/v1/streaming") and self.headers.get("Upgrade", "").lower() == "websocket":
+            self.send_response(101, "Switching Protocols")
+            self.send_header("Upgrade", "websocket")
+            self.send_header("Connection", "Upgrade")
+            self.send_header("Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+            self.end_headers()
+            self.close_connection = True
+            return
+        extra = [("Vary", "Accept, Accept-Encoding, Origin")]
+        cc = "max-age=0, public"
+        if self.hooks and "cc" in query:
+            cc = query["cc"]
+        extra.append(("Cache-Control", cc))
+        if path.startswith("/auth/") or (self.hooks and query.get("cookie") == "1"):
+            extra.append(("Set-Cookie", "_mastodon_session=secret-%d; path=/; HttpOnly" % id(self)))
+        if self.hooks and "delay" in query:
+            time.sleep(float(query["delay"]))
+        if path.startswith(("/assets/", "/packs/", "/emoji/")):
+            return self.send_small(200, b"console.log('asset %s');\n" % path.encode(), "application/javascript",
+                                   extra=[e for e in extra if e[0] != "Vary"], head=head)
+        variant = app_variant(self.headers.get("Accept", ""))
+        stamp = "%s served at %.6f" % (path, time.time())
+        if variant == "activitypub":
+            body = json.dumps({"@context": "https://www.w3.org/ns/activitystreams", "type": "Note",
+                               "id": "https://example.social" + path, "content": stamp}).encode()
+            ctype = "application/activity+json; charset=utf-8"
+        elif variant == "json" or path.startswith("/api/"):
+            body = json.dumps({"path": path, "content": stamp}).encode()
+            ctype = "application/json; charset=utf-8"
+        else:
+            body = ("<!DOCTYPE html><html><body><p>%s</p></body></html>" % stamp).encode()
+            ctype = "text/html; charset=utf-8"
+        self.send_small(200, body, ctype, extra=extra, head=head)
 
     # --- responses ----------------------------------------------------
     def send_small(self, status, body, ctype="text/plain", extra=(), head=False):
@@ -220,6 +280,18 @@ class Origin(BaseHTTPRequestHandler):
             self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+
+
+def app_variant(accept):
+    """What representation the app would answer with (the same buckets as nginx's map)."""
+    accept = accept.lower()
+    if "application/activity+json" in accept or "application/ld+json" in accept:
+        return "activitypub"
+    if "application/json" in accept:
+        return "json"
+    if "text/html" in accept:
+        return "html"
+    return "default"
 
 
 def _parse_date(text):

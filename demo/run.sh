@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# make demo: Debian's nginx on 127.0.0.1:${HERD_DEMO_PORT:-8080}, media routes
-# through a herd worker, everything else proxied to the origin. The origin is
-# the bundled stand-in (demo/origin.py, sample images and a video under
-# Mastodon and Akkoma paths) unless UPSTREAM_URL names a real one.
+# make demo: Debian's nginx on 127.0.0.1:${HERD_DEMO_PORT:-8080} with the
+# shipped configuration (deploy/nginx): the Mastodon template, or Akkoma's
+# with HERD_DEMO_FLAVOR=akkoma. Media routes go through a herd worker, app
+# routes through the microcache to the origin. The origin is the bundled
+# stand-in (demo/origin.py: sample images and a video under Mastodon and
+# Akkoma paths, and app pages per Accept) unless UPSTREAM_URL names a real one.
 # Ctrl-C stops everything this script started.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,10 +43,10 @@ pids+=($!)
 for _ in $(seq 100); do [[ -S $run/herd-0.sock ]] && break; sleep 0.05; done
 [[ -S $run/herd-0.sock ]] || { echo "herd did not start:"; cat "$run/herd.log"; exit 1; }
 
-# 3. nginx with the shipped snippets.
-mkdir -p "$run/tmp"
-ln -s "$repo/deploy/nginx/snippets" "$run/snippets"
-upstream_host=$(python3 -c 'import sys,urllib.parse;print(urllib.parse.urlsplit(sys.argv[1]).netloc)' "$upstream")
+# 3. nginx with the shipped configuration (deploy/nginx), paths pointed here.
+flavor=${HERD_DEMO_FLAVOR:-mastodon}
+[[ $flavor == mastodon || $flavor == akkoma ]] || { echo "HERD_DEMO_FLAVOR must be mastodon or akkoma"; exit 2; }
+"$repo/scripts/render-nginx.sh" "$run" "$upstream" "$run/herd-0.sock"
 user_line=""
 [[ $(id -u) -eq 0 ]] && user_line="user root root;"
 cat >"$run/nginx.conf" <<NGINX
@@ -55,28 +57,18 @@ pid $run/nginx.pid;
 error_log $run/nginx-error.log warn;
 events { worker_connections 1024; }
 http {
-    access_log $run/nginx-access.log;
     client_body_temp_path $run/tmp/body;
     fastcgi_temp_path $run/tmp/fastcgi;
     proxy_temp_path $run/tmp/proxy;
     uwsgi_temp_path $run/tmp/uwsgi;
     scgi_temp_path $run/tmp/scgi;
-    upstream herd {
-        server unix:$run/herd-0.sock;
-        keepalive 8;
-    }
+    include herd/http.conf;
+    include herd/upstreams/$flavor.conf;
+    access_log $run/nginx-access.log herd;
     server {
         listen 127.0.0.1:$port;
         server_name localhost;
-        include snippets/herd-mastodon-media.conf;
-        include snippets/herd-akkoma-media.conf;
-        include snippets/herd-status.conf;
-        # Everything else: the application itself.
-        location / {
-            proxy_pass $upstream;
-            proxy_set_header Host $upstream_host;
-            proxy_set_header Proxy "";
-        }
+        include herd/$flavor.conf;
     }
 }
 NGINX
@@ -85,19 +77,25 @@ pids+=($!)
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
 
 base="http://127.0.0.1:$port"
+if [[ $flavor == akkoma ]]; then
+  media_example="$base/media/2f/8a/kite.jpg"
+else
+  media_example="$base/system/media_attachments/files/000/000/001/original/photo.jpg"
+fi
 cat <<TXT
 
-Herd demo: nginx on $base → herd → origin $upstream
+Herd demo ($flavor): nginx on $base → herd → origin $upstream
 Logs: $run/{herd,nginx-access,nginx-error,origin}.log
 
-Try:
-  curl -sI $base/system/media_attachments/files/000/000/001/original/photo.jpg
-  curl -s  $base/system/accounts/avatars/000/000/001/original/avatar.jpg -o avatar.jpg
-  curl -sI $base/system/media_attachments/files/000/000/002/original/clip.mp4
-  curl -sI $base/media_proxy/1/original                      (Mastodon's media proxy: 302)
-  curl -sI $base/media/2f/8a/kite.jpg                       (Akkoma upload)
+Try (X-Cache-Status shows the cache at work; run each twice):
+  curl -sI -H 'Accept: image/avif,image/webp,*/*' $media_example     (AVIF from herd)
+  curl -sI -H 'Accept: image/webp,*/*' $media_example                 (WebP)
+  curl -sI $media_example                                             (the original)
+  curl -sI -H 'Accept: application/activity+json' $base/users/alice/statuses/1   (app microcache)
+  curl -sI $base/users/alice/statuses/1                               (HTML, its own cache entry)
   curl -s  $base/_herd/health ; curl -s $base/_herd/metrics | head
-  curl -s  "$base/system/../etc/passwd" -o /dev/null -w '%{http_code}\n'   (refused)
+  curl -s  --path-as-is "$base/system/media_attachments/%2e%2e/x" -o /dev/null -w '%{http_code}\n'   (refused: 400)
+Or open $media_example in a browser.
 
 Ctrl-C stops everything.
 TXT

@@ -4,7 +4,9 @@
 /// - only an explicit `image/avif` or `image/webp` with q > 0 counts:
 ///   `image/*` and `*/*` say nothing about AV1 or WebP support, so a client
 ///   that sends only wildcards gets the original;
-/// - among the explicit ones the highest q wins, AVIF on a tie;
+/// - AVIF is preferred, then WebP: q only excludes (q=0), it does not rank.
+///   Browsers list both at q=1, and a rule nginx's `map` can evaluate with
+///   one regex is what keeps the nginx cache key and herd's answer equal;
 /// - a format switched off in the configuration is never chosen;
 /// - malformed entries (bad or out-of-range q) are skipped, never guessed at.
 public enum AcceptNegotiation {
@@ -30,7 +32,7 @@ public enum AcceptNegotiation {
         }
         if !enabled.avif { avifQ = 0 }
         if !enabled.webp { webpQ = 0 }
-        if avifQ > 0, avifQ >= webpQ { return .avif }
+        if avifQ > 0 { return .avif }
         if webpQ > 0 { return .webp }
         return .orig
     }

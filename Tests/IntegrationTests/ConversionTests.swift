@@ -137,7 +137,7 @@ struct ConversionTests {
 
     @Test("Cloudflare mode: format= picks the variant and never reaches the origin")
     func cloudflareFormat() throws {
-        let stack = try Stack(.init(herdArguments: ["--set", "server.behind_cloudflare_free=true"]))
+        let stack = try Stack(.init(herdArguments: ["--set", "server.behind_cloudflare_free=true"], cloudflare: true))
         defer { stack.stop() }
         let webp = try stack.get(Self.photo + "?format=webp")
         #expect(Self.isWebP(webp.body))

@@ -18,7 +18,6 @@ enum Paths {
 
     static var originScript: String { repository.appendingPathComponent("demo/origin.py").path }
     static var demoMedia: String { repository.appendingPathComponent("demo/media").path }
-    static var nginxSnippets: String { repository.appendingPathComponent("deploy/nginx/snippets").path }
 
     static var nginxBinary: String {
         for path in ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"] where FileManager.default.isExecutableFile(atPath: path) {

@@ -23,6 +23,8 @@ final class Stack: @unchecked Sendable {
         var upstreamURL: String? = nil
         /// Files the origin serves besides the demo media, by URL path.
         var files: [String: [UInt8]] = [:]
+        /// nginx takes the image variant from `format=` (`$herd_cloudflare 1`).
+        var cloudflare = false
     }
 
     /// The origin's document root: a copy of the demo media plus `files`.
@@ -62,12 +64,12 @@ final class Stack: @unchecked Sendable {
 
         // nginx
         nginxPort = RawHTTP.freePort()
-        try Stack.writeNginxConfig(directory: directory, port: nginxPort, herdSocket: herdSocket)
+        try Stack.writeNginxConfig(directory: directory, port: nginxPort, herdSocket: herdSocket, originPort: port, cloudflare: options.cloudflare)
         nginx = try ChildProcess(
             name: "nginx", executable: Paths.nginxBinary,
             arguments: ["-p", directory.path + "/", "-c", directory.appendingPathComponent("nginx.conf").path],
             directory: directory)
-        guard Wait.until(timeout: 10, { RawHTTP.isListening(port: nginxPort) }) else {
+        guard Wait.until(timeout: 10, { RawHTTP.isListening(port: nginxPort) || !nginx.isRunning }), nginx.isRunning else {
             let errors = (try? String(contentsOf: directory.appendingPathComponent("error.log"), encoding: .utf8)) ?? ""
             stop()
             throw HTTPClientError(description: "nginx did not start: \(nginx.log) \(errors)")
@@ -133,25 +135,22 @@ final class Stack: @unchecked Sendable {
 
     // MARK: Setup helpers
 
-    static func writeNginxConfig(directory: URL, port: UInt16, herdSocket: String) throws {
-        let fm = FileManager.default
-        try? fm.createSymbolicLink(atPath: directory.appendingPathComponent("snippets").path, withDestinationPath: Paths.nginxSnippets)
-        try fm.createDirectory(at: directory.appendingPathComponent("tmp"), withIntermediateDirectories: true)
-        let user = getuid() == 0 ? "user root root;" : ""
+    /// nginx with the shipped maps and FastCGI parameters, but every path
+    /// sent to herd and no media cache, so a test sees herd's own answer
+    /// for each request (its 404s and 400s rather than nginx's).
+    static func writeNginxConfig(directory: URL, port: UInt16, herdSocket: String, originPort: UInt16, cloudflare: Bool) throws {
+        try NginxConfig.render(into: directory, herdSockets: [herdSocket], appPort: originPort)
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("tmp"), withIntermediateDirectories: true)
+        let preamble = NginxConfig.preamble(directory: directory)
         let config = """
-        \(user)
-        daemon off;
-        worker_processes 1;
-        pid \(directory.path)/nginx.pid;
-        error_log \(directory.path)/error.log warn;
-        events { worker_connections 1024; }
+        \(preamble.main)
         http {
-            access_log \(directory.path)/access.log;
-            client_body_temp_path \(directory.path)/tmp/body;
-            fastcgi_temp_path \(directory.path)/tmp/fastcgi;
-            proxy_temp_path \(directory.path)/tmp/proxy;
-            uwsgi_temp_path \(directory.path)/tmp/uwsgi;
-            scgi_temp_path \(directory.path)/tmp/scgi;
+        \(preamble.http)
+            include herd/http/accept-variant.conf;
+            include herd/http/image-variant.conf;
+            include herd/http/bypass.conf;
+            include herd/http/log-format.conf;
+        \(preamble.accessLog)
             upstream herd {
                 server unix:\(herdSocket);
                 keepalive 8;
@@ -159,14 +158,12 @@ final class Stack: @unchecked Sendable {
             server {
                 listen 127.0.0.1:\(port);
                 server_name localhost;
-                include snippets/herd-mastodon-media.conf;
-                include snippets/herd-akkoma-media.conf;
-                include snippets/herd-status.conf;
-                # Everything else reaches herd too, so the tests see herd's
-                # own answer (404, 400) rather than nginx's.
+                set $herd_cloudflare \(cloudflare ? 1 : 0);
+                set $herd_cache_variant "-";
+                set $herd_media_cached 0;
+                include herd/server/status.conf;
                 location / {
-                    include snippets/herd-fastcgi.conf;
-                    fastcgi_pass herd;
+                    include herd/server/media-fastcgi.conf;
                 }
             }
         }
