@@ -162,12 +162,17 @@ class Origin(BaseHTTPRequestHandler):
             cc = query["cc"]
         extra.append(("Cache-Control", cc))
         if path.startswith("/auth/") or (self.hooks and query.get("cookie") == "1"):
-            extra.append(("Set-Cookie", "_mastodon_session=secret-%d; path=/; HttpOnly" % id(self)))
+            with LOCK:
+                STATS["cookies"] = STATS.get("cookies", 0) + 1
+                serial = STATS["cookies"]
+            extra.append(("Set-Cookie", "_mastodon_session=secret-%d; path=/; HttpOnly" % serial))
         if self.hooks and "delay" in query:
             time.sleep(float(query["delay"]))
         if path.startswith(("/assets/", "/packs/", "/emoji/")):
+            extra = [e for e in extra if e[0] not in ("Vary", "Cache-Control")]
+            extra.append(("Cache-Control", "public, max-age=31536000, immutable"))
             return self.send_small(200, b"console.log('asset %s');\n" % path.encode(), "application/javascript",
-                                   extra=[e for e in extra if e[0] != "Vary"], head=head)
+                                   extra=extra, head=head)
         variant = app_variant(self.headers.get("Accept", ""))
         stamp = "%s served at %.6f" % (path, time.time())
         if variant == "activitypub":
