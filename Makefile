@@ -47,9 +47,9 @@ bench-convert: release
 install: release
 	install -D -m 0755 $(RELEASE_BIN) $(DESTDIR)$(PREFIX)/bin/herd
 	install -D -m 0644 config.example.toml $(DESTDIR)/etc/herd/config.example.toml
-	install -d $(DESTDIR)/etc/nginx/snippets $(DESTDIR)/etc/nginx/conf.d
-	install -m 0644 deploy/nginx/snippets/*.conf $(DESTDIR)/etc/nginx/snippets/
-	install -m 0644 deploy/nginx/http.d/herd-upstream.conf $(DESTDIR)/etc/nginx/conf.d/herd-upstream.conf
+	install -d $(DESTDIR)/etc/nginx/herd
+	cp -r deploy/nginx/. $(DESTDIR)/etc/nginx/herd/
+	install -d -m 0700 $(DESTDIR)/var/cache/nginx/herd
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
 	for unit in deploy/systemd/*.service deploy/systemd/*.target; do \
 	  sed 's|/usr/local/|$(PREFIX)/|g' $$unit > $(DESTDIR)$(PREFIX)/lib/systemd/system/$$(basename $$unit); \

@@ -1,0 +1,139 @@
+import Foundation
+import Testing
+
+/// The shipped templates as files: valid for Debian's nginx, clean for
+/// gixy, and the image-variant map agreeing with herd's Accept table.
+@Suite("nginx configuration files")
+struct NginxConfigTests {
+    enum Template: String, CaseIterable, Sendable { case mastodon, akkoma }
+
+    /// A directory with the shipped files rendered, a self-signed
+    /// certificate and a main config that includes the site template.
+    static func renderSite(_ template: Template) throws -> URL {
+        let directory = try Paths.temporaryDirectory("site")
+        try NginxConfig.render(into: directory, herdSockets: [directory.appendingPathComponent("herd.sock").path], appPort: 3999)
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("tmp"), withIntermediateDirectories: true)
+        let cert = directory.appendingPathComponent("cert.pem").path, key = directory.appendingPathComponent("key.pem").path
+        let openssl = Process()
+        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        openssl.arguments = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                             "-days", "2", "-subj", "/CN=\(template.rawValue).example"]
+        openssl.standardOutput = FileHandle.nullDevice
+        openssl.standardError = FileHandle.nullDevice
+        try openssl.run()
+        openssl.waitUntilExit()
+        var site = try String(contentsOf: directory.appendingPathComponent("herd/sites/\(template.rawValue).conf"), encoding: .utf8)
+        site = site.replacingOccurrences(of: "/etc/letsencrypt/live/\(template.rawValue).example/fullchain.pem", with: cert)
+            .replacingOccurrences(of: "/etc/letsencrypt/live/\(template.rawValue).example/privkey.pem", with: key)
+            .replacingOccurrences(of: "/var/log/nginx", with: directory.path)
+        try site.write(to: directory.appendingPathComponent("site.conf"), atomically: true, encoding: .utf8)
+        let preamble = NginxConfig.preamble(directory: directory)
+        let main = """
+        \(preamble.main.replacingOccurrences(of: "daemon off;", with: "worker_rlimit_nofile 8192;"))
+        http {
+        \(preamble.http)
+            include herd/http.conf;
+            include herd/upstreams/\(template.rawValue).conf;
+            include site.conf;
+        }
+        """
+        try main.write(to: directory.appendingPathComponent("nginx.conf"), atomically: true, encoding: .utf8)
+        return directory
+    }
+
+    static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    static var gixy: String? {
+        for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
+            let path = "\(directory)/gixy"
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return nil
+    }
+
+    @Test("nginx -t passes for both site templates", arguments: Template.allCases)
+    func nginxTest(template: Template) throws {
+        let directory = try Self.renderSite(template)
+        let result = try Self.run(Paths.nginxBinary, ["-t", "-p", directory.path + "/", "-c", directory.appendingPathComponent("nginx.conf").path])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(!result.output.contains("[warn]"), "\(result.output)")
+    }
+
+    @Test("gixy-ng reports nothing for both site templates", .enabled(if: gixy != nil || ProcessInfo.processInfo.environment["CI"] != nil),
+          arguments: Template.allCases)
+    func gixyClean(template: Template) throws {
+        let gixy = try #require(Self.gixy, "gixy-ng is not installed (pip install gixy-ng); CI installs it")
+        let directory = try Self.renderSite(template)
+        let result = try Self.run(gixy, [directory.appendingPathComponent("nginx.conf").path])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("No issues found") || (result.output.contains("Medium: 0") && result.output.contains("High: 0")
+            && result.output.contains("Low: 0")), "\(result.output)")
+    }
+
+    @Test("nginx's image-variant map gives what herd's Accept table says, for every vector")
+    func variantMapMatchesTable() throws {
+        let directory = try Paths.temporaryDirectory("map")
+        try NginxConfig.render(into: directory, herdSockets: ["/nonexistent.sock"], appPort: 3999)
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("tmp"), withIntermediateDirectories: true)
+        let port = RawHTTP.freePort()
+        let preamble = NginxConfig.preamble(directory: directory)
+        let config = """
+        \(preamble.main)
+        http {
+        \(preamble.http)
+            include herd/http/accept-variant.conf;
+            include herd/http/image-variant.conf;
+            include herd/http/bypass.conf;
+            server {
+                listen 127.0.0.1:\(port);
+                set $herd_cloudflare 0;
+                set $herd_media_cached 0;
+                location = /variant { return 200 "$herd_image_variant"; }
+            }
+        }
+        """
+        try config.write(to: directory.appendingPathComponent("nginx.conf"), atomically: true, encoding: .utf8)
+        let nginx = try ChildProcess(name: "nginx", executable: Paths.nginxBinary,
+                                     arguments: ["-p", directory.path + "/", "-c", directory.appendingPathComponent("nginx.conf").path],
+                                     directory: directory)
+        defer { nginx.stop() }
+        #expect(Wait.until(timeout: 10) { RawHTTP.isListening(port: port) })
+        let vectors = try AcceptTable.load()
+        #expect(vectors.count >= 25)
+        for vector in vectors {
+            let headers = vector.accept.map { [("Accept", $0)] } ?? []
+            let response = try RawHTTP.request(port: port, target: "/variant", headers: headers)
+            #expect(response.text == vector.expected, "\(vector.name): nginx says \(response.text), herd's table \(vector.expected)")
+        }
+    }
+}
+
+/// Tests/Fixtures/accept-vectors.tsv, as nginx sees it (all formats enabled).
+enum AcceptTable {
+    struct Vector {
+        let name: String
+        let accept: String?
+        let expected: String
+    }
+
+    static func load() throws -> [Vector] {
+        let text = try String(contentsOf: Paths.repository.appendingPathComponent("Tests/Fixtures/accept-vectors.tsv"), encoding: .utf8)
+        return text.split(separator: "\n").compactMap { line in
+            guard !line.hasPrefix("#") else { return nil }
+            let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            guard fields.count == 4 else { return nil }
+            return Vector(name: fields[0], accept: fields[1] == "<none>" ? nil : fields[1] == "<empty>" ? "" : fields[1], expected: fields[2])
+        }
+    }
+}
