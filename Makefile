@@ -5,7 +5,7 @@ PREFIX       ?= /usr/local
 DESTDIR      ?=
 BIN           = .build/$(CONFIG)/herd
 
-.PHONY: all build deps test demo bench-passthrough bench-convert release install clean
+.PHONY: all build deps test demo bench-passthrough bench-convert bench-offload release install clean
 
 all: build
 
@@ -44,12 +44,16 @@ bench-convert: release
 	HERD_BIN=$(RELEASE_BIN) python3 bench/convert.py
 	HERD_BIN=$(RELEASE_BIN) bench/convert-throughput.sh
 
+# The app microcache: app requests and latency with and without it.
+bench-offload: deps
+	@scripts/install-deps.sh --bench
+	bench/offload.sh
+
 install: release
 	install -D -m 0755 $(RELEASE_BIN) $(DESTDIR)$(PREFIX)/bin/herd
 	install -D -m 0644 config.example.toml $(DESTDIR)/etc/herd/config.example.toml
 	install -d $(DESTDIR)/etc/nginx/herd
 	cp -r deploy/nginx/. $(DESTDIR)/etc/nginx/herd/
-	install -d -m 0700 $(DESTDIR)/var/cache/nginx/herd
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
 	for unit in deploy/systemd/*.service deploy/systemd/*.target; do \
 	  sed 's|/usr/local/|$(PREFIX)/|g' $$unit > $(DESTDIR)$(PREFIX)/lib/systemd/system/$$(basename $$unit); \
