@@ -205,4 +205,20 @@ struct NginxCacheTests {
         _ = try stack.get("/objects/abc", headers: [("Accept", Self.activityJSON)])
         #expect(try stack.get("/objects/abc", headers: [("Accept", Self.activityJSON)]).header("X-Cache-Status") == "HIT")
     }
+
+    @Test("abusive user agents get no answer (444); an app that is down and not cached gets the 502 page")
+    func extras() throws {
+        let stack = try AppStack()
+        defer { stack.stop() }
+        #expect(throws: HTTPClientError.self) {
+            try stack.get("/about", headers: [("User-Agent", "Mozilla/5.0 (compatible; Bytespider; spider-feedback@bytedance.com)")])
+        }
+        #expect(try stack.get("/about").status == 200)
+        stack.origin.stop()
+        let down = try stack.get("/users/alice/statuses/99", headers: [("Accept", Self.html)])
+        #expect(down.status == 502)
+        #expect(down.text.contains("Back in a moment"))
+        #expect(down.header("Cache-Control") == "no-store")
+        #expect(down.header("X-Cache-Status") != nil)
+    }
 }
