@@ -55,6 +55,7 @@ let package = Package(
 
         // MARK: Pure Swift
         .target(name: "Negotiation"),
+        .target(name: "Coalescing"),
         .target(
             name: "Herd",
             dependencies: [
@@ -62,6 +63,7 @@ let package = Package(
                 "Upstream",
                 "Imaging",
                 "Negotiation",
+                "Coalescing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -82,7 +84,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HerdTests",
-            dependencies: ["Herd", "FastCGI", "Upstream", "Imaging", "Negotiation", "HerdTestSupport"]
+            dependencies: ["Herd", "FastCGI", "Upstream", "Imaging", "Negotiation", "Coalescing", "HerdTestSupport"]
         ),
         .testTarget(
             name: "IntegrationTests",

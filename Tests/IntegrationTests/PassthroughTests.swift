@@ -112,7 +112,8 @@ struct PassthroughTests {
     func originKeepAlive() throws {
         let stack = try Stack(.init(herdArguments: ["--threads", "2"]))
         defer { stack.stop() }
-        for _ in 0..<20 { #expect(try stack.get(Self.photo).status == 200) }
+        // Distinct URLs: each one a fetch (the same URL would come from the source cache).
+        for index in 0..<20 { #expect(try stack.get(Self.photo + "?n=\(index)").status == 200) }
         let totals = try stack.originTotal()
         #expect(totals.requests == 20)
         #expect(totals.connections <= 2, "one kept-alive connection per accept thread, got \(totals.connections)")

@@ -1,4 +1,5 @@
 import Prometheus
+import Synchronization
 
 /// The worker's Prometheus metrics, served on `/metrics`.
 public final class HerdMetrics: Sendable {
@@ -16,6 +17,13 @@ public final class HerdMetrics: Sendable {
     private let inFlight: Gauge
     private let upstreamConnections: Counter
     private let conversionDuration: DurationHistogram
+    private let sourceCacheHits: Counter
+    private let sourceCacheMisses: Counter
+    private let sourceCacheBytes: Gauge
+    private let sourceCacheBytesPeak: Gauge
+    private let sourceCacheEntries: Gauge
+    private let sourceCacheEvictions: Gauge
+    private let peakLock = Mutex(0)
 
     public init() {
         upstreamDuration = registry.makeDurationHistogram(
@@ -45,6 +53,23 @@ public final class HerdMetrics: Sendable {
             labels: [],
             buckets: [.milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
                       .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10)])
+        let registry = self.registry
+        func gauge(_ name: String, _ help: String) -> Gauge {
+            registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "herd", subsystem: "source_cache", metricName: name, unitName: "", helpText: help))
+        }
+        sourceCacheHits = registry.makeCounter(descriptor: MetricNameDescriptor(
+            namespace: "herd", subsystem: "source_cache", metricName: "hits", unitName: "total",
+            helpText: "Media requests answered from the in-memory source cache."))
+        sourceCacheMisses = registry.makeCounter(descriptor: MetricNameDescriptor(
+            namespace: "herd", subsystem: "source_cache", metricName: "misses", unitName: "total",
+            helpText: "Media requests the source cache could not answer (missing or stale)."))
+        sourceCacheBytes = gauge("bytes", "Bytes held by the source cache (bounded by cache.max_bytes).")
+        sourceCacheBytesPeak = gauge("bytes_peak", "The most bytes the source cache has held since start.")
+        sourceCacheEntries = gauge("entries", "Entries in the source cache.")
+        sourceCacheEvictions = gauge("evictions", "Entries evicted to stay within the bounds, since start.")
+        for kind in ["fetch", "conversion"] {
+            _ = registry.makeCounter(descriptor: Self.coalescedWaiters, labels: [("kind", kind)])
+        }
         for kind in ["timeout", "dns", "connect", "tls", "body_too_large", "headers_too_large", "protocol", "client_gone", "other"] {
             _ = registry.makeCounter(descriptor: Self.upstreamErrors, labels: [("kind", kind)])
         }
@@ -73,6 +98,30 @@ public final class HerdMetrics: Sendable {
         registry.makeCounter(descriptor: Self.conversions, labels: [("format", format), ("result", result)]).increment()
         if let seconds, result == "converted" {
             conversionDuration.record(.nanoseconds(Int64(seconds * 1e9)))
+        }
+    }
+
+    private static var coalescedWaiters: MetricNameDescriptor { MetricNameDescriptor(
+        namespace: "herd", metricName: "coalesced_waiters", unitName: "total",
+        helpText: "Requests that shared another request's origin fetch or conversion, by kind (fetch, conversion).") }
+
+    func coalesced(kind: String) {
+        registry.makeCounter(descriptor: Self.coalescedWaiters, labels: [("kind", kind)]).increment()
+    }
+
+    func sourceCache(hit: Bool) {
+        (hit ? sourceCacheHits : sourceCacheMisses).increment()
+    }
+
+    func sourceCacheSize(bytes: Int, entries: Int, evictions: Int) {
+        sourceCacheBytes.set(Int64(bytes))
+        sourceCacheEntries.set(Int64(entries))
+        sourceCacheEvictions.set(Int64(evictions))
+        peakLock.withLock { peak in
+            if bytes > peak {
+                peak = bytes
+                sourceCacheBytesPeak.set(Int64(bytes))
+            }
         }
     }
 

@@ -86,8 +86,108 @@ final class RequestHandler: FastCGIResponder {
         // means fetching and converting; for anything else the transfer
         // stops after the first bytes.
         let request = UpstreamRequest(url: base + forwardURI, method: .get, headers: headers)
-        let sink = MediaResponse(exchange: exchange, context: context, variant: variant, includeBody: method == .get,
-                                 ifNoneMatch: ownConditional ? ifNoneMatch : nil)
+        let responder = ImageResponder(exchange: exchange, context: context, variant: variant, includeBody: method == .get,
+                                       ifNoneMatch: ownConditional ? ifNoneMatch : nil)
+        defer {
+            if record.served == nil { record.served = responder.servedVariant }
+            if let note = responder.note {
+                if (responder.sentStatus ?? 0) >= 400 { record.detail = note } else { record.note = note }
+            }
+        }
+
+        // Plain requests for what looks like an image share one fetch per
+        // source and the source cache. Requests the origin must answer
+        // itself (ranges, its own validators) and other media (videos:
+        // nothing to share, and they stream) fetch on their own.
+        guard headers.isEmpty, Self.looksLikeImage(target.path) else {
+            fetch(request, responder: responder, exchange: exchange, record: &record, includeBody: method == .get)
+            return
+        }
+        let key = request.url
+        var revalidate: SourceResponse? = nil
+        switch context.sources.lookup(key) {
+        case .fresh(let cached):
+            record.note = "source_cache_hit"
+            responder.respond(with: cached, sourceKey: key)
+            record.status = responder.sentStatus ?? 500
+            return
+        case .stale(let cached):
+            revalidate = cached
+        case .missing:
+            break
+        }
+
+        var leaderRecord: RequestRecord? = nil
+        let deadline = monotonicSeconds() + min(max(configuration.upstream.transferTimeout, configuration.upstream.timeout), 60)
+        let shared = context.sources.fetches.run(key, deadline: deadline) { () -> Result<SourceStore.FetchOutcome, any Error> in
+            var conditional = request
+            if let revalidate {
+                if let etag = revalidate.head.value(of: "ETag") { conditional.headers.append(("If-None-Match", etag)) }
+                if let modified = revalidate.head.value(of: "Last-Modified") { conditional.headers.append(("If-Modified-Since", modified)) }
+            }
+            var own = record
+            let outcome = fetch(conditional, responder: nil, exchange: exchange, record: &own, includeBody: method == .get,
+                                revalidating: revalidate)
+            leaderRecord = own
+            switch outcome {
+            case .whole(let source):
+                context.sources.store(key, source)
+                return .success(.whole(source))
+            case .revalidated(let source):
+                context.sources.refresh(key)
+                return .success(.whole(source))
+            case .streamed:
+                return .success(.streamed)
+            case .failed(let error):
+                return .failure(error)
+            }
+        }
+        if let leaderRecord { record = leaderRecord }
+
+        switch shared {
+        case .value(.whole(let source), let coalesced):
+            if coalesced {
+                context.metrics.coalesced(kind: "fetch")
+                record.note = "coalesced"
+            }
+            responder.respond(with: source, sourceKey: key)
+            record.status = responder.sentStatus ?? 500
+        case .value(.streamed, let coalesced):
+            // The leader streamed its own copy (not an image after all).
+            if coalesced {
+                fetch(request, responder: responder, exchange: exchange, record: &record, includeBody: method == .get)
+            }
+        case .failure(let error, let coalesced):
+            if coalesced {
+                // The leader's failure, at once, for every waiter.
+                context.metrics.coalesced(kind: "fetch")
+                let upstreamError = error as? UpstreamError
+                record.detail = upstreamError?.description ?? "\(error)"
+                sendError(upstreamError?.httpStatus ?? 502, reason: upstreamError?.kind.rawValue ?? "origin", method: method.rawValue,
+                          exchange: exchange, record: &record, vary: true)
+            }
+        case .timedOut:
+            record.detail = "gave up waiting for another request's fetch"
+            sendError(504, reason: "coalesced_wait_timeout", method: method.rawValue, exchange: exchange, record: &record, vary: true)
+        }
+    }
+
+    enum FetchResult {
+        case whole(SourceResponse)
+        /// The origin confirmed the cached copy (304 to our revalidation).
+        case revalidated(SourceResponse)
+        case streamed
+        case failed(any Error)
+    }
+
+    /// One origin fetch. Streams what is not held back; answers a held-back
+    /// response with `responder` when given one, else returns it. Errors
+    /// are answered here (or the connection cut, when the head went out).
+    @discardableResult
+    private func fetch(_ request: UpstreamRequest, responder: ImageResponder?, exchange: FastCGIExchange,
+                       record: inout RequestRecord, includeBody: Bool, revalidating: SourceResponse? = nil) -> FetchResult {
+        let sink = MediaResponse(exchange: exchange, context: context, includeBody: includeBody)
+        sink.revalidating = revalidating
         let outcome = upstream.fetch(request, into: sink)
 
         record.originStatus = outcome.status
@@ -98,11 +198,16 @@ final class RequestHandler: FastCGIResponder {
             newConnection: !outcome.reusedConnection, errorKind: error?.kind.rawValue)
 
         guard let error else {
-            sink.finish()
+            if let source = sink.heldBack {
+                if let responder {
+                    responder.respond(with: source, sourceKey: request.url)
+                    record.status = responder.sentStatus ?? 502
+                }
+                return sink.wasRevalidated ? .revalidated(source) : .whole(source)
+            }
             record.status = sink.sentStatus ?? 502
             record.served = sink.servedVariant
-            if (sink.sentStatus ?? 0) >= 400 { record.detail = sink.note } else { record.note = sink.note }
-            return
+            return .streamed
         }
         record.detail = error.description
         if error.kind == .clientGone {
@@ -115,8 +220,20 @@ final class RequestHandler: FastCGIResponder {
             record.status = sink.sentStatus ?? 502
             exchange.abort()
         } else {
-            sendError(error.httpStatus, reason: error.kind.rawValue, method: method.rawValue, exchange: exchange,
-                      record: &record, vary: true)
+            sendError(error.httpStatus, reason: error.kind.rawValue, method: request.method == .head ? "HEAD" : (includeBody ? "GET" : "HEAD"),
+                      exchange: exchange, record: &record, vary: true)
+        }
+        return .failed(error)
+    }
+
+    /// Whether a path names an image by its extension. Only decides whether
+    /// to share the fetch (a video streams and is not shared); what is
+    /// decoded is decided from the bytes, never from the name.
+    static func looksLikeImage(_ path: Substring) -> Bool {
+        guard let dot = path.lastIndex(of: "."), !path[dot...].contains("/") else { return false }
+        switch path[path.index(after: dot)...].lowercased() {
+        case "jpg", "jpeg", "png", "gif", "webp", "avif", "jfif", "pjpeg": return true
+        default: return false
         }
     }
 

@@ -1,14 +1,20 @@
+import Coalescing
 import Imaging
 import Logging
 
 /// What every worker thread shares: immutable configuration, the metrics
-/// registry, the root logger, the image pipeline and its CPU limiter.
+/// registry, the root logger, the image pipeline and its CPU limiter, the
+/// source cache and the single-flight tables.
 public struct WorkerContext: Sendable {
     public let configuration: HerdConfiguration
     public let metrics: HerdMetrics
     public let logger: Logger
     let pipeline: ImagePipeline
     let conversionLimiter: ConversionLimiter
+    /// Source cache and one origin fetch per source at a time.
+    let sources: SourceStore
+    /// One conversion per (source, variant) at a time.
+    let conversions: Coalescer<ImageConversion.Decision>
 
     public init(configuration: HerdConfiguration, metrics: HerdMetrics, logger: Logger) {
         self.configuration = configuration
@@ -17,5 +23,7 @@ public struct WorkerContext: Sendable {
         self.pipeline = ImagePipeline(configuration)
         self.conversionLimiter = ConversionLimiter(
             slots: configuration.effectiveImageWorkers, queueLimit: configuration.image.queue)
+        self.sources = SourceStore(configuration: configuration.cache, metrics: metrics)
+        self.conversions = Coalescer()
     }
 }
