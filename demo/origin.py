@@ -17,6 +17,7 @@ integration tests (never enable this for anything else):
   hop=1       add hop-by-hop headers (Connection: X-Secret, Keep-Alive, X-Secret)
   accel=1     add X-Accel-Redirect and X-Accel-Expires
   cc=VALUE    Cache-Control value
+  drop=1      hang up without answering (after delay=S, if given)
 It counts requests per path and connections; GET /__stats returns them as
 JSON (also per path and Accept variant under "variants"), POST /__reset
 clears them, and /__last?path=P returns the headers of the last request for P.
@@ -111,6 +112,11 @@ class Origin(BaseHTTPRequestHandler):
         if self.hooks:
             if "delay" in query:
                 time.sleep(float(query["delay"]))
+            if query.get("drop") == "1":
+                # Hang up without answering: a failed fetch, not an error response.
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
             if query.get("cookie") == "1":
                 extra.append(("Set-Cookie", "session=secret-origin-cookie; Path=/; HttpOnly"))
             if query.get("hop") == "1":

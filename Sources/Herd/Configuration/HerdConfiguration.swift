@@ -24,7 +24,7 @@ public struct HerdConfiguration: Sendable, Equatable {
         public var bind: String = "127.0.0.1:9000"
         /// Mode of a unix socket, so nginx's group can connect.
         public var socketMode: Int = 0o660
-        /// Accept threads; 0 = automatic (4 per core, at least 8).
+        /// Worker threads; 0 = automatic (8 per core, at least 32).
         public var threads: Int = 0
         /// Seconds in-flight requests get to finish after SIGTERM.
         public var shutdownTimeout: Double = 10
@@ -100,7 +100,10 @@ public struct HerdConfiguration: Sendable, Equatable {
     /// Accept threads after resolving "automatic".
     public var effectiveThreads: Int {
         if server.threads > 0 { return server.threads }
-        return min(256, max(8, 4 * System.coreCount))
+        // Most threads wait (on the origin, on another request's fetch or
+        // conversion) rather than compute; conversions have their own,
+        // per-core limit. A burst is only coalesced as far as it fits here.
+        return min(256, max(32, 8 * System.coreCount))
     }
 
     /// Conversions at once after resolving "automatic".

@@ -10,11 +10,16 @@ final class AppStack: @unchecked Sendable {
     let directory: URL
     let origin: ChildProcess
     let originPort: UInt16
-    let herd: ChildProcess
+    private(set) var workers: [ChildProcess]
+    var herd: ChildProcess { workers[0] }
+    let sockets: [String]
+    private let herdArguments: [String]
     let nginx: ChildProcess
     let port: UInt16
 
-    init(_ flavor: Flavor = .mastodon) throws {
+    /// `workers` herd processes behind `upstream herd` (hash by source), as
+    /// the systemd pool runs them.
+    init(_ flavor: Flavor = .mastodon, workers count: Int = 1, herdArguments extra: [String] = []) throws {
         directory = try Paths.temporaryDirectory("app")
         let portFile = directory.appendingPathComponent("origin.port").path
         origin = try ChildProcess(
@@ -27,13 +32,16 @@ final class AppStack: @unchecked Sendable {
             throw HTTPClientError(description: "origin did not start: \(origin.log)")
         }
         self.originPort = originPort
-        let socket = directory.appendingPathComponent("herd-0.sock").path
-        herd = try Stack.startHerd(
-            arguments: ["--bind", socket, "--upstream", "http://127.0.0.1:\(originPort)", "--threads", "16",
-                        "--set", "server.socket_mode=0666"],
-            socket: socket, directory: directory)
+        let directory = self.directory
+        sockets = (0..<count).map { directory.appendingPathComponent("herd-\($0).sock").path }
+        herdArguments = ["--upstream", "http://127.0.0.1:\(originPort)", "--set", "server.socket_mode=0666"] + extra
+        workers = []
+        for (index, socket) in sockets.enumerated() {
+            workers.append(try Stack.startHerd(arguments: ["--bind", socket] + herdArguments, socket: socket,
+                                               directory: directory, name: "herd-\(index)"))
+        }
         port = RawHTTP.freePort()
-        try NginxConfig.render(into: directory, herdSockets: [socket], appPort: originPort)
+        try NginxConfig.render(into: directory, herdSockets: sockets, appPort: originPort)
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("tmp"), withIntermediateDirectories: true)
         let preamble = NginxConfig.preamble(directory: directory)
         let config = """
@@ -64,8 +72,21 @@ final class AppStack: @unchecked Sendable {
 
     func stop() {
         nginx.stop()
-        herd.stop()
+        for worker in workers { worker.stop() }
         origin.stop()
+    }
+
+    /// Starts worker `index` again (after it exited or was killed).
+    func restartWorker(_ index: Int) throws {
+        _ = workers[index].waitForExit(timeout: 5)
+        workers[index] = try Stack.startHerd(arguments: ["--bind", sockets[index]] + herdArguments, socket: sockets[index],
+                                             directory: directory, name: "herd-\(index)-\(Int(Date().timeIntervalSince1970 * 1000) % 100000)")
+    }
+
+    /// A request straight to one worker's /metrics, through nginx's status
+    /// location when there is a single worker.
+    func metrics() throws -> String {
+        try get("/_herd/metrics").text
     }
 
     deinit { stop() }
