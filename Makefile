@@ -5,7 +5,7 @@ PREFIX       ?= /usr/local
 DESTDIR      ?=
 BIN           = .build/$(CONFIG)/herd
 
-.PHONY: all build deps test demo bench-passthrough bench-convert bench-offload release install clean
+.PHONY: all build deps test demo bench-passthrough bench-convert bench-offload bench-coalesce release install clean
 
 all: build
 
@@ -50,6 +50,10 @@ bench-convert: release
 bench-offload: deps
 	@scripts/install-deps.sh --bench
 	bench/offload.sh
+
+# One fetch per source: origin requests and latency for bursts, on and off.
+bench-coalesce: release
+	HERD_BIN=$(RELEASE_BIN) python3 bench/coalesce.py
 
 install: release
 	install -D -m 0755 $(RELEASE_BIN) $(DESTDIR)$(PREFIX)/bin/herd

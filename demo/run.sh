@@ -19,6 +19,8 @@ cleanup() {
   trap - INT TERM EXIT
   echo
   echo "stopping (pids ${pids[*]:-none})"
+  touch "$run/stopping"
+  for file in "$run"/herd-*.pid; do [[ -f $file ]] && kill -TERM "$(cat "$file")" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$run"
@@ -37,16 +39,34 @@ else
   upstream=$UPSTREAM_URL
 fi
 
-# 2. A herd worker on a unix socket.
-"$herd_bin" --upstream "$upstream" --bind "$run/herd-0.sock" --set server.socket_mode=0666 >"$run/herd.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do [[ -S $run/herd-0.sock ]] && break; sleep 0.05; done
-[[ -S $run/herd-0.sock ]] || { echo "herd did not start:"; cat "$run/herd.log"; exit 1; }
+# 2. A pool of herd workers, one unix socket each, restarted when one dies
+#    (what systemd's herd@N.service does in production).
+workers=${HERD_DEMO_WORKERS:-2}
+sockets=()
+for index in $(seq 0 $((workers - 1))); do
+  socket="$run/herd-$index.sock"
+  sockets+=("$socket")
+  (
+    while [[ ! -e $run/stopping ]]; do
+      "$herd_bin" --upstream "$upstream" --bind "$socket" --set server.socket_mode=0666 >>"$run/herd-$index.log" 2>&1 &
+      echo $! >"$run/herd-$index.pid"
+      wait $! && status=0 || status=$?
+      [[ -e $run/stopping ]] && break
+      echo "herd worker $index exited ($status); restarting in 1 s" | tee -a "$run/herd-$index.log"
+      sleep 1
+    done
+  ) &
+  pids+=($!)
+done
+for socket in "${sockets[@]}"; do
+  for _ in $(seq 100); do [[ -S $socket ]] && break; sleep 0.05; done
+  [[ -S $socket ]] || { echo "herd did not start:"; cat "$run"/herd-*.log; exit 1; }
+done
 
 # 3. nginx with the shipped configuration (deploy/nginx), paths pointed here.
 flavor=${HERD_DEMO_FLAVOR:-mastodon}
 [[ $flavor == mastodon || $flavor == akkoma ]] || { echo "HERD_DEMO_FLAVOR must be mastodon or akkoma"; exit 2; }
-"$repo/scripts/render-nginx.sh" "$run" "$upstream" "$run/herd-0.sock"
+"$repo/scripts/render-nginx.sh" "$run" "$upstream" "${sockets[@]}"
 user_line=""
 [[ $(id -u) -eq 0 ]] && user_line="user root root;"
 cat >"$run/nginx.conf" <<NGINX
@@ -85,7 +105,7 @@ fi
 cat <<TXT
 
 Herd demo ($flavor): nginx on $base → herd → origin $upstream
-Logs: $run/{herd,nginx-access,nginx-error,origin}.log
+Logs: $run/{herd-N,nginx-access,nginx-error,origin}.log ($workers herd workers, nginx hashes sources over them)
 
 Try (X-Cache-Status shows the cache at work; run each twice):
   curl -sI -H 'Accept: image/avif,image/webp,*/*' $media_example     (AVIF from herd)

@@ -43,6 +43,7 @@ extension ConfigurationKey {
         .size("cache.max_item_size", \.cache.maxItemSize, minimum: 0),
         .size("cache.max_bytes", \.cache.maxBytes, minimum: 0),
         .integer("cache.error_ttl", \.cache.errorTTL, range: 0...300),
+        .bool("cache.single_flight", \.cache.singleFlight),
 
         .bool("image.enable_avif", env: ["ENABLE_AVIF"], \.image.enableAVIF),
         .bool("image.enable_webp", env: ["ENABLE_WEBP"], \.image.enableWebP),

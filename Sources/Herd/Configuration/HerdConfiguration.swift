@@ -50,6 +50,9 @@ public struct HerdConfiguration: Sendable, Equatable {
         public var maxBytes: Int = 256 << 20
         /// Seconds an error response may be cached (by nginx or a browser).
         public var errorTTL: Int = 5
+        /// One origin fetch per source for concurrent requests, and the
+        /// in-memory source cache. Off only to measure what they save.
+        public var singleFlight: Bool = true
     }
 
     public struct Image: Sendable, Equatable {

@@ -99,7 +99,7 @@ final class RequestHandler: FastCGIResponder {
         // source and the source cache. Requests the origin must answer
         // itself (ranges, its own validators) and other media (videos:
         // nothing to share, and they stream) fetch on their own.
-        guard headers.isEmpty, Self.looksLikeImage(target.path) else {
+        guard configuration.cache.singleFlight, headers.isEmpty, Self.looksLikeImage(target.path) else {
             fetch(request, responder: responder, exchange: exchange, record: &record, includeBody: method == .get)
             return
         }

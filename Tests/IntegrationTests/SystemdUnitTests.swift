@@ -1,0 +1,42 @@
+import Foundation
+import Testing
+
+/// deploy/systemd, checked by systemd's own tool where the machine has it.
+@Suite("systemd units", .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze")))
+struct SystemdUnitTests {
+    /// The units with ExecStart pointing at the built binary (verify checks it exists).
+    static func renderUnits() throws -> URL {
+        let directory = try Paths.temporaryDirectory("units")
+        for name in ["herd@.service", "herd.target"] {
+            var text = try String(contentsOf: Paths.repository.appendingPathComponent("deploy/systemd/\(name)"), encoding: .utf8)
+            text = text.replacingOccurrences(of: "/usr/local/bin/herd", with: Paths.herdBinary)
+            try text.write(to: directory.appendingPathComponent(name), atomically: true, encoding: .utf8)
+        }
+        try FileManager.default.createSymbolicLink(at: directory.appendingPathComponent("herd@0.service"),
+                                                   withDestinationURL: directory.appendingPathComponent("herd@.service"))
+        return directory
+    }
+
+    @Test("systemd-analyze verify is clean")
+    func verify() throws {
+        let directory = try Self.renderUnits()
+        let result = try NginxConfigTests.run("/usr/bin/systemd-analyze", [
+            "verify", "--man=no", directory.appendingPathComponent("herd@0.service").path,
+            directory.appendingPathComponent("herd.target").path,
+        ])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "\(result.output)")
+    }
+
+    @Test("systemd-analyze security rates the worker unit 2.0 or lower")
+    func security() throws {
+        let directory = try Self.renderUnits()
+        let result = try NginxConfigTests.run("/usr/bin/systemd-analyze", [
+            "security", "--offline=yes", directory.appendingPathComponent("herd@.service").path,
+        ])
+        let line = try #require(result.output.split(separator: "\n").first { $0.contains("Overall exposure level") })
+        let score = line.split(separator: ":").last?.split(separator: " ").first.flatMap { Double($0) }
+        print("systemd-analyze security: \(line)")
+        #expect(try #require(score) <= 2.0, "\(line)")
+    }
+}
