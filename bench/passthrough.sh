@@ -4,7 +4,8 @@
 # The same 60 KB JPEG, fetched by wrk through the same nginx, two ways:
 #   direct: nginx proxy_pass → origin
 #   herd:   nginx fastcgi_pass → herd → origin
-# nginx caching is off in both. The origin is a second nginx serving the
+# nginx caching is off in both, and so is herd's source cache (every request
+# is an origin fetch). The origin is a second nginx serving the
 # file from disk (a real, fast HTTP server, so it is not the bottleneck).
 # Prints requests/s, p50 and p99 latency and errors at 16 and 128
 # connections, and herd's share of the direct path's requests/s.
@@ -70,7 +71,11 @@ http {
 NGINX
 "$nginx_bin" -p "$run/" -c "$run/nginx.conf" &
 pids+=($!)
-"$herd_bin" --upstream "http://127.0.0.1:$origin_port" --bind "$run/herd.sock" --set server.socket_mode=0666 2>"$run/herd.log" &
+# Single flight and the source cache off: every request is a real origin
+# fetch through herd, which is what this compares (with them on, repeated
+# requests for one file would not reach the origin at all).
+"$herd_bin" --upstream "http://127.0.0.1:$origin_port" --bind "$run/herd.sock" --set server.socket_mode=0666 \
+  --set cache.single_flight=false 2>"$run/herd.log" &
 herd_pid=$!
 pids+=($herd_pid)
 for _ in $(seq 100); do [[ -S $run/herd.sock ]] && curl -sf -o /dev/null "http://127.0.0.1:$front_port$file" && break; sleep 0.1; done
