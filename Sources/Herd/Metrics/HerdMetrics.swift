@@ -77,9 +77,20 @@ public final class HerdMetrics: Sendable {
 
     func requestStarted() { inFlight.increment() }
 
+    /// Counters by (route, status), so the hot path skips building label
+    /// lists and looking them up in the registry.
+    private let requestCounters = Mutex<[String: Counter]>([:])
+
     func requestFinished(route: String, status: Int, bytesSent: Int) {
         inFlight.decrement()
-        registry.makeCounter(descriptor: Self.requests, labels: [("route", route), ("status", String(status))]).increment()
+        let key = "\(route) \(status)"
+        let counter = requestCounters.withLock { counters in
+            if let counter = counters[key] { return counter }
+            let counter = registry.makeCounter(descriptor: Self.requests, labels: [("route", route), ("status", String(status))])
+            counters[key] = counter
+            return counter
+        }
+        counter.increment()
         if bytesSent > 0 { responseBytes.increment(by: Int64(bytesSent)) }
     }
 

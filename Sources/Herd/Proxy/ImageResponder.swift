@@ -44,7 +44,7 @@ final class ImageResponder {
             return
         }
         let baseTag = ResponseHeaders.etagBase(head: head, source: buffer, variant: variant,
-                                               settings: ImagePipeline(configuration).settings)
+                                               settings: context.pipeline.settings)
         if let ifNoneMatch, let matched = ResponseHeaders.matchingETag(ifNoneMatch, base: baseTag) {
             sendNotModified(etag: matched, head: head)
             return

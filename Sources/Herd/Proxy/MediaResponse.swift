@@ -49,6 +49,8 @@ final class MediaResponse: UpstreamResponseSink {
         }
         if head.status == 200, (head.contentLength ?? 0) <= configuration.image.maxSourceBytes {
             mode = .sniffing
+            // One allocation for the whole body when its length is known.
+            buffer.reserveCapacity(head.contentLength ?? 64 << 10)
             return true
         }
         return startStreaming()
