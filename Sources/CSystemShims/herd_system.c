@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,4 +18,25 @@ int herd_accept_cloexec(int listener) {
 
 int herd_set_thread_name(const char *name) {
     return pthread_setname_np(pthread_self(), name);
+}
+
+int herd_epoll_create(void) {
+    return epoll_create1(EPOLL_CLOEXEC);
+}
+
+int herd_epoll_watch(int epoll, int fd) {
+    struct epoll_event event = { .events = EPOLLIN, .data = { .fd = fd } };
+    return epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event);
+}
+
+int herd_epoll_unwatch(int epoll, int fd) {
+    return epoll_ctl(epoll, EPOLL_CTL_DEL, fd, NULL);
+}
+
+int herd_epoll_wait(int epoll, int *ready, int capacity) {
+    struct epoll_event events[256];
+    if (capacity > 256) capacity = 256;
+    int count = epoll_wait(epoll, events, capacity, -1);
+    for (int i = 0; i < count; i++) ready[i] = events[i].data.fd;
+    return count;
 }

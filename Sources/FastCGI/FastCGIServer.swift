@@ -19,7 +19,8 @@ public protocol FastCGIResponder: AnyObject {
 /// (`fastcgi_keep_conn on`), so a thread per connection would sit idle on a
 /// kept connection while new ones wait in the backlog. Instead one
 /// dispatcher polls the listening socket and every idle connection, and
-/// hands a connection to a worker only when a request is readable on it;
+/// hands a connection to a worker only when a request is readable on it
+/// (epoll: one system call per event, not a scan of every idle connection);
 /// the worker gives it back when the request is done. A plain libfcgi
 /// accept loop would also block in accept(2) and never notice SIGTERM: the
 /// dispatcher polls a shutdown pipe too, and workers wait on a condition
@@ -125,47 +126,49 @@ public final class FastCGIServer: Sendable {
     // MARK: - Dispatcher
 
     private func dispatchLoop() {
-        var idle: [Connection] = []
-        var pollSet: [pollfd] = []
+        // epoll rather than poll(2): with nginx keeping dozens of idle
+        // connections, poll would scan all of them for every request.
+        let epoll = herd_epoll_create()
+        guard epoll >= 0 else { return }
+        var idle: [Int32: Connection] = [:]
         defer {
             // New connections are refused from now on; nginx's
             // fastcgi_next_upstream moves them to another worker.
             socket.close()
-            for connection in idle + queue.close() { connection.close() }
+            for connection in Array(idle.values) + queue.close() { connection.close() }
+            _ = close(epoll)
         }
+        func watch(_ fd: Int32) -> Bool { herd_epoll_watch(epoll, fd) == 0 }
+        guard watch(wakePipe.read), watch(socket.descriptor) else { return }
+        var ready = [Int32](repeating: -1, count: 256)
         while true {
-            idle.append(contentsOf: queue.takeReturned())
-            pollSet.removeAll(keepingCapacity: true)
-            pollSet.append(pollfd(fd: wakePipe.read, events: Int16(POLLIN), revents: 0))
-            pollSet.append(pollfd(fd: socket.descriptor, events: Int16(POLLIN), revents: 0))
-            for connection in idle {
-                pollSet.append(pollfd(fd: connection.descriptor, events: Int16(POLLIN), revents: 0))
+            for connection in queue.takeReturned() {
+                if watch(connection.descriptor) {
+                    idle[connection.descriptor] = connection
+                } else {
+                    connection.close()
+                }
             }
-            let count = poll(&pollSet, nfds_t(pollSet.count), -1)
+            let count = herd_epoll_wait(epoll, &ready, Int32(ready.count))
             if count < 0 {
                 if errno == EINTR { continue }
                 return
             }
-            if pollSet[0].revents != 0 {
-                drainWakePipe()
-                if state.withLock({ $0.stopping }) { return }
-            }
             var readyNow: [Connection] = []
-            if pollSet[1].revents != 0 {
-                readyNow.append(contentsOf: acceptPending())
-            }
-            // Idle connections with a request (or EOF) to read go to a
-            // worker: FCGX_Accept_r reads the request or notices the close.
-            var stillIdle: [Connection] = []
-            stillIdle.reserveCapacity(idle.count)
-            for (offset, connection) in idle.enumerated() {
-                if pollSet[offset + 2].revents != 0 {
+            for index in 0..<Int(count) {
+                let fd = ready[index]
+                if fd == wakePipe.read {
+                    drainWakePipe()
+                    if state.withLock({ $0.stopping }) { return }
+                } else if fd == socket.descriptor {
+                    readyNow.append(contentsOf: acceptPending())
+                } else if let connection = idle.removeValue(forKey: fd) {
+                    // A request (or EOF) to read: a worker's FCGX_Accept_r
+                    // reads the request or notices the close.
+                    _ = herd_epoll_unwatch(epoll, fd)
                     readyNow.append(connection)
-                } else {
-                    stillIdle.append(connection)
                 }
             }
-            idle = stillIdle
             queue.pushReady(readyNow)
         }
     }

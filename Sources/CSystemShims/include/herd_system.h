@@ -13,6 +13,15 @@ int herd_pipe_cloexec(int fds[_Nonnull 2]);
 /// inherit the listening socket's O_NONBLOCK) and does not leak into children.
 int herd_accept_cloexec(int listener);
 
+/// epoll, reduced to what the FastCGI dispatcher needs: a set of
+/// descriptors watched for input (level-triggered), and the ready ones.
+int herd_epoll_create(void);
+int herd_epoll_watch(int epoll, int fd);
+int herd_epoll_unwatch(int epoll, int fd);
+/// Waits (forever) and writes up to `capacity` ready descriptors to `ready`;
+/// returns how many, or -1 with errno.
+int herd_epoll_wait(int epoll, int *ready, int capacity);
+
 /// Names the calling thread (15 bytes at most), for top -H and gdb.
 int herd_set_thread_name(const char *name);
 
