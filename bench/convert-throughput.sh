@@ -49,8 +49,10 @@ http {
 }
 NGINX
 "$nginx_bin" -p "$run/" -c "$run/nginx.conf" & pids+=($!)
+# Single flight off: every request converts (on, concurrent requests for one
+# file would share a conversion, which is not what this measures).
 "$herd_bin" --upstream "http://127.0.0.1:$origin_port" --bind "$run/herd.sock" --set server.socket_mode=0666 \
-  --log-level warning 2>"$run/herd.log" & herd_pid=$!; pids+=($herd_pid)
+  --set cache.single_flight=false --log-level warning 2>"$run/herd.log" & herd_pid=$!; pids+=($herd_pid)
 for _ in $(seq 100); do [[ -S $run/herd.sock ]] && curl -sf -o /dev/null "http://127.0.0.1:$front_port/media/$image" && break; sleep 0.1; done
 
 echo "convert throughput: /media/$image, a new URL per request (all misses), wrk -t2 -c8 -d$duration, $(nproc) cores"

@@ -2,6 +2,7 @@
 #include "herd_system.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <sys/epoll.h>
@@ -39,4 +40,8 @@ int herd_epoll_wait(int epoll, int *ready, int capacity) {
     int count = epoll_wait(epoll, events, capacity, -1);
     for (int i = 0; i < count; i++) ready[i] = events[i].data.fd;
     return count;
+}
+
+int herd_limit_malloc_arenas(int arenas) {
+    return mallopt(M_ARENA_MAX, arenas);
 }

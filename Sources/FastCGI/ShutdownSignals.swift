@@ -1,3 +1,4 @@
+import CSystemShims
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,6 +11,13 @@ import Glibc
 /// ignored: a write to a connection nginx closed must fail with EPIPE, not kill
 /// the worker.
 public enum ShutdownSignals {
+    /// Caps malloc arenas (see herd_limit_malloc_arenas); honours an
+    /// explicit MALLOC_ARENA_MAX in the environment.
+    public static func limitMallocArenas(_ arenas: Int) {
+        guard getenv("MALLOC_ARENA_MAX") == nil else { return }
+        _ = herd_limit_malloc_arenas(Int32(max(2, arenas)))
+    }
+
     public static func block() {
         signal(SIGPIPE, SIG_IGN)
         var set = Self.set()

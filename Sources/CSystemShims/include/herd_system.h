@@ -22,6 +22,11 @@ int herd_epoll_unwatch(int epoll, int fd);
 /// returns how many, or -1 with errno.
 int herd_epoll_wait(int epoll, int *ready, int capacity);
 
+/// Caps glibc's malloc arenas. Each thread otherwise gets an arena of its
+/// own (up to 8 per core), and memory an encoder frees in one of them is
+/// kept there: with dozens of worker threads, RSS grows several-fold.
+int herd_limit_malloc_arenas(int arenas);
+
 /// Names the calling thread (15 bytes at most), for top -H and gdb.
 int herd_set_thread_name(const char *name);
 

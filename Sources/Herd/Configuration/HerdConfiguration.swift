@@ -46,8 +46,8 @@ public struct HerdConfiguration: Sendable, Equatable {
         public var ttl: Int = 86_400
         /// Largest single source kept in memory.
         public var maxItemSize: Int = 16 << 20
-        /// Memory the source cache may use.
-        public var maxBytes: Int = 256 << 20
+        /// Memory the source cache may use, per worker.
+        public var maxBytes: Int = 64 << 20
         /// Seconds an error response may be cached (by nginx or a browser).
         public var errorTTL: Int = 5
         /// One origin fetch per source for concurrent requests, and the

@@ -1,3 +1,4 @@
+import Coalescing
 import FastCGI
 import Imaging
 import Negotiation
@@ -59,15 +60,25 @@ final class ImageResponder {
         // that arrive meanwhile share it, and only the one converting holds
         // a CPU slot.
         let started = monotonicSeconds()
-        let shared = context.conversions.run(baseTag, deadline: started + configuration.image.timeout * 2) {
-            () -> Result<ImageConversion.Decision, any Error> in
+        let context = self.context
+        let variant = self.variant
+        let convert = { () -> Result<ImageConversion.Decision, any Error> in
             let limiter = context.conversionLimiter
-            switch limiter.acquire(timeout: configuration.image.timeout) {
+            switch limiter.acquire(timeout: context.configuration.image.timeout) {
             case .granted: break
             case .queueFull, .timedOut: return .failure(ConversionBusy())
             }
             defer { limiter.release() }
             return .success(ImageConversion(pipeline: context.pipeline).decide(source: buffer, format: format, variant: variant))
+        }
+        let shared: Coalescer<ImageConversion.Decision>.Result
+        if configuration.cache.singleFlight {
+            shared = context.conversions.run(baseTag, deadline: started + configuration.image.timeout * 2, work: convert)
+        } else {
+            switch convert() {
+            case .success(let value): shared = .value(value, coalesced: false)
+            case .failure(let error): shared = .failure(error, coalesced: false)
+            }
         }
         let seconds = monotonicSeconds() - started
         let decision: ImageConversion.Decision

@@ -8,6 +8,9 @@ public enum WorkerProcess {
     public static func run(configuration: HerdConfiguration, logger: Logger) throws(ConfigurationError) {
         // Before any thread exists, so that every thread inherits the mask.
         ShutdownSignals.block()
+        // Measured (make bench-convert's throughput run, 2 cores): peak RSS
+        // 563 MiB with glibc's default arenas, 155 MiB with this.
+        ShutdownSignals.limitMallocArenas(configuration.effectiveImageWorkers)
         UpstreamClient.globalInit()
 
         let address = configuration.bindAddress
