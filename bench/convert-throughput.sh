@@ -8,20 +8,10 @@ herd_bin=${HERD_BIN:-$repo/.build/release/herd}
 corpus=${BENCH_CORPUS:-$repo/bench/out/corpus}
 duration=${BENCH_DURATION:-20s}
 image=${BENCH_IMAGE:-photos/Kite-1280.jpg}
-nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
-run=$(mktemp -d /tmp/herd-bench-tp.XXXXXX)
-chmod 755 "$run"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$run"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+source "$repo/bench/lib.sh"
+bench_init throughput
 origin_port=$(free_port); front_port=$(free_port)
-user_line=""; [[ $(id -u) -eq 0 ]] && user_line="user root root;"
-mkdir -p "$run/tmp" "$run/root"; "$repo/scripts/render-nginx.sh" "$run" "http://127.0.0.1:$origin_port" "$run/herd.sock"; ln -s "$(cd "$corpus" && pwd)" "$run/root/media"
+mkdir -p "$run/root"; "$repo/scripts/render-nginx.sh" "$run" "http://127.0.0.1:$origin_port" "$run/herd.sock"; ln -s "$(cd "$corpus" && pwd)" "$run/root/media"
 cat >"$run/nginx.conf" <<NGINX
 $user_line
 daemon off;
@@ -31,8 +21,7 @@ error_log $run/error.log error;
 events { worker_connections 1024; }
 http {
     access_log off;
-    client_body_temp_path $run/tmp/body; fastcgi_temp_path $run/tmp/fastcgi; proxy_temp_path $run/tmp/proxy;
-    uwsgi_temp_path $run/tmp/uwsgi; scgi_temp_path $run/tmp/scgi;
+    $(nginx_temp_paths)
     server { listen 127.0.0.1:$origin_port; root $run/root; }
     upstream herd { server unix:$run/herd.sock; keepalive 16; }
     include herd/http/accept-variant.conf;

@@ -11,17 +11,8 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 duration=${BENCH_DURATION:-10s}
 connections=${BENCH_CONNECTIONS:-32}
-nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
-run=$(mktemp -d /tmp/herd-bench-offload.XXXXXX)
-chmod 755 "$run"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$run"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+source "$repo/bench/lib.sh"
+bench_init offload
 cached_port=$(free_port); uncached_port=$(free_port)
 
 python3 "$repo/demo/origin.py" --root "$repo/demo/media" --port-file "$run/origin.port" >"$run/origin.log" 2>&1 &
@@ -29,7 +20,6 @@ pids+=($!)
 for _ in $(seq 100); do [[ -s $run/origin.port ]] && break; sleep 0.05; done
 origin_port=$(cat "$run/origin.port")
 "$repo/scripts/render-nginx.sh" "$run" "http://127.0.0.1:$origin_port" "$run/herd.sock"
-user_line=""; [[ $(id -u) -eq 0 ]] && user_line="user root root;"
 cat >"$run/nginx.conf" <<NGINX
 $user_line
 worker_processes 1;
@@ -39,8 +29,7 @@ pid $run/nginx.pid;
 error_log $run/error.log error;
 events { worker_connections 4096; }
 http {
-    client_body_temp_path $run/tmp/body; fastcgi_temp_path $run/tmp/fastcgi; proxy_temp_path $run/tmp/proxy;
-    uwsgi_temp_path $run/tmp/uwsgi; scgi_temp_path $run/tmp/scgi;
+    $(nginx_temp_paths)
     include herd/http.conf;
     include herd/upstreams/mastodon.conf;
     access_log off;

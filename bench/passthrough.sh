@@ -16,21 +16,10 @@ duration=${BENCH_DURATION:-10s}
 connections=${BENCH_CONNECTIONS:-"16 128"}
 runs=${BENCH_RUNS:-3}
 file=/system/media_attachments/files/000/000/003/original/water.jpg
-nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
-run=$(mktemp -d /tmp/herd-bench.XXXXXX)
-chmod 755 "$run"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  [[ -n "${BENCH_KEEP:-}" ]] || rm -rf "$run"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+source "$repo/bench/lib.sh"
+bench_init passthrough
 origin_port=$(free_port); front_port=$(free_port)
-user_line=""; [[ $(id -u) -eq 0 ]] && user_line="user root root;"
-mkdir -p "$run/tmp"; "$repo/scripts/render-nginx.sh" "$run" "http://127.0.0.1:$origin_port" "$run/herd.sock"
+"$repo/scripts/render-nginx.sh" "$run" "http://127.0.0.1:$origin_port" "$run/herd.sock"
 
 cat >"$run/nginx.conf" <<NGINX
 $user_line
@@ -41,8 +30,7 @@ error_log $run/error.log error;
 events { worker_connections 4096; }
 http {
     access_log off;
-    client_body_temp_path $run/tmp/body; fastcgi_temp_path $run/tmp/fastcgi; proxy_temp_path $run/tmp/proxy;
-    uwsgi_temp_path $run/tmp/uwsgi; scgi_temp_path $run/tmp/scgi;
+    $(nginx_temp_paths)
     # The origin: files from disk.
     server {
         listen 127.0.0.1:$origin_port;

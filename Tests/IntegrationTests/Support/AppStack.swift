@@ -21,17 +21,8 @@ final class AppStack: @unchecked Sendable {
     /// the systemd pool runs them.
     init(_ flavor: Flavor = .mastodon, workers count: Int = 1, herdArguments extra: [String] = []) throws {
         directory = try Paths.temporaryDirectory("app")
-        let portFile = directory.appendingPathComponent("origin.port").path
-        origin = try ChildProcess(
-            name: "origin", executable: "/usr/bin/env",
-            arguments: ["python3", Paths.originScript, "--test-hooks", "--root", Paths.demoMedia, "--port-file", portFile],
-            directory: directory)
-        guard Wait.until(timeout: 10, { FileManager.default.fileExists(atPath: portFile) }),
-              let text = try? String(contentsOfFile: portFile, encoding: .utf8), let originPort = UInt16(text) else {
-            origin.stop()
-            throw HTTPClientError(description: "origin did not start: \(origin.log)")
-        }
-        self.originPort = originPort
+        (origin, originPort) = try Stack.startOrigin(root: Paths.demoMedia, directory: directory)
+        let originPort = self.originPort
         let directory = self.directory
         sockets = (0..<count).map { directory.appendingPathComponent("herd-\($0).sock").path }
         herdArguments = ["--upstream", "http://127.0.0.1:\(originPort)", "--set", "server.socket_mode=0666"] + extra

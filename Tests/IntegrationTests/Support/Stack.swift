@@ -40,18 +40,8 @@ final class Stack: @unchecked Sendable {
             try Data(bytes).write(to: url)
         }
 
-        // Origin
-        let portFile = directory.appendingPathComponent("origin.port").path
-        origin = try ChildProcess(
-            name: "origin", executable: "/usr/bin/env",
-            arguments: ["python3", Paths.originScript, "--test-hooks", "--root", originRoot.path, "--port-file", portFile],
-            directory: directory)
-        guard Wait.until(timeout: 10, { FileManager.default.fileExists(atPath: portFile) }),
-              let portText = try? String(contentsOfFile: portFile, encoding: .utf8), let port = UInt16(portText) else {
-            origin.stop()
-            throw HTTPClientError(description: "origin did not start: \(origin.log)")
-        }
-        originPort = port
+        (origin, originPort) = try Stack.startOrigin(root: originRoot.path, directory: directory)
+        let port = originPort
 
         // herd
         herdSocket = directory.appendingPathComponent("herd.sock").path
@@ -74,6 +64,21 @@ final class Stack: @unchecked Sendable {
             stop()
             throw HTTPClientError(description: "nginx did not start: \(nginx.log) \(errors)")
         }
+    }
+
+    /// The stand-in origin (demo/origin.py with its test hooks) on a free port.
+    static func startOrigin(root: String, directory: URL) throws -> (ChildProcess, UInt16) {
+        let portFile = directory.appendingPathComponent("origin.port").path
+        let origin = try ChildProcess(
+            name: "origin", executable: "/usr/bin/env",
+            arguments: ["python3", Paths.originScript, "--test-hooks", "--root", root, "--port-file", portFile],
+            directory: directory)
+        guard Wait.until(timeout: 10, { FileManager.default.fileExists(atPath: portFile) }),
+              let text = try? String(contentsOfFile: portFile, encoding: .utf8), let port = UInt16(text) else {
+            origin.stop()
+            throw HTTPClientError(description: "origin did not start: \(origin.log)")
+        }
+        return (origin, port)
     }
 
     static func startHerd(arguments: [String], socket: String, directory: URL, name: String = "herd") throws -> ChildProcess {
