@@ -71,8 +71,11 @@ public struct HerdConfiguration: Sendable, Equatable {
         public var avifCodec: String = "aom"
         /// Longest side of a converted image; larger ones are scaled down. 0 = no limit.
         public var maxDimension: Int = 4096
-        /// Sources larger than this are passed through unconverted.
-        public var maxSourceBytes: Int = 32 << 20
+        /// Sources larger than this are passed through unconverted. Each
+        /// request converting holds its source in memory: this times
+        /// `server.threads` bounds that. (Mastodon and Akkoma both cap
+        /// image uploads at 16 MB by default.)
+        public var maxSourceBytes: Int = 16 << 20
         /// Largest width × height decoded, read from the header first.
         public var maxPixels: Int = 40_000_000
         /// Most frames in an animation.

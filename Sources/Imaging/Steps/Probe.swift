@@ -11,7 +11,7 @@ public struct ImageLimits: Sendable {
     /// Most frames accepted in an animation.
     public var maxFrames: Int
 
-    public init(maxSourceBytes: Int = 32 << 20, maxPixels: Int = 40_000_000, maxFrames: Int = 1_000) {
+    public init(maxSourceBytes: Int = 16 << 20, maxPixels: Int = 40_000_000, maxFrames: Int = 1_000) {
         self.maxSourceBytes = maxSourceBytes
         self.maxPixels = maxPixels
         self.maxFrames = maxFrames
