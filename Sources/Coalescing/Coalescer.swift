@@ -65,12 +65,6 @@ public final class Coalescer<Value: Sendable>: @unchecked Sendable {
         }
     }
 
-    public var inFlight: Int {
-        condition.lock()
-        defer { condition.unlock() }
-        return machine.inFlight
-    }
-
     static func now() -> Double {
         var time = timespec()
         clock_gettime(CLOCK_MONOTONIC, &time)

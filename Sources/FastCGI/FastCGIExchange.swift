@@ -32,20 +32,6 @@ public final class FastCGIExchange {
         return String(cString: value)
     }
 
-    /// All parameters, for diagnostics.
-    public var allParams: [(name: String, value: String)] {
-        var result: [(String, String)] = []
-        guard var cursor = request.pointee.envp else { return result }
-        while let entry = cursor.pointee {
-            let text = String(cString: entry)
-            if let eq = text.firstIndex(of: "=") {
-                result.append((String(text[..<eq]), String(text[text.index(after: eq)...])))
-            }
-            cursor += 1
-        }
-        return result
-    }
-
     // MARK: - Response
 
     /// Writes the status and headers. Header names and values containing CR or

@@ -181,7 +181,6 @@ private final class Transfer {
     var status: Int?
     var headers: [(name: String, value: String)] = []
     var headerBytes = 0
-    var headDelivered = false
     var bodyBytes = 0
     /// Why we stopped the transfer ourselves, if we did.
     var abortReason: UpstreamError?
@@ -248,7 +247,6 @@ private final class Transfer {
             abortReason = UpstreamError(kind: .bodyTooLarge, message: "Content-Length \(length) over the \(maxBodyBytes)-byte cap")
             return false
         }
-        headDelivered = true
         if !sink.receiveHead(head) {
             abortReason = UpstreamError(kind: .clientGone, message: "stopped after the head")
             return false

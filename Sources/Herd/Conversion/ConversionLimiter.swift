@@ -42,10 +42,4 @@ final class ConversionLimiter: @unchecked Sendable {
         condition.signal()
         condition.unlock()
     }
-
-    var snapshot: (running: Int, waiting: Int) {
-        condition.lock()
-        defer { condition.unlock() }
-        return (running, waiting)
-    }
 }
