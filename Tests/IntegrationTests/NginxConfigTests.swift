@@ -104,11 +104,8 @@ struct NginxConfigTests {
         }
         """
         try config.write(to: directory.appendingPathComponent("nginx.conf"), atomically: true, encoding: .utf8)
-        let nginx = try ChildProcess(name: "nginx", executable: Paths.nginxBinary,
-                                     arguments: ["-p", directory.path + "/", "-c", directory.appendingPathComponent("nginx.conf").path],
-                                     directory: directory)
+        let nginx = try NginxConfig.start(directory: directory, port: port)
         defer { nginx.stop() }
-        #expect(Wait.until(timeout: 10) { RawHTTP.isListening(port: port) })
         let vectors = try AcceptTable.load()
         #expect(vectors.count >= 25)
         for vector in vectors {

@@ -50,14 +50,12 @@ final class AppStack: @unchecked Sendable {
         }
         """
         try config.write(to: directory.appendingPathComponent("nginx.conf"), atomically: true, encoding: .utf8)
-        nginx = try ChildProcess(
-            name: "nginx", executable: Paths.nginxBinary,
-            arguments: ["-p", directory.path + "/", "-c", directory.appendingPathComponent("nginx.conf").path],
-            directory: directory)
-        guard Wait.until(timeout: 10, { RawHTTP.isListening(port: port) || !nginx.isRunning }), nginx.isRunning else {
-            let errors = (try? String(contentsOf: directory.appendingPathComponent("error.log"), encoding: .utf8)) ?? ""
-            stop()
-            throw HTTPClientError(description: "nginx did not start: \(nginx.log) \(errors)")
+        do {
+            nginx = try NginxConfig.start(directory: directory, port: port)
+        } catch {
+            for worker in workers { worker.stop() }
+            origin.stop()
+            throw error
         }
     }
 

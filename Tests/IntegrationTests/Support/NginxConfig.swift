@@ -30,6 +30,21 @@ enum NginxConfig {
         }
     }
 
+    /// Starts nginx on `directory/nginx.conf` and waits until it listens
+    /// on `port`; throws with nginx's own complaint if it does not.
+    static func start(directory: URL, port: UInt16) throws -> ChildProcess {
+        let nginx = try ChildProcess(
+            name: "nginx", executable: Paths.nginxBinary,
+            arguments: ["-p", directory.path + "/", "-c", directory.appendingPathComponent("nginx.conf").path],
+            directory: directory)
+        guard Wait.until(timeout: 10, { RawHTTP.isListening(port: port) || !nginx.isRunning }), nginx.isRunning else {
+            let errors = (try? String(contentsOf: directory.appendingPathComponent("error.log"), encoding: .utf8)) ?? ""
+            nginx.stop()
+            throw HTTPClientError(description: "nginx did not start: \(nginx.log) \(errors)")
+        }
+        return nginx
+    }
+
     /// The main-context and http-context lines every test nginx needs:
     /// its own pid, logs and temp paths in `directory`.
     /// `accessLog` goes after `herd/http.conf` (or log-format.conf), which defines its format.

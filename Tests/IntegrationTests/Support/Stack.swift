@@ -55,14 +55,12 @@ final class Stack: @unchecked Sendable {
         // nginx
         nginxPort = RawHTTP.freePort()
         try Stack.writeNginxConfig(directory: directory, port: nginxPort, herdSocket: herdSocket, originPort: port, cloudflare: options.cloudflare)
-        nginx = try ChildProcess(
-            name: "nginx", executable: Paths.nginxBinary,
-            arguments: ["-p", directory.path + "/", "-c", directory.appendingPathComponent("nginx.conf").path],
-            directory: directory)
-        guard Wait.until(timeout: 10, { RawHTTP.isListening(port: nginxPort) || !nginx.isRunning }), nginx.isRunning else {
-            let errors = (try? String(contentsOf: directory.appendingPathComponent("error.log"), encoding: .utf8)) ?? ""
-            stop()
-            throw HTTPClientError(description: "nginx did not start: \(nginx.log) \(errors)")
+        do {
+            nginx = try NginxConfig.start(directory: directory, port: nginxPort)
+        } catch {
+            herd.stop()
+            origin.stop()
+            throw error
         }
     }
 
