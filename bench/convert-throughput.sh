@@ -13,12 +13,7 @@ bench_init throughput
 origin_port=$(free_port); front_port=$(free_port)
 mkdir -p "$run/root"; "$repo/scripts/render-nginx.sh" "$run" "http://127.0.0.1:$origin_port" "$run/herd.sock"; ln -s "$(cd "$corpus" && pwd)" "$run/root/media"
 cat >"$run/nginx.conf" <<NGINX
-$user_line
-daemon off;
-worker_processes 1;
-pid $run/nginx.pid;
-error_log $run/error.log error;
-events { worker_connections 1024; }
+$(nginx_main_context 1024)
 http {
     access_log off;
     $(nginx_temp_paths)

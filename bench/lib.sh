@@ -23,6 +23,18 @@ bench_cleanup() {
 
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 
+# The main-context lines of an nginx that runs out of $run, in the foreground.
+#   nginx_main_context WORKER_CONNECTIONS
+nginx_main_context() {
+  echo "$user_line"
+  echo "daemon off;"
+  echo "worker_processes 1;"
+  echo "worker_rlimit_nofile 16384;"
+  echo "pid $run/nginx.pid;"
+  echo "error_log $run/error.log error;"
+  echo "events { worker_connections $1; }"
+}
+
 # The temp paths of an nginx that runs out of $run.
 nginx_temp_paths() {
   echo "client_body_temp_path $run/tmp/body; fastcgi_temp_path $run/tmp/fastcgi; proxy_temp_path $run/tmp/proxy;"

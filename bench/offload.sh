@@ -21,13 +21,7 @@ for _ in $(seq 100); do [[ -s $run/origin.port ]] && break; sleep 0.05; done
 origin_port=$(cat "$run/origin.port")
 "$repo/scripts/render-nginx.sh" "$run" "http://127.0.0.1:$origin_port" "$run/herd.sock"
 cat >"$run/nginx.conf" <<NGINX
-$user_line
-worker_processes 1;
-worker_rlimit_nofile 8192;
-daemon off;
-pid $run/nginx.pid;
-error_log $run/error.log error;
-events { worker_connections 4096; }
+$(nginx_main_context 4096)
 http {
     $(nginx_temp_paths)
     include herd/http.conf;

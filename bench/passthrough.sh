@@ -22,12 +22,7 @@ origin_port=$(free_port); front_port=$(free_port)
 "$repo/scripts/render-nginx.sh" "$run" "http://127.0.0.1:$origin_port" "$run/herd.sock"
 
 cat >"$run/nginx.conf" <<NGINX
-$user_line
-daemon off;
-worker_processes 1;
-pid $run/nginx.pid;
-error_log $run/error.log error;
-events { worker_connections 4096; }
+$(nginx_main_context 4096)
 http {
     access_log off;
     $(nginx_temp_paths)

@@ -12,7 +12,6 @@ struct NginxConfigTests {
     static func renderSite(_ template: Template) throws -> URL {
         let directory = try Paths.temporaryDirectory("site")
         try NginxConfig.render(into: directory, herdSockets: [directory.appendingPathComponent("herd.sock").path], appPort: 3999)
-        try FileManager.default.createDirectory(at: directory.appendingPathComponent("tmp"), withIntermediateDirectories: true)
         let cert = directory.appendingPathComponent("cert.pem").path, key = directory.appendingPathComponent("key.pem").path
         let openssl = Process()
         openssl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -85,7 +84,6 @@ struct NginxConfigTests {
     func variantMapMatchesTable() throws {
         let directory = try Paths.temporaryDirectory("map")
         try NginxConfig.render(into: directory, herdSockets: ["/nonexistent.sock"], appPort: 3999)
-        try FileManager.default.createDirectory(at: directory.appendingPathComponent("tmp"), withIntermediateDirectories: true)
         let port = RawHTTP.freePort()
         let preamble = NginxConfig.preamble(directory: directory)
         let config = """

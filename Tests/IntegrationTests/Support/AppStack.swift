@@ -33,7 +33,6 @@ final class AppStack: @unchecked Sendable {
         }
         port = RawHTTP.freePort()
         try NginxConfig.render(into: directory, herdSockets: sockets, appPort: originPort)
-        try FileManager.default.createDirectory(at: directory.appendingPathComponent("tmp"), withIntermediateDirectories: true)
         let preamble = NginxConfig.preamble(directory: directory)
         let config = """
         \(preamble.main)

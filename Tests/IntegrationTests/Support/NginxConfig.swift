@@ -13,6 +13,7 @@ enum NginxConfig {
         try fm.copyItem(at: shipped, to: target)
         let cache = directory.appendingPathComponent("cache").path
         try fm.createDirectory(atPath: cache, withIntermediateDirectories: true)
+        try fm.createDirectory(at: directory.appendingPathComponent("tmp"), withIntermediateDirectories: true)
         let upstreamLines = herdSockets.map { "    server unix:\($0) max_fails=0;" }.joined(separator: "\n")
         let enumerator = fm.enumerator(at: target, includingPropertiesForKeys: nil)!
         for case let file as URL in enumerator where file.pathExtension == "conf" {

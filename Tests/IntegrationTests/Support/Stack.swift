@@ -143,7 +143,6 @@ final class Stack: @unchecked Sendable {
     /// for each request (its 404s and 400s rather than nginx's).
     static func writeNginxConfig(directory: URL, port: UInt16, herdSocket: String, originPort: UInt16, cloudflare: Bool) throws {
         try NginxConfig.render(into: directory, herdSockets: [herdSocket], appPort: originPort)
-        try FileManager.default.createDirectory(at: directory.appendingPathComponent("tmp"), withIntermediateDirectories: true)
         let preamble = NginxConfig.preamble(directory: directory)
         let config = """
         \(preamble.main)
