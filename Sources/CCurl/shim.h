@@ -47,6 +47,21 @@ static inline CURLcode herd_curl_setopt_xferinfo_function(CURL *handle, herd_cur
     return curl_easy_setopt(handle, CURLOPT_XFERINFOFUNCTION, callback);
 }
 
+// Herd opens and closes the origin sockets itself: it then knows every
+// connection libcurl keeps alive (and, for remote fetches, the exact address
+// it is about to connect to).
+typedef curl_socket_t (*herd_curl_opensocket_callback)(void *_Nullable context, curlsocktype purpose,
+                                                       struct curl_sockaddr *address);
+typedef int (*herd_curl_closesocket_callback)(void *_Nullable context, curl_socket_t socket);
+
+static inline CURLcode herd_curl_setopt_opensocket_function(CURL *handle, herd_curl_opensocket_callback _Nullable callback) {
+    return curl_easy_setopt(handle, CURLOPT_OPENSOCKETFUNCTION, callback);
+}
+
+static inline CURLcode herd_curl_setopt_closesocket_function(CURL *handle, herd_curl_closesocket_callback _Nullable callback) {
+    return curl_easy_setopt(handle, CURLOPT_CLOSESOCKETFUNCTION, callback);
+}
+
 static inline CURLcode herd_curl_getinfo_long(CURL *handle, CURLINFO info, long *value) {
     return curl_easy_getinfo(handle, info, value);
 }

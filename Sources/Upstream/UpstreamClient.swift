@@ -17,6 +17,8 @@ public final class UpstreamClient {
         public var idleTimeoutSeconds: Int
         /// Upper bound on the whole transfer; 0 = none.
         public var transferTimeoutSeconds: Int
+        /// Slower than this (bytes/s) for `idleTimeoutSeconds` → abandoned.
+        public var minSpeedBytesPerSecond: Int
         /// Largest body accepted; a larger one aborts the transfer.
         public var maxBodyBytes: Int
         /// Largest response head accepted.
@@ -29,6 +31,7 @@ public final class UpstreamClient {
             connectTimeoutMilliseconds: Int = 5_000,
             idleTimeoutSeconds: Int = 30,
             transferTimeoutSeconds: Int = 0,
+            minSpeedBytesPerSecond: Int = 1,
             maxBodyBytes: Int = 256 << 20,
             maxHeaderBytes: Int = 64 << 10,
             userAgent: String = "herd",
@@ -37,6 +40,7 @@ public final class UpstreamClient {
             self.connectTimeoutMilliseconds = connectTimeoutMilliseconds
             self.idleTimeoutSeconds = idleTimeoutSeconds
             self.transferTimeoutSeconds = transferTimeoutSeconds
+            self.minSpeedBytesPerSecond = max(1, minSpeedBytesPerSecond)
             self.maxBodyBytes = maxBodyBytes
             self.maxHeaderBytes = maxHeaderBytes
             self.userAgent = userAgent
@@ -51,6 +55,13 @@ public final class UpstreamClient {
 
     private let handle: UnsafeMutableRawPointer
     private let configuration: Configuration
+    /// Every socket the handle keeps open; outlives the handle (declared
+    /// after it, and `deinit` cleans the handle up first).
+    private let connections = OriginConnections()
+
+    /// Kept-alive connections closed because bytes arrived on them that no
+    /// request asked for.
+    public var discardedConnections: Int { connections.discarded }
 
     public init(configuration: Configuration) throws(UpstreamError) {
         guard let handle = curl_easy_init() else {
@@ -83,6 +94,8 @@ public final class UpstreamClient {
         // the previous request can leak into this one.
         curl_easy_reset(handle)
         setCommonOptions()
+        connections.install(on: handle)
+        connections.discardTainted()
         _ = herd_curl_setopt_string(handle, CURLOPT_URL, request.url)
         switch request.method {
         case .get: _ = herd_curl_setopt_long(handle, CURLOPT_HTTPGET, 1)
@@ -134,12 +147,13 @@ public final class UpstreamClient {
         _ = herd_curl_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, 2)
         if let caFile = configuration.caFile { _ = herd_curl_setopt_string(handle, CURLOPT_CAINFO, caFile) }
         _ = herd_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, configuration.connectTimeoutMilliseconds)
-        // "Below 1 byte/s for N seconds": until the first byte the speed is
+        // "Below min_speed for N seconds": until the first byte the speed is
         // 0 and libcurl arms a timer for exactly N seconds, so a slow origin
-        // gets its 504 on time. A stall after data has flowed is caught by
-        // the progress callback instead (libcurl averages speed over 5 s, so
-        // the low-speed check alone would miss it).
-        _ = herd_curl_setopt_long(handle, CURLOPT_LOW_SPEED_LIMIT, 1)
+        // gets its 504 on time; a body drip-fed below min_speed is abandoned
+        // after N seconds instead of holding a thread until the transfer
+        // timeout. A full stall after data has flowed is caught by the
+        // progress callback too (libcurl averages speed over 5 s).
+        _ = herd_curl_setopt_long(handle, CURLOPT_LOW_SPEED_LIMIT, configuration.minSpeedBytesPerSecond)
         _ = herd_curl_setopt_long(handle, CURLOPT_LOW_SPEED_TIME, max(1, configuration.idleTimeoutSeconds))
         _ = herd_curl_setopt_long(handle, CURLOPT_TIMEOUT, configuration.transferTimeoutSeconds)
         // Refuses bodies whose Content-Length is over the cap before any byte
@@ -178,9 +192,9 @@ private final class Transfer {
     let maxBodyBytes: Int
     let maxHeaderBytes: Int
 
-    var status: Int?
-    var headers: [(name: String, value: String)] = []
-    var headerBytes = 0
+    var parser: ResponseHeadParser
+    var headDelivered = false
+    var status: Int? { parser.status }
     var bodyBytes = 0
     /// Why we stopped the transfer ourselves, if we did.
     var abortReason: UpstreamError?
@@ -194,6 +208,7 @@ private final class Transfer {
         self.maxBodyBytes = maxBodyBytes
         self.maxHeaderBytes = maxHeaderBytes
         self.idleTimeout = idleTimeout
+        self.parser = ResponseHeadParser(maxBytes: maxHeaderBytes)
     }
 
     /// Called by libcurl about once a second when idle; non-zero aborts.
@@ -212,37 +227,24 @@ private final class Transfer {
     /// One header line per call, CRLF included; the status line starts each
     /// response (there can be several: 100 Continue, 103 Early Hints).
     func header(_ line: UnsafeRawBufferPointer) -> Int {
-        headerBytes += line.count
-        guard headerBytes <= maxHeaderBytes else {
-            abortReason = UpstreamError(kind: .headersTooLarge, message: "response head over \(maxHeaderBytes) bytes")
+        // Trailers after a chunked body come through here too: the head
+        // that framed the body has been answered already; they are dropped.
+        guard !headDelivered else { return line.count }
+        switch parser.feed(line: line) {
+        case .needMore, .interim:
+            return line.count
+        case .head(let status):
+            headDelivered = true
+            return deliverHead(status: status) ? line.count : 0
+        case .refused(let refusal):
+            let kind: UpstreamError.Kind = refusal == .tooLarge ? .headersTooLarge : .protocolError
+            abortReason = UpstreamError(kind: kind, message: "response head refused: \(refusal.rawValue)")
             return 0
         }
-        var end = line.count
-        while end > 0, line[end - 1] == 0x0a || line[end - 1] == 0x0d { end -= 1 }
-        let text = String(decoding: UnsafeRawBufferPointer(rebasing: line[0..<end]), as: UTF8.self)
-
-        if text.hasPrefix("HTTP/") {
-            let parts = text.split(separator: " ", maxSplits: 2)
-            status = parts.count >= 2 ? Int(parts[1]) : nil
-            headers.removeAll(keepingCapacity: true)
-            return line.count
-        }
-        if end == 0 {
-            // End of a head. 1xx heads are followed by the real one.
-            guard let status, status >= 200 else { return line.count }
-            return deliverHead(status: status) ? line.count : 0
-        }
-        if let colon = text.firstIndex(of: ":") {
-            let name = String(text[..<colon])
-            let value = text[text.index(after: colon)...].trimmingSpaces()
-            headers.append((name, value))
-        }
-        // Obsolete folded lines (leading whitespace) and junk are dropped.
-        return line.count
     }
 
     private func deliverHead(status: Int) -> Bool {
-        let head = UpstreamResponseHead(status: status, headers: headers)
+        let head = UpstreamResponseHead(status: status, headers: parser.headers)
         if let length = head.contentLength, length > maxBodyBytes {
             abortReason = UpstreamError(kind: .bodyTooLarge, message: "Content-Length \(length) over the \(maxBodyBytes)-byte cap")
             return false
@@ -265,15 +267,6 @@ private final class Transfer {
             return 0
         }
         return chunk.count
-    }
-}
-
-extension Substring {
-    func trimmingSpaces() -> String {
-        var slice = self
-        while let first = slice.first, first == " " || first == "\t" { slice = slice.dropFirst() }
-        while let last = slice.last, last == " " || last == "\t" { slice = slice.dropLast() }
-        return String(slice)
     }
 }
 
