@@ -24,6 +24,9 @@ public final class FastCGIExchange {
         self.request = request
     }
 
+    /// A HEAD: the answer has GET's headers and no body.
+    private lazy var isHead: Bool = param("REQUEST_METHOD") == "HEAD"
+
     // MARK: - Request
 
     /// A FastCGI parameter as nginx sent it (`REQUEST_URI`, `HTTP_ACCEPT`, …).
@@ -45,6 +48,13 @@ public final class FastCGIExchange {
             head += ": "
             head += value
             head += "\r\n"
+        }
+        if isHead {
+            // nginx's fastcgi_cache stores whatever answers a miss under a key
+            // GETs share, and unlike proxy_cache it does not turn a HEAD into
+            // a GET: a body-less answer must never be storable. (hidden from
+            // clients by nginx's default fastcgi_hide_header)
+            head += "X-Accel-Expires: 0\r\n"
         }
         head += "\r\n"
         var bytes = Array(head.utf8)
