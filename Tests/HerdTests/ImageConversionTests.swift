@@ -71,15 +71,23 @@ struct ImageConversionTests {
         #expect(ResponseHeaders.mergedVary("*") == "*")
     }
 
-    @Test("ETags: one base per source version, variant and settings; suffix-matched")
+    @Test("ETags: one base per source, source version, variant and settings; suffix-matched")
     func etags() {
         let head = UpstreamResponseHead(status: 200, headers: [("ETag", "\"abc\"")])
-        let a = ResponseHeaders.etagBase(head: head, source: [1, 2, 3], variant: .avif, settings: EncoderSettings())
-        let b = ResponseHeaders.etagBase(head: head, source: [1, 2, 3], variant: .webp, settings: EncoderSettings())
+        func base(_ key: String, _ body: [UInt8], _ variant: Variant, _ settings: EncoderSettings = EncoderSettings()) -> String {
+            let source = SourceResponse(head: head, body: body)
+            return ResponseHeaders.etagBase(sourceKey: key, length: body.count, digest: source.digest, variant: variant, settings: settings)
+        }
+        let a = base("http://o/a.jpg", [1, 2, 3], .avif)
+        let b = base("http://o/a.jpg", [1, 2, 3], .webp)
         var other = EncoderSettings()
         other.avifQuality = 50
-        let c = ResponseHeaders.etagBase(head: head, source: [1, 2, 3], variant: .avif, settings: other)
+        let c = base("http://o/a.jpg", [1, 2, 3], .avif, other)
         #expect(a != b && a != c)
+        // The same origin ETag on another URL, or on other bytes, is another source.
+        #expect(base("http://o/b.jpg", [1, 2, 3], .avif) != a)
+        #expect(base("http://o/a.jpg", [1, 2, 4], .avif) != a)
+        #expect(base("http://o/a.jpg", [1, 2, 3], .avif) == a)
         #expect(ResponseHeaders.matchingETag("\"x\", W/\"\(a)-avif\"", base: a) == "\"\(a)-avif\"")
         #expect(ResponseHeaders.matchingETag("\"\(b)-webp\"", base: a) == nil)
         #expect(ResponseHeaders.isHerdETag("\"\(a)-orig\""))

@@ -9,6 +9,15 @@ import Upstream
 struct SourceResponse: Sendable {
     var head: UpstreamResponseHead
     var body: [UInt8]
+    /// What the bytes are, whatever the origin's ETag claims: computed once
+    /// per fetch, and part of every ETag and conversion key made from them.
+    let digest: UInt64
+
+    init(head: UpstreamResponseHead, body: [UInt8]) {
+        self.head = head
+        self.body = body
+        digest = SourceHash.fnv1a(body)
+    }
 }
 
 /// Answers from a whole source response: the original, a conversion for
@@ -44,8 +53,8 @@ final class ImageResponder {
                       cacheControl: head.value(of: "Cache-Control"), served: "orig", head: head)
             return
         }
-        let baseTag = ResponseHeaders.etagBase(head: head, source: buffer, variant: variant,
-                                               settings: context.pipeline.settings)
+        let baseTag = ResponseHeaders.etagBase(sourceKey: sourceKey, length: buffer.count, digest: source.digest,
+                                               variant: variant, settings: context.pipeline.settings)
         if let ifNoneMatch, let matched = ResponseHeaders.matchingETag(ifNoneMatch, base: baseTag) {
             sendNotModified(etag: matched, head: head)
             return
@@ -64,11 +73,17 @@ final class ImageResponder {
         let variant = self.variant
         let convert = { () -> Result<ImageConversion.Decision, any Error> in
             let limiter = context.conversionLimiter
-            switch limiter.acquire(timeout: context.configuration.image.timeout) {
+            // Admitted by its estimated peak memory, read from the header
+            // before any pixel is decoded. (A header that does not probe
+            // fails the same way inside the pipeline, at no memory cost.)
+            let bytes = ImageConversion(pipeline: context.pipeline).estimatedPeakBytes(source: buffer, variant: variant)
+            switch limiter.acquire(bytes: bytes, timeout: context.configuration.image.timeout) {
             case .granted: break
             case .queueFull, .timedOut: return .failure(ConversionBusy())
+            case .overBudget:
+                return .success(ImageConversion.overBudget(format: format, variant: variant))
             }
-            defer { limiter.release() }
+            defer { limiter.release(bytes: bytes) }
             return .success(ImageConversion(pipeline: context.pipeline).decide(source: buffer, format: format, variant: variant))
         }
         let shared: Coalescer<ImageConversion.Decision>.Result

@@ -88,17 +88,16 @@ enum ResponseHeaders {
 
     // MARK: ETags
 
-    /// `h1-<hash>`: one per (source version, requested variant, encoder
-    /// settings). The pipeline is deterministic, so this names the served
-    /// bytes; the suffix (`-avif`, `-orig`, …) says which they are.
-    static func etagBase(head: UpstreamResponseHead, source: [UInt8], variant: Variant, settings: EncoderSettings) -> String {
-        var identity: String
-        if let etag = head.value(of: "ETag"), !etag.hasPrefix("W/") {
-            identity = "e" + etag
-        } else {
-            identity = "b\(source.count)-" + SourceHash.hex(SourceHash.fnv1a(source))
-        }
-        identity += "|\(variant.rawValue)|\(settings.version)"
+    /// `h1-<hash>`: one per (source, source version, requested variant,
+    /// encoder settings). The pipeline is deterministic, so this names the
+    /// served bytes; the suffix (`-avif`, `-orig`, …) says which they are.
+    ///
+    /// The source is its URL and the version its bytes (length and digest),
+    /// never the origin's ETag: ETags are only unique per URL, and common
+    /// ones (nginx's `mtime-size`) collide across files. Keyed on the ETag,
+    /// two images would share one conversion and each other's 304s.
+    static func etagBase(sourceKey: String, length: Int, digest: UInt64, variant: Variant, settings: EncoderSettings) -> String {
+        let identity = "\(sourceKey)|b\(length)-\(SourceHash.hex(digest))|\(variant.rawValue)|\(settings.version)"
         return "h1-" + SourceHash.hex(SourceHash.fnv1a(identity))
     }
 
