@@ -27,6 +27,8 @@ extension ConfigurationKey {
         .seconds("upstream.connect_timeout", \.upstream.connectTimeout, minimum: 0.001),
         .seconds("upstream.transfer_timeout", \.upstream.transferTimeout, minimum: 0),
         .size("upstream.max_body_size", \.upstream.maxBodySize, minimum: 1),
+        .size("upstream.min_speed", \.upstream.minSpeed, minimum: 1),
+        .integer("upstream.max_fetches_per_host", \.upstream.maxFetchesPerHost, range: 0...100_000),
         .string("upstream.ca_file", \.upstream.caFile, check: checkReadableFileOrEmpty),
 
         .string("server.bind", env: ["BIND_ADDRESS"], \.server.bind, check: checkBind),
@@ -60,6 +62,7 @@ extension ConfigurationKey {
         .seconds("image.timeout", \.image.timeout, minimum: 0.1),
         .integer("image.workers", \.image.workers, range: 0...256),
         .integer("image.queue", \.image.queue, range: 0...100_000),
+        .size("image.memory_budget", \.image.memoryBudget, minimum: 1 << 20),
         .integer("image.encoder_threads", \.image.encoderThreads, range: 1...64),
 
         .string("log.level", env: ["HERD_LOG"], \.log.level, check: checkLogLevel),

@@ -9,9 +9,18 @@ public struct HerdConfiguration: Sendable, Equatable {
         /// The origin: Mastodon's or Akkoma's base URL (or the media host).
         public var url: String = ""
         /// Seconds the origin may stay silent (before answering or mid-body).
-        public var timeout: Double = 30
+        public var timeout: Double = 20
         /// Seconds to establish a connection.
-        public var connectTimeout: Double = 5
+        public var connectTimeout: Double = 3
+        /// Bytes per second below which a transfer is abandoned once it has
+        /// been that slow for `timeout` seconds: a drip-fed body cannot hold
+        /// a thread until `transferTimeout`.
+        public var minSpeed: Int = 8 << 10
+        /// Requests of this worker that may wait on one origin host at once
+        /// (fetching, or waiting for another request's fetch); more get 503
+        /// at once. 0 = three quarters of the threads: a stalled origin never
+        /// takes the threads that serve cached sources and other hosts.
+        public var maxFetchesPerHost: Int = 0
         /// Upper bound in seconds on one whole transfer; 0 = none.
         public var transferTimeout: Double = 600
         /// Largest body fetched; larger → 502, nothing cached.
@@ -86,6 +95,11 @@ public struct HerdConfiguration: Sendable, Equatable {
         public var workers: Int = 0
         /// Conversions that may wait for a free worker; more → 503 at once.
         public var queue: Int = 64
+        /// Memory the conversions running at once may need together, by the
+        /// estimate made from each source's header before decoding. One
+        /// budget per worker whatever the core count, so that a worker stays
+        /// well under the systemd unit's MemoryMax=1G.
+        public var memoryBudget: Int = 512 << 20
         /// Threads one encoder may use.
         public var encoderThreads: Int = 1
     }
@@ -110,6 +124,11 @@ public struct HerdConfiguration: Sendable, Equatable {
         // conversion) rather than compute; conversions have their own,
         // per-core limit. A burst is only coalesced as far as it fits here.
         return min(256, max(32, 8 * System.coreCount))
+    }
+
+    /// Requests waiting on one origin host at once, after resolving "automatic".
+    public var effectiveMaxFetchesPerHost: Int {
+        upstream.maxFetchesPerHost > 0 ? upstream.maxFetchesPerHost : max(1, effectiveThreads * 3 / 4)
     }
 
     /// Conversions at once after resolving "automatic".

@@ -1,45 +1,68 @@
 import Foundation
 
-/// Bounds conversions: at most `slots` run at once (one per core by
-/// default, so encoders do not fight over CPUs), at most `queueLimit`
-/// wait, and the rest are refused at once (503) instead of piling up.
+/// Bounds conversions in number and in bytes: at most `slots` run at once
+/// (one per core by default, so encoders do not fight over CPUs), together
+/// they may need at most `memoryBudget` bytes at their peaks (estimated from
+/// the header before decoding: `MemoryEstimate`), at most `queueLimit` wait
+/// for either, and the rest are refused at once (503) instead of piling up.
 final class ConversionLimiter: @unchecked Sendable {
-    enum Admission { case granted, queueFull, timedOut }
+    enum Admission: Equatable {
+        case granted
+        case queueFull
+        case timedOut
+        /// This one conversion needs more than the whole budget: it can never run.
+        case overBudget
+    }
 
     private let condition = NSCondition()
     private let slots: Int
     private let queueLimit: Int
+    let memoryBudget: Int
     private var running = 0
     private var waiting = 0
+    private(set) var bytesInUse = 0
 
-    init(slots: Int, queueLimit: Int) {
+    init(slots: Int, queueLimit: Int, memoryBudget: Int = .max) {
         self.slots = max(1, slots)
         self.queueLimit = max(0, queueLimit)
+        self.memoryBudget = max(1, memoryBudget)
     }
 
-    /// Waits for a slot for at most `timeout` seconds.
-    func acquire(timeout: Double) -> Admission {
+    /// Waits for a slot and `bytes` of the budget for at most `timeout` seconds.
+    func acquire(bytes: Int = 0, timeout: Double) -> Admission {
+        guard bytes <= memoryBudget else { return .overBudget }
         condition.lock()
         defer { condition.unlock() }
-        if running < slots {
-            running += 1
+        if fits(bytes) {
+            take(bytes)
             return .granted
         }
         guard waiting < queueLimit else { return .queueFull }
         waiting += 1
         defer { waiting -= 1 }
         let deadline = Date(timeIntervalSinceNow: timeout)
-        while running >= slots {
+        while !fits(bytes) {
             if !condition.wait(until: deadline) { return .timedOut }
         }
-        running += 1
+        take(bytes)
         return .granted
     }
 
-    func release() {
+    func release(bytes: Int = 0) {
         condition.lock()
         running -= 1
-        condition.signal()
+        bytesInUse -= bytes
+        // Waiters need different amounts: every one looks again.
+        condition.broadcast()
         condition.unlock()
+    }
+
+    private func fits(_ bytes: Int) -> Bool {
+        running < slots && bytesInUse + bytes <= memoryBudget
+    }
+
+    private func take(_ bytes: Int) {
+        running += 1
+        bytesInUse += bytes
     }
 }

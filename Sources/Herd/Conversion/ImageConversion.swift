@@ -38,6 +38,25 @@ struct ImageConversion {
         }
     }
 
+    /// The conversion's estimated peak memory (0 when there is nothing to
+    /// convert or the header does not probe).
+    func estimatedPeakBytes(source: [UInt8], variant: Variant) -> Int {
+        source.withUnsafeBytes { bytes in
+            guard let info = try? Probe.run(bytes, limits: pipeline.limits),
+                  let output = Self.target(for: variant, source: info.format) else { return 0 }
+            return MemoryEstimate.peakBytes(info: info, sourceBytes: bytes.count, output: output,
+                                            maxDimension: pipeline.maxDimension)
+        }
+    }
+
+    /// A conversion bigger than the whole memory budget never runs: the
+    /// original where the client can show it, else a refusal.
+    static func overBudget(format: ImageFormat, variant: Variant) -> Decision {
+        canDisplay(format, variant: variant)
+            ? .original(reason: "over_memory_budget", shortLived: false)
+            : .refuse(status: 415, reason: "over_memory_budget")
+    }
+
     func decide(source: [UInt8], format: ImageFormat, variant: Variant) -> Decision {
         guard let target = Self.target(for: variant, source: format) else {
             return .original(reason: nil, shortLived: false)

@@ -100,6 +100,8 @@ final class RequestHandler: FastCGIResponder {
         // itself (ranges, its own validators) and other media (videos:
         // nothing to share, and they stream) fetch on their own.
         guard configuration.cache.singleFlight, headers.isEmpty, Self.looksLikeImage(target.path) else {
+            guard enterOriginHost(request, method: method, exchange: exchange, record: &record) else { return }
+            defer { context.originHosts.leave(request.url) }
             fetch(request, responder: responder, exchange: exchange, record: &record, includeBody: method == .get)
             return
         }
@@ -116,6 +118,11 @@ final class RequestHandler: FastCGIResponder {
         case .missing:
             break
         }
+
+        // From here this request waits on the origin, as the fetch's leader
+        // or as a waiter: it counts against the host's cap.
+        guard enterOriginHost(request, method: method, exchange: exchange, record: &record) else { return }
+        defer { context.originHosts.leave(request.url) }
 
         var leaderRecord: RequestRecord? = nil
         let deadline = monotonicSeconds() + min(max(configuration.upstream.transferTimeout, configuration.upstream.timeout), 60)
@@ -170,6 +177,19 @@ final class RequestHandler: FastCGIResponder {
             record.detail = "gave up waiting for another request's fetch"
             sendError(504, reason: "coalesced_wait_timeout", method: method.rawValue, exchange: exchange, record: &record, vary: true)
         }
+    }
+
+    /// Takes a place among the requests waiting on this origin host, or
+    /// answers 503 at once when the host has none left (a stalled origin
+    /// must not take the threads that serve everything else). Never stored:
+    /// the next request may well find room.
+    private func enterOriginHost(_ request: UpstreamRequest, method: UpstreamRequest.Method, exchange: FastCGIExchange,
+                                 record: inout RequestRecord) -> Bool {
+        if context.originHosts.enter(request.url) { return true }
+        record.detail = "too many requests waiting on this origin host"
+        sendError(503, reason: "origin_busy", method: method.rawValue, exchange: exchange, record: &record,
+                  extraHeaders: [("Retry-After", "1")], vary: true, cacheControl: "no-store")
+        return false
     }
 
     enum FetchResult {
@@ -278,11 +298,12 @@ final class RequestHandler: FastCGIResponder {
     /// `vary`: the request was on a media route, where every response
     /// carries `Vary: Accept`, errors included.
     private func sendError(_ status: Int, reason: String, method: String, exchange: FastCGIExchange,
-                           record: inout RequestRecord, extraHeaders: [(name: String, value: String)] = [], vary: Bool = false) {
+                           record: inout RequestRecord, extraHeaders: [(name: String, value: String)] = [], vary: Bool = false,
+                           cacheControl: String? = nil) {
         var extra: [(name: String, value: String)] = [("X-Herd-Error", reason)] + extraHeaders
         if vary { extra.append(("Vary", "Accept")) }
         send(status, body: "\(status) \(HTTPStatus.reasonPhrase(status))\n", contentType: "text/plain; charset=utf-8",
-             cacheControl: ResponseHeaders.errorCacheControl(ttl: context.configuration.cache.errorTTL),
+             cacheControl: cacheControl ?? ResponseHeaders.errorCacheControl(ttl: context.configuration.cache.errorTTL),
              method: method, exchange: exchange, record: &record, extraHeaders: extra)
     }
 

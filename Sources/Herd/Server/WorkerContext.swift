@@ -15,6 +15,8 @@ public struct WorkerContext: Sendable {
     let sources: SourceStore
     /// One conversion per (source, variant) at a time.
     let conversions: Coalescer<ImageConversion.Decision>
+    /// How many requests may wait on one origin host at once.
+    let originHosts: OriginHostLimiter
 
     public init(configuration: HerdConfiguration, metrics: HerdMetrics, logger: Logger) {
         self.configuration = configuration
@@ -22,8 +24,10 @@ public struct WorkerContext: Sendable {
         self.logger = logger
         self.pipeline = ImagePipeline(configuration)
         self.conversionLimiter = ConversionLimiter(
-            slots: configuration.effectiveImageWorkers, queueLimit: configuration.image.queue)
+            slots: configuration.effectiveImageWorkers, queueLimit: configuration.image.queue,
+            memoryBudget: configuration.image.memoryBudget)
         self.sources = SourceStore(configuration: configuration.cache, metrics: metrics)
         self.conversions = Coalescer()
+        self.originHosts = OriginHostLimiter(limit: configuration.effectiveMaxFetchesPerHost)
     }
 }

@@ -69,6 +69,7 @@ extension UpstreamClient.Configuration {
             connectTimeoutMilliseconds: Int((upstream.connectTimeout * 1000).rounded(.up)),
             idleTimeoutSeconds: Int(upstream.timeout.rounded(.up)),
             transferTimeoutSeconds: Int(upstream.transferTimeout.rounded(.up)),
+            minSpeedBytesPerSecond: upstream.minSpeed,
             maxBodyBytes: upstream.maxBodySize,
             userAgent: "herd/\(HerdVersion.string)",
             caFile: upstream.caFile.isEmpty ? nil : upstream.caFile

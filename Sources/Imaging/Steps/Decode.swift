@@ -21,6 +21,23 @@ public enum Decode {
 
     // MARK: JPEG (libturbojpeg)
 
+    /// The smallest libjpeg scale whose result still covers `maxDimension`:
+    /// the size the JPEG decoder produces (the memory estimate needs it too).
+    static func jpegScaledSize(width: Int, height: Int, maxDimension: Int) -> (width: Int, height: Int) {
+        var scaled = (width: width, height: height)
+        guard maxDimension > 0, max(width, height) > maxDimension else { return scaled }
+        var count: Int32 = 0
+        guard let factors = tjGetScalingFactors(&count) else { return scaled }
+        for index in 0..<Int(count) {
+            let factor = factors[index]
+            guard factor.num <= factor.denom else { continue }
+            let w = (width * Int(factor.num) + Int(factor.denom) - 1) / Int(factor.denom)
+            let h = (height * Int(factor.num) + Int(factor.denom) - 1) / Int(factor.denom)
+            if max(w, h) >= maxDimension, w * h < scaled.width * scaled.height { scaled = (w, h) }
+        }
+        return scaled
+    }
+
     static func jpeg(_ bytes: UnsafeRawBufferPointer, info: SourceInfo, maxDimension: Int) throws(ImageError) -> RasterImage {
         let handle = try TurboJPEG(decompress: true)
         let source = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
@@ -28,22 +45,7 @@ public enum Decode {
         guard tjDecompressHeader3(handle.raw, source, UInt(bytes.count), &width, &height, &subsampling, &colorspace) == 0 else {
             throw ImageError(.corrupt, "JPEG header: \(handle.lastError)")
         }
-        // The smallest libjpeg scale whose result still covers maxDimension.
-        var scaled = (width: Int(width), height: Int(height))
-        if maxDimension > 0, max(width, height) > maxDimension {
-            var count: Int32 = 0
-            if let factors = tjGetScalingFactors(&count) {
-                var best = scaled
-                for index in 0..<Int(count) {
-                    let factor = factors[index]
-                    guard factor.num <= factor.denom else { continue }
-                    let w = (Int(width) * Int(factor.num) + Int(factor.denom) - 1) / Int(factor.denom)
-                    let h = (Int(height) * Int(factor.num) + Int(factor.denom) - 1) / Int(factor.denom)
-                    if max(w, h) >= maxDimension, w * h < best.width * best.height { best = (w, h) }
-                }
-                scaled = best
-            }
-        }
+        let scaled = jpegScaledSize(width: Int(width), height: Int(height), maxDimension: maxDimension)
         let isCMYK = colorspace == Int32(TJCS_CMYK.rawValue) || colorspace == Int32(TJCS_YCCK.rawValue)
         let channels = isCMYK ? 4 : 3
         var pixels = [UInt8](repeating: 0, count: scaled.width * scaled.height * channels)

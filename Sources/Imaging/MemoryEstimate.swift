@@ -1,0 +1,53 @@
+/// How much memory one conversion will need at its peak, from what the
+/// header says (before a pixel is decoded), so that a worker admits only the
+/// conversions its memory budget can hold.
+///
+/// The peak is the larger of two stages, because the decoded raster is freed
+/// before the encoder runs:
+/// - decode and fit: the decoded pixels, the rescaler's ARGB copy of them and
+///   its output; per decoded pixel, by source format;
+/// - encode: the encoder's own buffers; per output pixel, by output format
+///   (libaom's AV1 encoder holds several frames' worth of planes).
+/// The factors are measured peaks (VmHWM of `herd convert`, Debian's
+/// libraries, 10–40 MP sources) rounded up; `make bench-convert` prints the
+/// measured peak beside this estimate for each format.
+public enum MemoryEstimate {
+    /// Bytes per decoded pixel, decode and fit together.
+    static func decodeFactor(_ info: SourceInfo) -> Int {
+        switch info.format {
+        case .jpeg: 5
+        case .png, .gif: info.hasAlpha ? 10 : 9
+        case .webp: info.hasAlpha ? 10 : 9
+        case .avif: 10
+        }
+    }
+
+    /// Bytes per output pixel while encoding.
+    static func encodeFactor(_ output: OutputFormat) -> Int {
+        switch output {
+        case .avif: 18
+        case .webp: 6
+        case .jpeg: 7
+        }
+    }
+
+    /// Fixed costs of any conversion (codec contexts, tables).
+    static let overhead = 8 << 20
+
+    /// The estimated peak in bytes of converting a source of `sourceBytes`
+    /// bytes described by `info` to `output`, fitted within `maxDimension`.
+    public static func peakBytes(info: SourceInfo, sourceBytes: Int, output: OutputFormat, maxDimension: Int) -> Int {
+        let decoded = info.format == .jpeg
+            ? Decode.jpegScaledSize(width: info.width, height: info.height, maxDimension: maxDimension)
+            : (width: info.width, height: info.height)
+        let decodedPixels = decoded.width * decoded.height
+        var outputPixels = info.pixelCount
+        if maxDimension > 0, max(info.width, info.height) > maxDimension {
+            let scale = Double(maxDimension) / Double(max(info.width, info.height))
+            outputPixels = Int((Double(info.width) * scale).rounded(.up)) * Int((Double(info.height) * scale).rounded(.up))
+        }
+        let decodeStage = decodedPixels * decodeFactor(info)
+        let encodeStage = outputPixels * encodeFactor(output)
+        return sourceBytes + max(decodeStage, encodeStage) + overhead
+    }
+}
