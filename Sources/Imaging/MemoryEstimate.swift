@@ -4,22 +4,19 @@
 ///
 /// The peak is the larger of two stages, because the decoded raster is freed
 /// before the encoder runs:
-/// - decode and fit: the decoded pixels, the rescaler's ARGB copy of them and
-///   its output; per decoded pixel, by source format;
-/// - encode: the encoder's own buffers; per output pixel, by output format
-///   (libaom's AV1 encoder holds several frames' worth of planes).
-/// The factors are measured peaks (VmHWM of `herd convert`, Debian's
-/// libraries, 10–40 MP sources) rounded up; `make bench-convert` prints the
-/// measured peak beside this estimate for each format.
+/// - decode and fit: the decoded raster (a byte per channel, plus one of
+///   slack for the decoders' row buffers) and, when the image is scaled down,
+///   the rescaler's ARGB copy of it and its output (ARGB and raster);
+/// - encode: the encoder's own buffers with the raster it reads, per output
+///   pixel, by output format (libaom's AV1 encoder holds several frames'
+///   worth of planes).
+/// The factors are measured peaks (VmHWM of `herd convert` with Debian's
+/// libraries, 10–40 MP sources) rounded up; `make bench-memory` prints the
+/// measured peak beside this estimate for each source format and output.
 public enum MemoryEstimate {
-    /// Bytes per decoded pixel, decode and fit together.
+    /// Bytes per decoded pixel: one per channel, plus one.
     static func decodeFactor(_ info: SourceInfo) -> Int {
-        switch info.format {
-        case .jpeg: 5
-        case .png, .gif: info.hasAlpha ? 10 : 9
-        case .webp: info.hasAlpha ? 10 : 9
-        case .avif: 10
-        }
+        info.hasAlpha ? 5 : 4
     }
 
     /// Bytes per output pixel while encoding.
@@ -46,7 +43,8 @@ public enum MemoryEstimate {
             let scale = Double(maxDimension) / Double(max(info.width, info.height))
             outputPixels = Int((Double(info.width) * scale).rounded(.up)) * Int((Double(info.height) * scale).rounded(.up))
         }
-        let decodeStage = decodedPixels * decodeFactor(info)
+        let scaled = outputPixels < decodedPixels
+        let decodeStage = decodedPixels * decodeFactor(info) + (scaled ? decodedPixels * 4 + outputPixels * 8 : 0)
         let encodeStage = outputPixels * encodeFactor(output)
         return sourceBytes + max(decodeStage, encodeStage) + overhead
     }

@@ -48,6 +48,10 @@ struct ConvertCommand: ParsableCommand {
             if timings {
                 let steps = converted.timings.map { "\($0.step) \(String(format: "%.1f", $0.seconds * 1000)) ms" }
                 FileHandle.standardError.write(Data("steps: \(steps.joined(separator: ", "))\n".utf8))
+                // What a worker would reserve of image.memory_budget for this conversion.
+                let estimate = MemoryEstimate.peakBytes(info: converted.source, sourceBytes: source.count, output: format,
+                                                        maxDimension: pipeline.maxDimension)
+                FileHandle.standardError.write(Data("estimated peak: \(estimate >> 10) KiB\n".utf8))
             }
             if converted.bytes.count >= source.count, !force {
                 result = source
