@@ -102,4 +102,45 @@ struct WorkerBoundsTests {
         #expect(busy >= 80, "only the cap's worth may wait on the host")
         _ = group.wait(timeout: .now() + 60)
     }
+
+    @Test("a wedged worker (SIGSTOP) costs its clients one read timeout (30 s), then the next worker answers")
+    func wedgedWorker() throws {
+        let stack = try AppStack(.mastodon, workers: 2)
+        defer {
+            stack.workers[0].signal(SIGCONT)
+            stack.stop()
+        }
+        stack.workers[0].signal(SIGSTOP)
+        // Eight sources: nginx hashes some of them to the stopped worker.
+        let results = ResultsBox()
+        let times = TimesBox()
+        let group = DispatchGroup()
+        for index in 1...8 {
+            group.enter()
+            Thread {
+                let started = Date()
+                results.append(Result {
+                    try stack.get("/system/media_attachments/files/000/000/00\(index)/original/wedge.jpg", timeout: 90)
+                })
+                times.append(Date().timeIntervalSince(started))
+                group.leave()
+            }.start()
+        }
+        #expect(group.wait(timeout: .now() + 120) == .success)
+        let statuses = results.all.compactMap { try? $0.get().status }
+        let slowest = times.all.max() ?? 0
+        print("wedged worker: statuses \(statuses.sorted()), slowest answer \(Int(slowest)) s, fastest \(Int(times.all.min() ?? 0)) s")
+        // Every client got the origin's answer (404: these files do not
+        // exist), none a 502/504, and none waited much beyond one read timeout.
+        #expect(statuses.count == 8 && statuses.allSatisfy { $0 == 404 }, "\(statuses)")
+        #expect(slowest < 45, "slowest \(slowest) s")
+        #expect(slowest > 25, "some sources hash to the stopped worker and wait its read timeout")
+    }
+}
+
+final class TimesBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values: [Double] = []
+    func append(_ value: Double) { lock.lock(); values.append(value); lock.unlock() }
+    var all: [Double] { lock.lock(); defer { lock.unlock() }; return values }
 }
