@@ -18,14 +18,16 @@ final class AppStack: @unchecked Sendable {
     let port: UInt16
 
     /// `workers` herd processes behind `upstream herd` (hash by source), as
-    /// the systemd pool runs them.
-    init(_ flavor: Flavor = .mastodon, workers count: Int = 1, herdArguments extra: [String] = []) throws {
+    /// the systemd pool runs them. `upstreamURL` points herd (the media
+    /// routes) at another origin; app pages still go to the stand-in.
+    init(_ flavor: Flavor = .mastodon, workers count: Int = 1, herdArguments extra: [String] = [],
+         upstreamURL: String? = nil) throws {
         directory = try Paths.temporaryDirectory("app")
         (origin, originPort) = try Stack.startOrigin(root: Paths.demoMedia, directory: directory)
         let originPort = self.originPort
         let directory = self.directory
         sockets = (0..<count).map { directory.appendingPathComponent("herd-\($0).sock").path }
-        herdArguments = ["--upstream", "http://127.0.0.1:\(originPort)", "--set", "server.socket_mode=0666"] + extra
+        herdArguments = ["--upstream", upstreamURL ?? "http://127.0.0.1:\(originPort)", "--set", "server.socket_mode=0666"] + extra
         workers = []
         for (index, socket) in sockets.enumerated() {
             workers.append(try Stack.startHerd(arguments: ["--bind", socket] + herdArguments, socket: socket,
