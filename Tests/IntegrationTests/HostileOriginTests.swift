@@ -109,7 +109,7 @@ struct HostileOriginTests {
 
         func check(_ response: FramedResponse, expected: [UInt8], _ label: String) {
             #expect(!HostileOrigin.contains(response.body, "FORGED"), "\(label) got the forged response: \(Hostile.describe(response))")
-            #expect(response.header("Cache-Control")?.contains("999999") != true,
+            #expect(response.cacheControl?.contains("999999") != true,
                     "\(label) carries the forged Cache-Control: \(Hostile.describe(response))")
             let correct = response.status == 200 && response.complete && response.body == expected
             #expect(correct, "\(label): \(Hostile.describe(response))")
@@ -164,7 +164,7 @@ struct HostileOriginTests {
         origin.on(controlVideo, [.send(Self.ok(Self.video, type: "video/mp4")), .keepOpen])
         // One herd thread: every fetch uses the same libcurl handle, so a
         // connection the hostile answer left in a bad state is reused.
-        let stack = try AppStack(herdArguments: ["--threads", "1", "--set", "upstream.timeout=2", "--set", "upstream.transfer_timeout=4"],
+        let stack = try AppStack(herdArguments: ["--threads", "1", "--set", "upstream.timeout=2", "--set", "upstream.transfer_timeout=6"],
                                  upstreamURL: origin.url)
         defer { stack.stop() }
         let variant = hostile.accept == "*/*" ? "orig" : "avif"
@@ -181,6 +181,7 @@ struct HostileOriginTests {
         print("hostile case \(hostile.name.debugDescription): \(Hostile.describe(first)) in \(String(format: "%.1f", elapsed)) s")
         #expect(elapsed < hostile.within, "\(hostile.name): answered after \(String(format: "%.1f", elapsed)) s (bound \(hostile.within) s)")
         check(first, hostile, "first answer")
+        if hostile.settle > 0 { Thread.sleep(forTimeInterval: hostile.settle) }
 
         // Asked again: a HIT must be what a fresh request gets, and acceptable itself.
         let again = try FramedHTTP.request(port: stack.port, target: path, headers: [("Accept", hostile.accept)], timeout: 40)
@@ -273,7 +274,7 @@ struct HostileCase: Sendable, CustomTestStringConvertible {
         case image(width: Int, height: Int)
 
         func matches(_ response: FramedResponse) -> Bool {
-            let shortLived = Hostile.isShortLived(response.header("Cache-Control"))
+            let shortLived = Hostile.isShortLived(response.cacheControl)
             switch self {
             case .bytes(let bytes): return response.status == 200 && response.complete && response.body == bytes
             case .shortLived(let bytes): return response.status == 200 && response.complete && response.body == bytes && shortLived
@@ -306,12 +307,18 @@ struct HostileCase: Sendable, CustomTestStringConvertible {
     var accept = "*/*"
     let steps: [HostileOrigin.Step]
     let outcomes: [Outcome]
-    /// Seconds the first answer may take (upstream.timeout is 2 s, upstream.transfer_timeout 4 s).
+    /// Seconds to wait after the first answer, so bytes the origin sends
+    /// later arrive while herd's connection is idle (a forged response that
+    /// arrives while the next request is in flight is indistinguishable from
+    /// its answer, for the origin's own URL).
+    var settle: Double = 0
+    /// Seconds the first answer may take (upstream.timeout is 2 s, upstream.transfer_timeout 6 s).
     var within: Double = 20
 
     var testDescription: String { name }
 
     static let jpeg = HostileOriginTests.jpeg
+    static let bigJPEG = TestImages.jpeg(TestImages.photo(width: 640, height: 480))
     static let video = HostileOriginTests.video
     static let forged = HostileOriginTests.forged
 
@@ -326,8 +333,9 @@ struct HostileCase: Sendable, CustomTestStringConvertible {
             HostileOriginTests.ok(body, type: type, extra: extra)
         }
         var cases: [HostileCase] = []
-        func add(_ name: String, _ file: String, accept: String = "*/*", _ steps: [HostileOrigin.Step], _ outcomes: [Outcome], within: Double = 20) {
-            cases.append(HostileCase(name: name, file: file, accept: accept, steps: steps, outcomes: outcomes, within: within))
+        func add(_ name: String, _ file: String, accept: String = "*/*", _ steps: [HostileOrigin.Step], _ outcomes: [Outcome],
+                 within: Double = 20, settle: Double = 0) {
+            cases.append(HostileCase(name: name, file: file, accept: accept, steps: steps, outcomes: outcomes, settle: settle, within: within))
         }
 
         // Header floods.
@@ -393,7 +401,7 @@ struct HostileCase: Sendable, CustomTestStringConvertible {
         add("Content-Length smaller than the body, the rest 0.3 s later", "long-later.mp4",
             [.send(raw("HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nContent-Length: 100\r\n\r\n", Array(video.prefix(100)))),
              .pause(0.3), .send(Array(video.dropFirst(100).prefix(500)) + forged), .keepOpen],
-            [.bytes(Array(video.prefix(100))), .error])
+            [.bytes(Array(video.prefix(100))), .error], settle: 0.6)
         var giant = jpeg
         if let sof = (0..<(giant.count - 9)).first(where: { giant[$0] == 0xFF && (giant[$0 + 1] == 0xC0 || giant[$0 + 1] == 0xC2) }) {
             giant[sof + 5] = 0xEA; giant[sof + 6] = 0x60; giant[sof + 7] = 0xEA; giant[sof + 8] = 0x60  // 60000 × 60000
@@ -407,10 +415,21 @@ struct HostileCase: Sendable, CustomTestStringConvertible {
             [.send(ok(halfJPEG)), .keepOpen], [.shortLived(halfJPEG), .refused])
 
         // Slow and endless.
-        add("a body in four pieces 1 s apart (each gap under upstream.timeout)", "slow.jpg",
+        // Pauses under upstream.timeout, and well over upstream.min_speed (8 KB/s) on average: must arrive whole.
+        let big = Self.bigJPEG
+        add("a body in three pieces 1 s apart (each gap under upstream.timeout)", "slow.jpg",
+            [.send(HostileOrigin.head(headers: [("Content-Type", "image/jpeg"), ("Content-Length", "\(big.count)")])),
+             .trickle(big, pieceSize: big.count / 3 + 1, interval: 1), .keepOpen],
+            [.bytes(big)], within: 20)
+        // Never silent for upstream.timeout, but drip-fed: abandoned (or, before upstream.min_speed, whole), in bounded time.
+        add("a body drip-fed 100 bytes every 0.3 s", "drip.jpg",
             [.send(HostileOrigin.head(headers: [("Content-Type", "image/jpeg"), ("Content-Length", "\(jpeg.count)")])),
-             .trickle(jpeg, pieceSize: jpeg.count / 4 + 1, interval: 1)],
-            [.bytes(jpeg)], within: 15)
+             .trickle(jpeg, pieceSize: 100, interval: 0.3), .keepOpen],
+            [.bytes(jpeg), .error, .cut], within: 6 + 5)
+        add("an endless body drip-fed 10 bytes every 0.2 s (video)", "drip-endless.mp4",
+            [.send(HostileOrigin.head(headers: [("Content-Type", "video/mp4"), ("Connection", "close")]) + Array(video.prefix(100))),
+             .endless(Array(video.prefix(10)), interval: 0.2)],
+            [.error, .cut], within: 6 + 5)
         add("a head trickled a few bytes at a time", "slow-head.jpg",
             [.trickle(HostileOrigin.head(headers: [("Content-Type", "image/jpeg"), ("Content-Length", "\(jpeg.count)")]), pieceSize: 7, interval: 0.02),
              .send(jpeg), .keepOpen],
@@ -427,11 +446,11 @@ struct HostileCase: Sendable, CustomTestStringConvertible {
             [.send(HostileOrigin.head(headers: [("Content-Type", "image/jpeg"), ("Transfer-Encoding", "chunked")])
                    + HostileOrigin.chunked(Array(jpeg.prefix(600))).dropLast(5)),
              .endless(bytes("400\r\n") + [UInt8](repeating: 0x41, count: 1024) + bytes("\r\n"), interval: 0.05)],
-            [.error, .cut], within: 4 + 5)
+            [.error, .cut], within: 6 + 5)
         add("an endless video body without a length", "endless.mp4",
             [.send(HostileOrigin.head(headers: [("Content-Type", "video/mp4"), ("Connection", "close")]) + Array(video.prefix(2000))),
              .endless(Array(video.prefix(1024)), interval: 0.05)],
-            [.error, .cut], within: 4 + 5)
+            [.error, .cut], within: 6 + 5)
 
         // Smuggling shapes.
         add("Content-Length and Transfer-Encoding: chunked (image)", "cl-te.jpg",
@@ -525,7 +544,7 @@ struct HostileCase: Sendable, CustomTestStringConvertible {
         add("Content-Length: 0 followed by a forged response in the same write (image)", "empty-junk.jpg",
             [.send(ok([]) + forged), .keepOpen], [.error, .empty(200)])
         add("Content-Length: 0 followed by a forged response 0.3 s later (video)", "empty-junk.mp4",
-            [.send(ok([], "video/mp4")), .pause(0.3), .send(forged), .keepOpen], [.error, .empty(200)])
+            [.send(ok([], "video/mp4")), .pause(0.3), .send(forged), .keepOpen], [.error, .empty(200)], settle: 0.6)
         add("a head promising 1000 bytes and none sent, then close", "head-only.jpg",
             [.send(HostileOrigin.head(headers: [("Content-Type", "image/jpeg"), ("Content-Length", "1000")])), .close], [.error, .cut])
         return cases

@@ -429,6 +429,12 @@ struct FramedResponse {
     var status: Int { response.status }
     var body: [UInt8] { response.body }
     func header(_ name: String) -> String? { response.header(name) }
+
+    /// Every Cache-Control line, joined as a cache reads them (nil without any).
+    var cacheControl: String? {
+        let values = response.headers(named: "Cache-Control")
+        return values.isEmpty ? nil : values.joined(separator: ", ")
+    }
 }
 
 enum FramedHTTP {
@@ -653,7 +659,7 @@ enum Hostile {
         let preview = String(decoding: response.body.prefix(40), as: UTF8.self).unicodeScalars
             .map { $0.value < 0x20 || $0.value > 0x7e ? "." : String($0) }.joined()
         return "\(response.status) \(response.body.count) bytes\(response.complete ? "" : " (cut short)") "
-            + "Content-Length=\(response.header("Content-Length") ?? "-") Cache-Control=\(response.header("Cache-Control") ?? "-") "
+            + "Content-Length=\(response.header("Content-Length") ?? "-") Cache-Control=\(response.cacheControl ?? "-") "
             + "X-Cache-Status=\(response.header("X-Cache-Status") ?? "-") X-Herd-Error=\(response.header("X-Herd-Error") ?? "-") body \"\(preview)\""
     }
 }
