@@ -89,6 +89,9 @@ public enum FormatQuery {
                 kept.append(pair)
             }
         }
-        return (variant, kept.isEmpty ? nil : kept.joined(separator: "&"))
+        // Nothing left but an empty pair (`format=avif&`) is no query at all:
+        // the origin must not be asked for `path?`.
+        let remaining = kept.joined(separator: "&")
+        return (variant, remaining.isEmpty ? nil : remaining)
     }
 }
