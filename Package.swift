@@ -93,3 +93,32 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// MARK: - Fuzzing (make fuzz; scripts/fuzz.sh)
+// libFuzzer targets for herd's own parsers (Fuzz/<Target>/), declared only
+// when HERD_FUZZ is set, so `swift build` and `make test` never see them.
+// scripts/fuzz.sh builds them one product at a time into .build-fuzz with
+// `--sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address`; libFuzzer supplies
+// `main`, each target its `LLVMFuzzerTestOneInput`.
+if Context.environment["HERD_FUZZ"] != nil {
+    let fuzzTargets: [(name: String, product: String, dependencies: [Target.Dependency])] = [
+        ("FuzzRequestTarget", "fuzz-request-target", ["Herd"]),
+        ("FuzzAccept", "fuzz-accept", ["Negotiation"]),
+        ("FuzzJPEGSegments", "fuzz-jpeg-segments", ["Imaging"]),
+        ("FuzzPNGChunks", "fuzz-png-chunks", ["Imaging"]),
+        ("FuzzGIFStructure", "fuzz-gif-structure", ["Imaging"]),
+        ("FuzzProbe", "fuzz-probe", ["Imaging"]),
+        ("FuzzConfigValue", "fuzz-config-value", ["Herd", .product(name: "TOMLKit", package: "TOMLKit")]),
+        ("FuzzConfigLoader", "fuzz-config-loader", ["Herd"]),
+        ("FuzzResponseHead", "fuzz-response-head", ["Upstream"]),
+    ]
+    for target in fuzzTargets {
+        package.targets.append(.executableTarget(
+            name: target.name,
+            dependencies: target.dependencies,
+            path: "Fuzz/\(target.name)",
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+        ))
+        package.products.append(.executable(name: target.product, targets: [target.name]))
+    }
+}
