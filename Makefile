@@ -23,6 +23,14 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
 
+# libFuzzer targets for herd's own parsers (Fuzz/): built into .build-fuzz,
+# each run for FUZZ_SECONDS from its seed corpus; prints executions, execs/s,
+# corpus size and crashes per target and fails if one crashed.
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) SWIFT=$(SWIFT) scripts/fuzz.sh
+
 # nginx on 127.0.0.1:$${HERD_DEMO_PORT:-8080} → herd → the bundled demo origin
 # (or $$UPSTREAM_URL). Ctrl-C stops everything.
 demo: build

@@ -111,7 +111,7 @@ struct CommandLineTests {
         #expect(fileOnly.output.contains("url = \"https://file.example\""))
         #expect(fileOnly.output.contains("timeout = 11"))
         #expect(fileOnly.output.contains("threads = 3"))
-        #expect(fileOnly.output.contains("connect_timeout = 5"), "defaults fill the rest")
+        #expect(fileOnly.output.contains("connect_timeout = 3"), "defaults fill the rest")
 
         let environment = ["UPSTREAM_URL": "https://env.example", "HERD_UPSTREAM_TIMEOUT": "22", "HERD_CONFIG": path]
         let withEnv = try herd(["check-config"], environment: environment)

@@ -62,7 +62,7 @@ struct WorkerBoundsTests {
         #expect(peak < (512 + 160) * 1024, "peak RSS \(peak / 1024) MiB over the budget plus a worker's base")
     }
 
-    @Test("100 requests stalled on the origin: a conversion from a cached source and a 503 for the stalled host come at once")
+    @Test("100 requests stalled on the origin: once it is seen stalled, a conversion from a cached source and a 503 for the stalled host come at once")
     func stalledOrigin() throws {
         let photo = TestImages.jpeg(TestImages.photo(width: 640, height: 400), quality: 85)
         let stack = try Stack(.init(herdArguments: ["--threads", "16", "--set", "upstream.timeout=30"],
@@ -80,8 +80,9 @@ struct WorkerBoundsTests {
                 group.leave()
             }.start()
         }
-        // Let them reach the worker and fill what they may.
-        Thread.sleep(forTimeInterval: 2)
+        // Let them reach the worker, fill the host's places, and the rest be
+        // refused once the host has made no progress for 5 s.
+        Thread.sleep(forTimeInterval: 7)
 
         var started = Date()
         let converted = try stack.get("/media/warm/photo.jpg", headers: [("Accept", "image/webp,*/*")], timeout: 30)
@@ -103,7 +104,7 @@ struct WorkerBoundsTests {
         _ = group.wait(timeout: .now() + 60)
     }
 
-    @Test("a wedged worker (SIGSTOP) costs its clients one read timeout (30 s), then the next worker answers")
+    @Test("a wedged worker (SIGSTOP) costs its clients one read timeout (60 s), then the next worker answers")
     func wedgedWorker() throws {
         let stack = try AppStack(.mastodon, workers: 2)
         defer {
@@ -133,8 +134,8 @@ struct WorkerBoundsTests {
         // Every client got the origin's answer (404: these files do not
         // exist), none a 502/504, and none waited much beyond one read timeout.
         #expect(statuses.count == 8 && statuses.allSatisfy { $0 == 404 }, "\(statuses)")
-        #expect(slowest < 45, "slowest \(slowest) s")
-        #expect(slowest > 25, "some sources hash to the stopped worker and wait its read timeout")
+        #expect(slowest < 75, "slowest \(slowest) s")
+        #expect(slowest > 55, "some sources hash to the stopped worker and wait its read timeout")
     }
 }
 

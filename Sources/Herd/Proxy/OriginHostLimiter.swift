@@ -1,51 +1,88 @@
-import Synchronization
+import Foundation
 
-/// Caps how many of a worker's requests may wait on one origin host at once:
-/// fetching from it, or waiting for another request's fetch of it.
+/// Caps how many of a worker's fetches may be in flight to one origin host
+/// while that host is stalled.
 ///
-/// Each such request holds a thread until the origin answers. An origin that
-/// stalls (or a hostile one that answers slowly on purpose) would otherwise
-/// take every thread, and requests for cached sources or for other hosts
-/// would queue behind it. Over the cap a request is answered 503 at once:
-/// the threads left serve everything that does not need that host.
-final class OriginHostLimiter: Sendable {
-    private let limit: Int
-    private let waiting = Mutex<[String: Int]>([:])
-
-    init(limit: Int) {
-        self.limit = max(1, limit)
+/// Each fetch holds a thread until the origin answers (and the requests
+/// coalesced on it hold theirs). An origin that stalls, or a hostile one that
+/// answers slowly on purpose, would otherwise take every thread, and
+/// requests for cached sources or for other hosts would queue behind it.
+///
+/// Under the cap a fetch starts at once. At the cap it waits for a place,
+/// which for a healthy origin frees within milliseconds, so a burst is never
+/// refused however large. But a host that has finished no fetch for
+/// `stallAfter` seconds is stalled: a fetch over the cap is then refused at
+/// once (503), and a request never waits for a place longer than that.
+/// (Progress is a fetch finishing, not a fetch's age: a long video streams
+/// for minutes from a healthy origin.)
+final class OriginHostLimiter: @unchecked Sendable {
+    private struct Host {
+        var inFlight = 0
+        /// When a fetch to this host last finished, or the host was first
+        /// used (monotonic seconds).
+        var lastProgress: Double
     }
 
-    /// Takes a place for `url`'s host; false when the host has no room left.
+    private let condition = NSCondition()
+    private let limit: Int
+    private let stallAfter: Double
+    private var hosts: [String: Host] = [:]
+
+    init(limit: Int, stallAfter: Double = 5) {
+        self.limit = max(1, limit)
+        self.stallAfter = stallAfter
+    }
+
+    /// Takes a place for a fetch of `url`; false when its host is at the cap
+    /// and stalled.
     func enter(_ url: String) -> Bool {
-        let host = Self.hostKey(url)
-        return waiting.withLock { counts in
-            let current = counts[host, default: 0]
-            guard current < limit else { return false }
-            counts[host] = current + 1
-            return true
+        let key = Self.hostKey(url)
+        condition.lock()
+        defer { condition.unlock() }
+        while true {
+            let now = Self.now()
+            var host = hosts[key] ?? Host(lastProgress: now)
+            if host.inFlight < limit {
+                host.inFlight += 1
+                hosts[key] = host
+                return true
+            }
+            let stalledAt = host.lastProgress + stallAfter
+            if now >= stalledAt { return false }
+            _ = condition.wait(until: Date(timeIntervalSinceNow: stalledAt - now))
         }
     }
 
     func leave(_ url: String) {
-        let host = Self.hostKey(url)
-        waiting.withLock { counts in
-            let remaining = counts[host, default: 1] - 1
-            counts[host] = remaining > 0 ? remaining : nil
+        let key = Self.hostKey(url)
+        condition.lock()
+        if var host = hosts[key] {
+            host.inFlight = max(0, host.inFlight - 1)
+            host.lastProgress = Self.now()
+            hosts[key] = host
         }
+        condition.broadcast()
+        condition.unlock()
     }
 
-    /// Requests waiting on `url`'s host right now.
+    /// Fetches in flight to `url`'s host right now.
     func count(_ url: String) -> Int {
-        waiting.withLock { $0[Self.hostKey(url), default: 0] }
+        condition.lock()
+        defer { condition.unlock() }
+        return hosts[Self.hostKey(url)]?.inFlight ?? 0
     }
 
     /// `scheme://authority` of an absolute URL, lowercased: one key per host and port.
     static func hostKey(_ url: String) -> String {
         guard let schemeEnd = url.range(of: "://") else { return url.lowercased() }
-        let authorityStart = schemeEnd.upperBound
-        let rest = url[authorityStart...]
+        let rest = url[schemeEnd.upperBound...]
         let end = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? url.endIndex
         return url[..<end].lowercased()
+    }
+
+    static func now() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
     }
 }

@@ -119,11 +119,6 @@ final class RequestHandler: FastCGIResponder {
             break
         }
 
-        // From here this request waits on the origin, as the fetch's leader
-        // or as a waiter: it counts against the host's cap.
-        guard enterOriginHost(request, method: method, exchange: exchange, record: &record) else { return }
-        defer { context.originHosts.leave(request.url) }
-
         var leaderRecord: RequestRecord? = nil
         let deadline = monotonicSeconds() + min(max(configuration.upstream.transferTimeout, configuration.upstream.timeout), 60)
         let shared = context.sources.fetches.run(key, deadline: deadline) { () -> Result<SourceStore.FetchOutcome, any Error> in
@@ -132,6 +127,10 @@ final class RequestHandler: FastCGIResponder {
                 if let etag = revalidate.head.value(of: "ETag") { conditional.headers.append(("If-None-Match", etag)) }
                 if let modified = revalidate.head.value(of: "Last-Modified") { conditional.headers.append(("If-Modified-Since", modified)) }
             }
+            // Only the leader fetches, so only it takes a place among the
+            // host's fetches; its waiters share its fate (a refusal too).
+            guard context.originHosts.enter(request.url) else { return .failure(OriginBusy()) }
+            defer { context.originHosts.leave(request.url) }
             var own = record
             let outcome = fetch(conditional, responder: nil, exchange: exchange, record: &own, includeBody: method == .get,
                                 revalidating: revalidate)
@@ -164,6 +163,10 @@ final class RequestHandler: FastCGIResponder {
             if coalesced {
                 fetch(request, responder: responder, exchange: exchange, record: &record, includeBody: method == .get)
             }
+        case .failure(let error as OriginBusy, let coalesced):
+            if coalesced { context.metrics.coalesced(kind: "fetch") }
+            refuseOriginBusy(method: method, exchange: exchange, record: &record)
+            _ = error
         case .failure(let error, let coalesced):
             if coalesced {
                 // The leader's failure, at once, for every waiter.
@@ -179,17 +182,24 @@ final class RequestHandler: FastCGIResponder {
         }
     }
 
-    /// Takes a place among the requests waiting on this origin host, or
+    /// The origin host has no room for another fetch (OriginHostLimiter).
+    struct OriginBusy: Error {}
+
+    /// Takes a place among the fetches in flight to this origin host, or
     /// answers 503 at once when the host has none left (a stalled origin
     /// must not take the threads that serve everything else). Never stored:
     /// the next request may well find room.
     private func enterOriginHost(_ request: UpstreamRequest, method: UpstreamRequest.Method, exchange: FastCGIExchange,
                                  record: inout RequestRecord) -> Bool {
         if context.originHosts.enter(request.url) { return true }
-        record.detail = "too many requests waiting on this origin host"
+        refuseOriginBusy(method: method, exchange: exchange, record: &record)
+        return false
+    }
+
+    private func refuseOriginBusy(method: UpstreamRequest.Method, exchange: FastCGIExchange, record: inout RequestRecord) {
+        record.detail = "too many fetches in flight to a stalled origin host"
         sendError(503, reason: "origin_busy", method: method.rawValue, exchange: exchange, record: &record,
                   extraHeaders: [("Retry-After", "1")], vary: true, cacheControl: "no-store")
-        return false
     }
 
     enum FetchResult {
