@@ -24,6 +24,50 @@ struct HostileOriginTests {
         "/system/media_attachments/files/000/000/\(folder)/original/\(file)"
     }
 
+    // MARK: - The origin itself
+
+    @Test("HostileOrigin: one script per path on a kept-alive connection, requests counted and recorded; stop() ends every thread, even one sending forever")
+    func originItself() throws {
+        let origin = try HostileOrigin()
+        origin.on("/a", [.send(HostileOrigin.response(body: "A-BODY")), .keepOpen])
+        origin.on("/endless", [.send(HostileOrigin.head(headers: [("Connection", "close")])),
+                               .endless([UInt8](repeating: 0x78, count: 1024), interval: 0.01)])
+        origin.on("/hold", [.hold(60)])
+
+        // Two requests in one write, answered in order on the same connection.
+        let keptAlive = try RawConnection(port: origin.port)
+        keptAlive.send("GET /a HTTP/1.1\r\nHost: origin\r\n\r\nGET /a?second=1 HTTP/1.1\r\nHost: origin\r\nX-Test: 2\r\n\r\n")
+        let answers = keptAlive.read { bytes in
+            String(decoding: bytes, as: UTF8.self).components(separatedBy: "A-BODY").count - 1 >= 2
+        }
+        #expect(String(decoding: answers, as: UTF8.self).components(separatedBy: "HTTP/1.1 200 OK").count - 1 == 2)
+        #expect(origin.requestCount("/a") == 2)
+        #expect(origin.connections == 1)
+        let received = origin.received
+        #expect(received.map(\.target) == ["/a", "/a?second=1"])
+        #expect(received.map(\.indexOnConnection) == [1, 2])
+        #expect(received.last?.header("x-test") == "2")
+        #expect(origin.requestCount("/nowhere") == 0)
+
+        // One connection receiving forever, one held silent, one idle.
+        let endless = try RawConnection(port: origin.port)
+        endless.send("GET /endless HTTP/1.1\r\nHost: origin\r\n\r\n")
+        #expect(endless.read { $0.count > 10_000 }.count > 10_000)
+        let held = try RawConnection(port: origin.port)
+        held.send("GET /hold HTTP/1.1\r\nHost: origin\r\n\r\n")
+        let idle = try RawConnection(port: origin.port)
+        #expect(Wait.until(timeout: 5) { origin.connections == 4 && origin.totalRequests == 4 })
+        #expect(origin.runningThreads == 5, "the accept loop and four connections")
+
+        let started = Date()
+        origin.stop()
+        #expect(Date().timeIntervalSince(started) < 3, "stop() took \(Date().timeIntervalSince(started)) s")
+        #expect(origin.runningThreads == 0)
+        #expect(!RawHTTP.isListening(port: origin.port))
+        #expect(idle.read { _ in false }.isEmpty, "an idle connection is closed by stop()")
+        _ = held
+    }
+
     // MARK: - Desync: a forged response after a correct one
 
     /// How the forged response follows the correct one.
@@ -185,11 +229,13 @@ struct HostileOriginTests {
 
         // Asked again: a HIT must be what a fresh request gets, and acceptable itself.
         let again = try FramedHTTP.request(port: stack.port, target: path, headers: [("Accept", hostile.accept)], timeout: 40)
+        if hostile.settle > 0, again.header("X-Cache-Status") != "HIT" { Thread.sleep(forTimeInterval: hostile.settle) }
         check(again, hostile, "second answer (\(again.header("X-Cache-Status") ?? "-"))")
         if again.header("X-Cache-Status") == "HIT" {
             let fresh = try FramedHTTP.request(port: stack.port, target: path,
                                                headers: [("Accept", hostile.accept), ("Authorization", "Bearer x")], timeout: 40)
             check(fresh, hostile, "a fresh answer (bypass)")
+            if hostile.settle > 0 { Thread.sleep(forTimeInterval: hostile.settle) }
             #expect(again.status == fresh.status, "\(hostile.name): HIT \(Hostile.describe(again)) vs fresh \(Hostile.describe(fresh))")
             if again.status == 200, fresh.status == 200 {
                 let same = again.body == fresh.body
@@ -307,10 +353,10 @@ struct HostileCase: Sendable, CustomTestStringConvertible {
     var accept = "*/*"
     let steps: [HostileOrigin.Step]
     let outcomes: [Outcome]
-    /// Seconds to wait after the first answer, so bytes the origin sends
-    /// later arrive while herd's connection is idle (a forged response that
-    /// arrives while the next request is in flight is indistinguishable from
-    /// its answer, for the origin's own URL).
+    /// Seconds to wait after each request herd answers for this path, so
+    /// bytes the origin sends later arrive while herd's connection is idle.
+    /// (A forged response that arrives while the next request is already in
+    /// flight cannot be told from that request's answer in HTTP/1.1.)
     var settle: Double = 0
     /// Seconds the first answer may take (upstream.timeout is 2 s, upstream.transfer_timeout 6 s).
     var within: Double = 20

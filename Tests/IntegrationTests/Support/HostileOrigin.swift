@@ -148,6 +148,9 @@ final class HostileOrigin: @unchecked Sendable {
 
     var totalRequests: Int { lock.lock(); defer { lock.unlock() }; return requests.count }
 
+    /// Threads the origin started that have not ended (the accept loop and one per open connection).
+    var runningThreads: Int { lock.lock(); defer { lock.unlock() }; return liveThreads }
+
     /// Every request head received, in order.
     var received: [Request] { lock.lock(); defer { lock.unlock() }; return requests }
 
@@ -661,5 +664,49 @@ enum Hostile {
         return "\(response.status) \(response.body.count) bytes\(response.complete ? "" : " (cut short)") "
             + "Content-Length=\(response.header("Content-Length") ?? "-") Cache-Control=\(response.cacheControl ?? "-") "
             + "X-Cache-Status=\(response.header("X-Cache-Status") ?? "-") X-Herd-Error=\(response.header("X-Herd-Error") ?? "-") body \"\(preview)\""
+    }
+}
+
+// MARK: - A bare connection
+
+/// A TCP connection to 127.0.0.1 for tests that speak bytes, not requests.
+final class RawConnection {
+    let fd: Int32
+
+    init(port: UInt16, timeout: Double = 5) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw HTTPClientError(description: "socket failed") }
+        var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1e6))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else {
+            close(fd)
+            throw HTTPClientError(description: "connect to \(port) failed")
+        }
+    }
+
+    deinit { close(fd) }
+
+    func send(_ text: String) {
+        let bytes = Array(text.utf8)
+        _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    /// Reads until `done` says the bytes so far are enough, the peer closes, or a read times out.
+    func read(until done: ([UInt8]) -> Bool) -> [UInt8] {
+        var received: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while !done(received) {
+            let n = recv(fd, &chunk, chunk.count, 0)
+            if n <= 0 { break }
+            received += chunk[0..<n]
+        }
+        return received
     }
 }
