@@ -30,10 +30,20 @@ final class MediaResponse: UpstreamResponseSink {
     /// Bytes that tell the formats apart (ISOBMFF needs 12).
     private static let sniffLength = 16
 
-    init(exchange: FastCGIExchange, context: WorkerContext, includeBody: Bool) {
+    /// Whether herd's request carried a validator (If-None-Match,
+    /// If-Modified-Since) or a Range: only then may the origin answer 304 or 206.
+    private let sentConditional: Bool
+    private let sentRange: Bool
+    /// Why the origin's answer was refused after its head (the transfer was
+    /// stopped; nothing was sent to nginx).
+    private(set) var refusal: UpstreamError?
+
+    init(exchange: FastCGIExchange, context: WorkerContext, includeBody: Bool, request: UpstreamRequest) {
         self.exchange = exchange
         self.context = context
         self.includeBody = includeBody
+        sentConditional = request.headers.contains { $0.name == "If-None-Match" || $0.name == "If-Modified-Since" }
+        sentRange = request.headers.contains { $0.name == "Range" }
     }
 
     private var configuration: HerdConfiguration { context.configuration }
@@ -42,6 +52,13 @@ final class MediaResponse: UpstreamResponseSink {
 
     func receiveHead(_ head: UpstreamResponseHead) -> Bool {
         self.head = head
+        // A 304 or 206 answers a question herd did not ask: passed on, nginx
+        // would store a body-less or partial answer under the key of a plain
+        // GET (a hostile origin's way to blank or truncate an image).
+        if (head.status == 304 && !sentConditional) || (head.status == 206 && !sentRange) {
+            refusal = UpstreamError(kind: .protocolError, message: "\(head.status) to a request that did not ask for one")
+            return false
+        }
         if head.status == 304, let cached = revalidating {
             mode = .revalidated
             revalidatedSource = cached

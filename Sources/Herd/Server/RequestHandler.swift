@@ -216,13 +216,13 @@ final class RequestHandler: FastCGIResponder {
     @discardableResult
     private func fetch(_ request: UpstreamRequest, responder: ImageResponder?, exchange: FastCGIExchange,
                        record: inout RequestRecord, includeBody: Bool, revalidating: SourceResponse? = nil) -> FetchResult {
-        let sink = MediaResponse(exchange: exchange, context: context, includeBody: includeBody)
+        let sink = MediaResponse(exchange: exchange, context: context, includeBody: includeBody, request: request)
         sink.revalidating = revalidating
         let outcome = upstream.fetch(request, into: sink)
 
         record.originStatus = outcome.status
         record.originSeconds = outcome.seconds
-        let error = sink.stoppedEarly ? nil : outcome.error
+        let error = sink.refusal ?? (sink.stoppedEarly ? nil : outcome.error)
         context.metrics.upstreamFinished(
             seconds: outcome.seconds, bodyBytes: outcome.bodyBytes,
             newConnection: !outcome.reusedConnection, errorKind: error?.kind.rawValue)
