@@ -11,6 +11,14 @@
 //   - `format=`: the variant comes from the last `format=` pair, only when
 //     enabled, and it is removed from the query while every other pair is kept
 //     in order; what is left is never an empty query.
+//
+// With HERD_FUZZ_ACCEPT_NGINX=1 in the environment it also compares herd's
+// answer with the shipped nginx map (deploy/nginx/http/image-variant.conf,
+// its two regexes evaluated here with ICU on the header read as Latin-1,
+// byte for byte like PCRE). Off by default: the two rules are known to
+// differ on inputs no browser sends (see the report in the commit), and a
+// known difference would stop every run.
+import Foundation
 import Negotiation
 
 private let both = AcceptNegotiation.Enabled(avif: true, webp: true)
@@ -75,6 +83,10 @@ private func checkAccept(_ accept: String) {
     // Rewritings that must not change the answer, while herd reads the whole header.
     guard bytes.count <= lookedAt else { return }
 
+    if let nginx = nginxVariant(bytes), nginx != answer {
+        violated("same variant as the nginx map", accept, "herd \(answer), nginx \(nginx)")
+    }
+
     let upper = asciiUppercased(bytes)
     let upperAnswer = AcceptNegotiation.variant(accept: upper, enabled: both)
     guard upperAnswer == answer else { violated("ASCII case-insensitive", accept, "\(answer), uppercased \(upperAnswer)") }
@@ -102,6 +114,28 @@ private func checkAccept(_ accept: String) {
     guard reversedAnswer == answer else {
         violated("entry order is ignored", accept, "\(answer), reversed \(String(reflecting: reversed)) \(reversedAnswer)")
     }
+}
+
+/// The two `map $http_accept` regexes of deploy/nginx/http/image-variant.conf.
+private let nginxRegexes: (avif: NSRegularExpression, webp: NSRegularExpression)? = {
+    guard ProcessInfo.processInfo.environment["HERD_FUZZ_ACCEPT_NGINX"] == "1" else { return nil }
+    func map(_ type: String) -> NSRegularExpression {
+        let pattern = #"(^|,)[ \t]*image/"# + type
+            + #"[ \t]*(;[ \t]*((?!q=)[^;,]*|q=(1(\.0{0,3})?|0\.(?=\d{0,2}[1-9])\d{1,3})[ \t]*))*(,|$)"#
+        return try! NSRegularExpression(pattern: pattern, options: [.caseInsensitive])
+    }
+    return (map("avif"), map("webp"))
+}()
+
+private func nginxVariant(_ bytes: [UInt8]) -> Variant? {
+    guard let nginxRegexes else { return nil }
+    // PCRE in nginx sees bytes: one Latin-1 character per byte keeps ICU from
+    // reading multi-byte sequences as one character.
+    let header = String(bytes.map { Character(Unicode.Scalar($0)) })
+    let range = NSRange(header.startIndex..., in: header)
+    if nginxRegexes.avif.firstMatch(in: header, range: range) != nil { return .avif }
+    if nginxRegexes.webp.firstMatch(in: header, range: range) != nil { return .webp }
+    return .orig
 }
 
 private func checkFormatQuery(_ query: String) {
