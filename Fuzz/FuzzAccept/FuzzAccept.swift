@@ -15,9 +15,15 @@
 // With HERD_FUZZ_ACCEPT_NGINX=1 in the environment it also compares herd's
 // answer with the shipped nginx map (deploy/nginx/http/image-variant.conf,
 // its two regexes evaluated here with ICU on the header read as Latin-1,
-// byte for byte like PCRE). Off by default: the two rules are known to
-// differ on inputs no browser sends (see the report in the commit), and a
-// known difference would stop every run.
+// byte for byte like PCRE). Off by default, because the two rules are known
+// to differ on inputs no browser sends, and a known difference would stop
+// every run:
+//   - nginx takes `image/avif; q=0` (a blank after `;`) as accepting AVIF:
+//     `[ \t]*` gives the blank back and `(?!q=)[^;,]*` reads ` q=0` as some
+//     other parameter; herd says q=0;
+//   - herd reads `q=.5`, `q=00.5` as 0.5 where RFC 9110 and nginx refuse the
+//     entry, and with two q parameters (`q=0;q=0.5`) keeps the last one
+//     where nginx refuses the entry.
 import Foundation
 import Negotiation
 
