@@ -1,7 +1,9 @@
 // swift-tools-version: 6.0
 // Herd: a media and caching layer for fediverse servers.
 // C libraries are fenced into system-library targets (C…); only the modules
-// that must talk to C import them (FastCGI, Upstream).
+// that must talk to C import them (FastCGI, Upstream, Imaging). Basics holds
+// what every module shares (monotonic clock, one lock with a condition, HTTP
+// text helpers) and imports no C library.
 import PackageDescription
 
 let package = Package(
@@ -42,23 +44,25 @@ let package = Package(
         // MARK: Modules that import C
         .target(
             name: "FastCGI",
-            dependencies: ["CFastCGI", "CSystemShims"]
+            dependencies: ["CFastCGI", "CSystemShims", "Basics"]
         ),
         .target(
             name: "Upstream",
-            dependencies: ["CCurl"]
+            dependencies: ["CCurl", "Basics"]
         ),
         .target(
             name: "Imaging",
-            dependencies: ["CTurboJPEG", "CPNG", "CWebP", "CAVIF", "CGIF", "CZlib"]
+            dependencies: ["CTurboJPEG", "CPNG", "CWebP", "CAVIF", "CGIF", "CZlib", "Basics"]
         ),
 
         // MARK: Pure Swift
-        .target(name: "Negotiation"),
-        .target(name: "Coalescing"),
+        .target(name: "Basics"),
+        .target(name: "Negotiation", dependencies: ["Basics"]),
+        .target(name: "Coalescing", dependencies: ["Basics"]),
         .target(
             name: "Herd",
             dependencies: [
+                "Basics",
                 "FastCGI",
                 "Upstream",
                 "Imaging",

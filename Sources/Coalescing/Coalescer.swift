@@ -1,10 +1,10 @@
-import Foundation
+import Basics
 
 /// Single flight for blocking callers (herd's worker threads): one caller
 /// per key does the work, the others wait for its result until a deadline.
 /// The state machine decides; this class only locks, waits and wakes.
 public final class Coalescer<Value: Sendable>: @unchecked Sendable {
-    private let condition = NSCondition()
+    private let condition = ConditionLock()
     private var machine = SingleFlightStateMachine<Value>()
 
     public init() {}
@@ -50,8 +50,7 @@ public final class Coalescer<Value: Sendable>: @unchecked Sendable {
                     case .failure(let error): return .failure(error, coalesced: true)
                     }
                 }
-                let remaining = deadline - Self.now()
-                if remaining <= 0 || !condition.wait(until: Date(timeIntervalSinceNow: remaining)) {
+                if MonotonicClock.now() >= deadline || !condition.wait(until: deadline) {
                     if let outcome = machine.collect(id) {
                         switch outcome {
                         case .success(let value): return .value(value, coalesced: true)
@@ -65,9 +64,4 @@ public final class Coalescer<Value: Sendable>: @unchecked Sendable {
         }
     }
 
-    static func now() -> Double {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
-    }
 }

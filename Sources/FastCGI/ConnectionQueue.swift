@@ -1,3 +1,4 @@
+import Basics
 import CFastCGI
 #if canImport(Glibc)
 import Glibc
@@ -43,11 +44,10 @@ final class Connection: @unchecked Sendable {
 }
 
 /// Connections with a request waiting (for workers) and connections that
-/// went idle again (for the dispatcher), under one pthread mutex and
-/// condition variable.
+/// went idle again (for the dispatcher), under one lock whose condition
+/// wakes workers.
 final class ConnectionQueue: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    private var readyCondition = pthread_cond_t()
+    private let lock = ConditionLock()
     private var ready: [Connection] = []
     private var readyHead = 0
     private var returned: [Connection] = []
@@ -57,35 +57,28 @@ final class ConnectionQueue: @unchecked Sendable {
 
     init(wakeDescriptor: Int32) {
         self.wakeDescriptor = wakeDescriptor
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&readyCondition, nil)
-    }
-
-    deinit {
-        pthread_cond_destroy(&readyCondition)
-        pthread_mutex_destroy(&mutex)
     }
 
     /// Dispatcher: connections that have a request to read.
     func pushReady(_ connections: [Connection]) {
         guard !connections.isEmpty else { return }
-        pthread_mutex_lock(&mutex)
+        lock.lock()
         ready.append(contentsOf: connections)
         if connections.count == 1 {
-            pthread_cond_signal(&readyCondition)
+            lock.signal()
         } else {
-            pthread_cond_broadcast(&readyCondition)
+            lock.broadcast()
         }
-        pthread_mutex_unlock(&mutex)
+        lock.unlock()
     }
 
     /// Worker: the next connection to serve; nil once closed and drained.
     func popReady() -> Connection? {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
+        lock.lock()
+        defer { lock.unlock() }
         while readyHead == ready.count {
             if closed { return nil }
-            pthread_cond_wait(&readyCondition, &mutex)
+            lock.wait()
         }
         let connection = ready[readyHead]
         readyHead += 1
@@ -99,10 +92,10 @@ final class ConnectionQueue: @unchecked Sendable {
     /// Worker: a kept-alive connection goes back to the dispatcher to wait
     /// for nginx's next request. After shutdown it is closed instead.
     func returnIdle(_ connection: Connection) {
-        pthread_mutex_lock(&mutex)
+        lock.lock()
         let accept = !closed
         if accept { returned.append(connection) }
-        pthread_mutex_unlock(&mutex)
+        lock.unlock()
         if accept {
             var byte: UInt8 = 1
             _ = write(wakeDescriptor, &byte, 1)
@@ -113,8 +106,8 @@ final class ConnectionQueue: @unchecked Sendable {
 
     /// Dispatcher: the connections workers gave back since the last call.
     func takeReturned() -> [Connection] {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
+        lock.lock()
+        defer { lock.unlock() }
         let result = returned
         returned.removeAll(keepingCapacity: true)
         return result
@@ -123,12 +116,12 @@ final class ConnectionQueue: @unchecked Sendable {
     /// No more connections: workers finish what is queued, then stop.
     /// Returns the idle connections still held, for the caller to close.
     func close() -> [Connection] {
-        pthread_mutex_lock(&mutex)
+        lock.lock()
         closed = true
         let leftovers = returned
         returned.removeAll()
-        pthread_cond_broadcast(&readyCondition)
-        pthread_mutex_unlock(&mutex)
+        lock.broadcast()
+        lock.unlock()
         return leftovers
     }
 }

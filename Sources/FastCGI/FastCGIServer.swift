@@ -1,6 +1,6 @@
+import Basics
 import CFastCGI
 import CSystemShims
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -44,7 +44,21 @@ public final class FastCGIServer: Sendable {
     private let makeResponder: @Sendable () -> (any FastCGIResponder)?
     private let wakePipe: (read: Int32, write: Int32)
     private let queue: ConnectionQueue
-    private let state = Mutex(State())
+    /// Guards `state`; shutdown waits on it for the threads to end.
+    private let lock = ConditionLock()
+    nonisolated(unsafe) private var stateValue = State()
+
+    private func withState<T>(_ body: (inout State) -> T) -> T {
+        lock.withLock { body(&stateValue) }
+    }
+
+    /// A thread ended: wakes a shutdown waiting for the last one.
+    private func threadEnded(_ count: Int = 1) {
+        lock.withLock {
+            stateValue.liveThreads -= count
+            lock.broadcast()
+        }
+    }
 
     private struct State {
         var stopping = false
@@ -75,28 +89,28 @@ public final class FastCGIServer: Sendable {
     }
 
     /// Requests being answered right now.
-    public var requestsInFlight: Int { state.withLock { $0.requestsInFlight } }
+    public var requestsInFlight: Int { withState { $0.requestsInFlight } }
 
     /// Starts the dispatcher and the workers.
     public func start() throws(SystemError) {
         let workers = max(1, configuration.threads)
-        state.withLock { $0.liveThreads = workers + 1 }
+        withState { $0.liveThreads = workers + 1 }
         var started = 0
         do throws(SystemError) {
             try spawnThread(name: "herd-dispatch") { [self] in
                 dispatchLoop()
-                state.withLock { $0.liveThreads -= 1 }
+                threadEnded()
             }
             started = 1
             for index in 0..<workers {
                 try spawnThread(name: "herd-worker-\(index)") { [self] in
                     workerLoop()
-                    state.withLock { $0.liveThreads -= 1 }
+                    threadEnded()
                 }
                 started += 1
             }
         } catch {
-            state.withLock { $0.liveThreads -= (workers + 1 - started) }
+            threadEnded(workers + 1 - started)
             _ = shutdown(timeout: 1)
             throw error
         }
@@ -106,7 +120,7 @@ public final class FastCGIServer: Sendable {
     /// `timeout` seconds, and returns how many were still running when it
     /// gave up (0 = clean).
     public func shutdown(timeout: Double) -> Int {
-        let alreadyStopping = state.withLock { state in
+        let alreadyStopping = withState { state in
             defer { state.stopping = true }
             return state.stopping
         }
@@ -114,12 +128,14 @@ public final class FastCGIServer: Sendable {
             var byte: UInt8 = 1
             _ = write(wakePipe.write, &byte, 1)
         }
-        let deadline = monotonicSeconds() + timeout
-        while true {
-            let (live, inFlight) = state.withLock { ($0.liveThreads, $0.requestsInFlight) }
-            if live == 0 { return 0 }
-            if monotonicSeconds() >= deadline { return max(inFlight, 1) }
-            usleep(5_000)
+        let deadline = MonotonicClock.now() + timeout
+        return lock.withLock {
+            while stateValue.liveThreads > 0 {
+                if !lock.wait(until: deadline), stateValue.liveThreads > 0 {
+                    return max(stateValue.requestsInFlight, 1)
+                }
+            }
+            return 0
         }
     }
 
@@ -159,7 +175,7 @@ public final class FastCGIServer: Sendable {
                 let fd = ready[index]
                 if fd == wakePipe.read {
                     drainWakePipe()
-                    if state.withLock({ $0.stopping }) { return }
+                    if withState({ $0.stopping }) { return }
                 } else if fd == socket.descriptor {
                     readyNow.append(contentsOf: acceptPending())
                 } else if let connection = idle.removeValue(forKey: fd) {
@@ -211,7 +227,7 @@ public final class FastCGIServer: Sendable {
                 connection.close()
                 continue
             }
-            state.withLock { $0.requestsInFlight += 1 }
+            withState { $0.requestsInFlight += 1 }
             let exchange = FastCGIExchange(request: connection.request)
             responder.respond(to: exchange)
             if exchange.aborted || exchange.peerGone {
@@ -221,7 +237,7 @@ public final class FastCGIServer: Sendable {
                 // asked to keep the connection.
                 FCGX_Finish_r(connection.request)
             }
-            state.withLock { $0.requestsInFlight -= 1 }
+            withState { $0.requestsInFlight -= 1 }
             if connection.isOpen {
                 queue.returnIdle(connection)
             }
@@ -260,9 +276,3 @@ public func spawnThread(name: String, _ body: @escaping @Sendable () -> Void) th
     }
 }
 
-/// Seconds on the monotonic clock.
-public func monotonicSeconds() -> Double {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
-}

@@ -1,3 +1,4 @@
+import Basics
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -36,10 +37,10 @@ public struct ImagePipeline: Sendable {
     /// converted; the caller decides whether the original can be served.
     public func convert(_ source: [UInt8], to format: OutputFormat) throws(ImageError) -> Output {
         var timings: [(String, Double)] = []
-        let started = now()
+        let started = MonotonicClock.now()
         var mark = started
         func step(_ name: String) throws(ImageError) {
-            let time = now()
+            let time = MonotonicClock.now()
             timings.append((name, time - mark))
             mark = time
             if time - started > timeBudget {
@@ -80,9 +81,4 @@ public struct ImagePipeline: Sendable {
         return try result.get()
     }
 
-    private func now() -> Double {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
-    }
 }

@@ -1,3 +1,5 @@
+import Basics
+
 /// Picks the image variant for a request, by the rules the shipped nginx
 /// map follows too (both are tested against `Tests/Fixtures/accept-vectors.tsv`):
 ///
@@ -41,11 +43,11 @@ public enum AcceptNegotiation {
     static func parse(_ entry: Substring.UTF8View.SubSequence) -> (String, Double)? {
         let parts = entry.split(separator: UInt8(ascii: ";"), omittingEmptySubsequences: false)
         guard let first = parts.first else { return nil }
-        let type = String(decoding: first, as: UTF8.self).trimmingSpaces().lowercased()
+        let type = String(decoding: first, as: UTF8.self).trimmingHTTPWhitespace().lowercased()
         guard type.split(separator: "/").count == 2 else { return nil }
         var q = 1.0
         for parameter in parts.dropFirst() {
-            let text = String(decoding: parameter, as: UTF8.self).trimmingSpaces()
+            let text = String(decoding: parameter, as: UTF8.self).trimmingHTTPWhitespace()
             guard text.lowercased().hasPrefix("q=") else { continue }
             guard let value = qValue(text.dropFirst(2)) else { return nil }
             q = value
@@ -61,14 +63,6 @@ public enum AcceptNegotiation {
     }
 }
 
-extension String {
-    func trimmingSpaces() -> String {
-        var slice = Substring(self)
-        while let first = slice.first, first == " " || first == "\t" { slice = slice.dropFirst() }
-        while let last = slice.last, last == " " || last == "\t" { slice = slice.dropLast() }
-        return String(slice)
-    }
-}
 
 /// Cloudflare's free plan ignores `Vary`, so in Cloudflare mode the variant
 /// travels in the URL: `format=avif|webp`, anything else means the original.

@@ -1,3 +1,5 @@
+import Basics
+
 /// Reads an origin's response head one line at a time, as libcurl's header
 /// callback hands them over (CRLF included). No I/O: lines in, events out,
 /// so it can be unit-tested and fuzzed on its own.

@@ -1,3 +1,4 @@
+import Basics
 import CCurl
 #if canImport(Glibc)
 import Glibc
@@ -80,7 +81,7 @@ public final class UpstreamClient {
     public func fetch(_ request: UpstreamRequest, into sink: UpstreamResponseSink) -> UpstreamOutcome {
         let transfer = Transfer(sink: sink, maxBodyBytes: configuration.maxBodyBytes, maxHeaderBytes: configuration.maxHeaderBytes,
                                 idleTimeout: Double(max(1, configuration.idleTimeoutSeconds)))
-        let started = monotonicNow()
+        let started = MonotonicClock.now()
 
         var headerList: UnsafeMutablePointer<curl_slist>? = nil
         // Suppress the headers curl would add on its own: herd decides what
@@ -132,7 +133,7 @@ public final class UpstreamClient {
             status: transfer.status,
             error: error,
             bodyBytes: transfer.bodyBytes,
-            seconds: monotonicNow() - started,
+            seconds: MonotonicClock.now() - started,
             reusedConnection: reused == 0
         )
     }
@@ -201,7 +202,7 @@ private final class Transfer {
 
     let idleTimeout: Double
     var lastReceived: curl_off_t = 0
-    var lastProgressAt = monotonicNow()
+    var lastProgressAt = MonotonicClock.now()
 
     init(sink: UpstreamResponseSink, maxBodyBytes: Int, maxHeaderBytes: Int, idleTimeout: Double) {
         self.sink = sink
@@ -213,7 +214,7 @@ private final class Transfer {
 
     /// Called by libcurl about once a second when idle; non-zero aborts.
     func progress(received: curl_off_t) -> Int32 {
-        let now = monotonicNow()
+        let now = MonotonicClock.now()
         if received != lastReceived {
             lastReceived = received
             lastProgressAt = now
@@ -270,8 +271,3 @@ private final class Transfer {
     }
 }
 
-func monotonicNow() -> Double {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
-}

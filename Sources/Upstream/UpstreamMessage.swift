@@ -1,3 +1,5 @@
+import Basics
+
 /// What herd asks the origin for.
 public struct UpstreamRequest: Sendable {
     public enum Method: String, Sendable { case get = "GET", head = "HEAD" }
@@ -55,13 +57,4 @@ public struct UpstreamOutcome: Sendable {
     public var seconds: Double
     /// Whether libcurl reused a kept-alive connection.
     public var reusedConnection: Bool
-}
-
-extension String {
-    func caseInsensitiveEquals(_ other: String) -> Bool {
-        guard utf8.count == other.utf8.count else { return false }
-        return zip(utf8, other.utf8).allSatisfy { a, b in
-            a == b || (a | 0x20 == b | 0x20 && (a | 0x20) >= UInt8(ascii: "a") && (a | 0x20) <= UInt8(ascii: "z"))
-        }
-    }
 }

@@ -1,4 +1,4 @@
-import Foundation
+import Basics
 
 /// Bounds conversions in number and in bytes: at most `slots` run at once
 /// (one per core by default, so encoders do not fight over CPUs), together
@@ -14,7 +14,7 @@ final class ConversionLimiter: @unchecked Sendable {
         case overBudget
     }
 
-    private let condition = NSCondition()
+    private let condition = ConditionLock()
     private let slots: Int
     private let queueLimit: Int
     let memoryBudget: Int
@@ -40,7 +40,7 @@ final class ConversionLimiter: @unchecked Sendable {
         guard waiting < queueLimit else { return .queueFull }
         waiting += 1
         defer { waiting -= 1 }
-        let deadline = Date(timeIntervalSinceNow: timeout)
+        let deadline = MonotonicClock.now() + timeout
         while !fits(bytes) {
             if !condition.wait(until: deadline) { return .timedOut }
         }

@@ -1,3 +1,5 @@
+import Basics
+
 /// Which headers cross herd, in each direction.
 public enum HeaderPolicy {
     /// Hop-by-hop headers (RFC 9110 §7.6.1) describe one connection and are
@@ -51,14 +53,5 @@ public enum HeaderPolicy {
             if name.hasPrefix("x-accel-") { return false }
             return preserveAll || essential.contains(name)
         }
-    }
-}
-
-extension StringProtocol {
-    func trimmingHTTPWhitespace() -> String {
-        var slice = self[...]
-        while let first = slice.first, first == " " || first == "\t" { slice = slice.dropFirst() }
-        while let last = slice.last, last == " " || last == "\t" { slice = slice.dropLast() }
-        return String(slice)
     }
 }

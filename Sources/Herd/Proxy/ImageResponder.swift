@@ -1,3 +1,4 @@
+import Basics
 import Coalescing
 import FastCGI
 import Imaging
@@ -68,7 +69,7 @@ final class ImageResponder {
         // One conversion per (source version, variant) at a time; requests
         // that arrive meanwhile share it, and only the one converting holds
         // a CPU slot.
-        let started = monotonicSeconds()
+        let started = MonotonicClock.now()
         let context = self.context
         let variant = self.variant
         let convert = { () -> Result<ImageConversion.Decision, any Error> in
@@ -95,7 +96,7 @@ final class ImageResponder {
             case .failure(let error): shared = .failure(error, coalesced: false)
             }
         }
-        let seconds = monotonicSeconds() - started
+        let seconds = MonotonicClock.now() - started
         let decision: ImageConversion.Decision
         switch shared {
         case .value(let value, let coalesced):

@@ -1,4 +1,4 @@
-import Foundation
+import Basics
 
 /// Caps how many of a worker's fetches may be in flight to one origin host
 /// while that host is stalled.
@@ -23,7 +23,7 @@ final class OriginHostLimiter: @unchecked Sendable {
         var lastProgress: Double
     }
 
-    private let condition = NSCondition()
+    private let condition = ConditionLock()
     private let limit: Int
     private let stallAfter: Double
     private var hosts: [String: Host] = [:]
@@ -40,7 +40,7 @@ final class OriginHostLimiter: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         while true {
-            let now = Self.now()
+            let now = MonotonicClock.now()
             var host = hosts[key] ?? Host(lastProgress: now)
             if host.inFlight < limit {
                 host.inFlight += 1
@@ -49,7 +49,7 @@ final class OriginHostLimiter: @unchecked Sendable {
             }
             let stalledAt = host.lastProgress + stallAfter
             if now >= stalledAt { return false }
-            _ = condition.wait(until: Date(timeIntervalSinceNow: stalledAt - now))
+            _ = condition.wait(until: stalledAt)
         }
     }
 
@@ -58,7 +58,7 @@ final class OriginHostLimiter: @unchecked Sendable {
         condition.lock()
         if var host = hosts[key] {
             host.inFlight = max(0, host.inFlight - 1)
-            host.lastProgress = Self.now()
+            host.lastProgress = MonotonicClock.now()
             hosts[key] = host
         }
         condition.broadcast()
@@ -80,9 +80,4 @@ final class OriginHostLimiter: @unchecked Sendable {
         return url[..<end].lowercased()
     }
 
-    static func now() -> Double {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
-    }
 }

@@ -1,5 +1,6 @@
+import Basics
 import Coalescing
-import Foundation
+import Synchronization
 import Upstream
 
 /// The worker's in-memory source cache and the single-flight table for
@@ -11,7 +12,7 @@ import Upstream
 /// request leads, the rest wait for its bytes) and, once fetched, the
 /// source stays in memory (bounded by `cache.max_bytes`, LRU) so later
 /// variants and revalidations need no fetch at all.
-final class SourceStore: @unchecked Sendable {
+final class SourceStore: Sendable {
     /// What one coalesced fetch produced.
     enum FetchOutcome: Sendable {
         /// The whole response: every waiter answers from it.
@@ -22,14 +23,13 @@ final class SourceStore: @unchecked Sendable {
     }
 
     let fetches = Coalescer<FetchOutcome>()
-    private let lock = NSLock()
-    private var cache: LRUByteCache<SourceResponse>
+    private let cache: Mutex<LRUByteCache<SourceResponse>>
     private let ttl: Double
     private let metrics: HerdMetrics
 
     init(configuration: HerdConfiguration.Cache, metrics: HerdMetrics) {
-        cache = LRUByteCache(maxBytes: configuration.maxBytes, maxItemSize: configuration.maxItemSize,
-                             maxEntries: configuration.maxCapacity)
+        cache = Mutex(LRUByteCache(maxBytes: configuration.maxBytes, maxItemSize: configuration.maxItemSize,
+                                   maxEntries: configuration.maxCapacity))
         ttl = Double(configuration.ttl)
         self.metrics = metrics
     }
@@ -41,9 +41,7 @@ final class SourceStore: @unchecked Sendable {
     }
 
     func lookup(_ key: String) -> Lookup {
-        lock.lock()
-        let result = cache.lookup(key, now: Self.now())
-        lock.unlock()
+        let result = cache.withLock { $0.lookup(key, now: MonotonicClock.now()) }
         switch result {
         case .fresh(let entry):
             metrics.sourceCache(hit: true)
@@ -61,23 +59,16 @@ final class SourceStore: @unchecked Sendable {
     func store(_ key: String, _ response: SourceResponse) {
         let cacheControl = (response.head.value(of: "Cache-Control") ?? "").lowercased()
         guard response.head.status == 200, !cacheControl.contains("private"), !cacheControl.contains("no-store") else { return }
-        lock.lock()
-        cache.store(key, value: response, size: response.body.count + 512, expiresAt: Self.now() + ttl)
-        let snapshot = (bytes: cache.bytes, count: cache.count, evictions: cache.evictions)
-        lock.unlock()
+        let snapshot = cache.withLock { cache in
+            cache.store(key, value: response, size: response.body.count + 512, expiresAt: MonotonicClock.now() + ttl)
+            return (bytes: cache.bytes, count: cache.count, evictions: cache.evictions)
+        }
         metrics.sourceCacheSize(bytes: snapshot.bytes, entries: snapshot.count, evictions: snapshot.evictions)
     }
 
     /// The origin said 304 to a revalidation: the cached copy is good for another `ttl`.
     func refresh(_ key: String) {
-        lock.lock()
-        cache.refresh(key, expiresAt: Self.now() + ttl)
-        lock.unlock()
+        cache.withLock { $0.refresh(key, expiresAt: MonotonicClock.now() + ttl) }
     }
 
-    static func now() -> Double {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
-    }
 }

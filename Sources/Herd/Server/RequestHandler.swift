@@ -1,3 +1,4 @@
+import Basics
 import FastCGI
 import Logging
 import Negotiation
@@ -15,7 +16,7 @@ final class RequestHandler: FastCGIResponder {
     }
 
     func respond(to exchange: FastCGIExchange) {
-        let started = monotonicSeconds()
+        let started = MonotonicClock.now()
         let method = exchange.param("REQUEST_METHOD") ?? "GET"
         let uri = exchange.param("REQUEST_URI") ?? ""
         var logger = context.logger
@@ -24,7 +25,7 @@ final class RequestHandler: FastCGIResponder {
         var record = RequestRecord(method: method)
         context.metrics.requestStarted()
         defer {
-            record.seconds = monotonicSeconds() - started
+            record.seconds = MonotonicClock.now() - started
             record.bytesSent = exchange.bodyBytesWritten
             context.metrics.requestFinished(route: record.route, status: record.status, bytesSent: record.bytesSent)
             record.log(to: logger, uri: uri, aborted: exchange.aborted)
@@ -120,7 +121,7 @@ final class RequestHandler: FastCGIResponder {
         }
 
         var leaderRecord: RequestRecord? = nil
-        let deadline = monotonicSeconds() + min(max(configuration.upstream.transferTimeout, configuration.upstream.timeout), 60)
+        let deadline = MonotonicClock.now() + min(max(configuration.upstream.transferTimeout, configuration.upstream.timeout), 60)
         let shared = context.sources.fetches.run(key, deadline: deadline) { () -> Result<SourceStore.FetchOutcome, any Error> in
             var conditional = request
             if let revalidate {
