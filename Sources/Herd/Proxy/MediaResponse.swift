@@ -52,10 +52,13 @@ final class MediaResponse: UpstreamResponseSink {
 
     func receiveHead(_ head: UpstreamResponseHead) -> Bool {
         self.head = head
-        // A 304 or 206 answers a question herd did not ask: passed on, nginx
+        // A 304 or 206 answers a question herd did not ask, and 201–205 and
+        // the other 2xx mean nothing for a GET of a file: passed on, nginx
         // would store a body-less or partial answer under the key of a plain
         // GET (a hostile origin's way to blank or truncate an image).
-        if (head.status == 304 && !sentConditional) || (head.status == 206 && !sentRange) {
+        let unasked = (head.status == 304 && !sentConditional) || (head.status == 206 && !sentRange)
+            || ((200...299).contains(head.status) && ![200, 203, 206].contains(head.status))
+        if unasked {
             refusal = UpstreamError(kind: .protocolError, message: "\(head.status) to a request that did not ask for one")
             return false
         }
