@@ -5,7 +5,7 @@ PREFIX       ?= /usr/local
 DESTDIR      ?=
 BIN           = .build/$(CONFIG)/herd
 
-.PHONY: all build deps test demo bench-passthrough bench-convert bench-offload bench-coalesce release install clean
+.PHONY: all build deps test demo bench-passthrough bench-convert bench-offload bench-coalesce bench-memory release install clean
 
 all: build
 
@@ -58,6 +58,12 @@ bench-convert: release
 bench-offload: deps
 	@scripts/install-deps.sh --bench
 	bench/offload.sh
+
+# Peak memory of one conversion, measured (VmHWM) beside the estimate a
+# worker admits it by (image.memory_budget), per source format and output.
+bench-memory: release
+	@scripts/install-deps.sh --bench
+	HERD_BIN=$(RELEASE_BIN) python3 bench/memory.py
 
 # One fetch per source: origin requests and latency for bursts, on and off.
 bench-coalesce: release
