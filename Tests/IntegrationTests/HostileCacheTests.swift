@@ -101,7 +101,7 @@ struct HostileCacheTests {
         }
     }
 
-    @Test("an unsatisfiable Range on a cached image → 416 whose Cache-Control is absent, no-store or at most 60 s (both flavours, every media location)")
+    @Test("an unsatisfiable Range (416) or a failed If-Match (412) on a cached image: Cache-Control absent, no-store or at most 60 s (both flavours, every media location)")
     func unsatisfiableRange() throws {
         let cases: [(AppStack.Flavor, [String])] = [
             (.mastodon, ["/system/media_attachments/files/000/000/102/original/range.jpg", "/media_proxy/102/original"]),
@@ -124,6 +124,12 @@ struct HostileCacheTests {
                     #expect(range.status == 416, "\(label): \(Hostile.describe(range))")
                     #expect(Hostile.isShortLived(range.cacheControl),
                             "416 \(label) must not carry the entry's lifetime: Cache-Control: \(range.cacheControl ?? "-")")
+                    // A failed precondition nginx answers from the entry (412) is not stored either.
+                    let failed = try FramedHTTP.request(port: stack.port, target: path,
+                                                        headers: [("Accept", accept), ("If-Match", "\"not-this-one\"")])
+                    #expect(failed.status == 412, "\(label): \(Hostile.describe(failed))")
+                    #expect(Hostile.isShortLived(failed.cacheControl),
+                            "412 \(label) must not carry the entry's lifetime: Cache-Control: \(failed.cacheControl ?? "-")")
                     // A satisfiable range still works and the entry is intact.
                     let part = try FramedHTTP.request(port: stack.port, target: path, headers: [("Accept", accept), ("Range", "bytes=0-9")])
                     let partOK = part.status == 206 && part.body == Array(cached.body.prefix(10))
