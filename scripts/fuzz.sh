@@ -89,7 +89,7 @@ for name in "${names[@]}"; do
     echo "fuzz: running fuzz-$name for $FUZZ_SECONDS s (log: $log)"
     asan_options=$ASAN_OPTIONS
     case " ${OPTIONS[$name]} " in *" -detect_leaks=0 "*) asan_options+=":detect_leaks=0" ;; esac
-    ASAN_OPTIONS=$asan_options "$SCRATCH/debug/fuzz-$name" -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -timeout=10 \
+    ASAN_OPTIONS=$asan_options HERD_FUZZ_TMP="$run/tmp" "$SCRATCH/debug/fuzz-$name" -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -timeout=10 \
         -max_len="${MAX_LEN[$name]}" -print_final_stats=1 -artifact_prefix="$run/artifacts/" \
         ${OPTIONS[$name]} "$run/corpus" "Fuzz/corpus/$name" > "$log" 2>&1
     status=$?

@@ -19,8 +19,10 @@
 import Foundation
 @testable import Herd
 
+/// Where the input is written: $HERD_FUZZ_TMP (scripts/fuzz.sh points it
+/// into .build-fuzz), else a per-process folder in the temporary directory.
 private let directory: String = {
-    let path = NSTemporaryDirectory() + "herd-fuzz-config-\(getpid())"
+    let path = ProcessInfo.processInfo.environment["HERD_FUZZ_TMP"] ?? NSTemporaryDirectory() + "herd-fuzz-config-\(getpid())"
     try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
 }()
