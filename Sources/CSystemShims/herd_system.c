@@ -42,6 +42,10 @@ int herd_epoll_wait(int epoll, int *ready, int capacity) {
     return count;
 }
 
+int herd_fix_malloc_mmap_threshold(int bytes) {
+    return mallopt(M_MMAP_THRESHOLD, bytes);
+}
+
 int herd_limit_malloc_arenas(int arenas) {
     return mallopt(M_ARENA_MAX, arenas);
 }

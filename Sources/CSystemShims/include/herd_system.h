@@ -27,6 +27,12 @@ int herd_epoll_wait(int epoll, int *ready, int capacity);
 /// kept there: with dozens of worker threads, RSS grows several-fold.
 int herd_limit_malloc_arenas(int arenas);
 
+/// Fixes glibc's mmap threshold. By default it rises to the size of the
+/// largest block freed (up to 32 MB), after which decoded images come from
+/// the arenas and their memory stays with the process when freed; fixed,
+/// every image buffer is its own mapping and goes back to the OS on free.
+int herd_fix_malloc_mmap_threshold(int bytes);
+
 /// Names the calling thread (15 bytes at most), for top -H and gdb.
 int herd_set_thread_name(const char *name);
 

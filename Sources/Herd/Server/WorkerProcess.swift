@@ -10,7 +10,7 @@ public enum WorkerProcess {
         ShutdownSignals.block()
         // Measured (make bench-convert's throughput run, 2 cores): peak RSS
         // 563 MiB with glibc's default arenas, 155 MiB with this.
-        ShutdownSignals.limitMallocArenas(configuration.effectiveImageWorkers)
+        ShutdownSignals.tuneMalloc(arenas: configuration.effectiveImageWorkers)
         UpstreamClient.globalInit()
 
         let address = configuration.bindAddress
