@@ -5,6 +5,10 @@ enum GIFStructure {
         var width: Int
         var height: Int
         var frames: Int
+        /// Whether every frame read lies within the canvas. giflib decodes a
+        /// frame at its own size: a 20000×20000 frame on a 1×1 canvas would
+        /// slip past a cap that looked at the canvas alone.
+        var framesWithinCanvas = true
     }
 
     static func read(_ bytes: UnsafeRawBufferPointer, stopAfter maxFrames: Int) -> Summary? {
@@ -14,6 +18,7 @@ enum GIFStructure {
         var offset = 13
         if bytes[10] & 0x80 != 0 { offset += 3 * (1 << (Int(bytes[10] & 0x07) + 1)) }
         var frames = 0
+        var framesWithinCanvas = true
         func skipSubBlocks() -> Bool {
             while offset < bytes.count {
                 let size = Int(bytes[offset])
@@ -27,22 +32,24 @@ enum GIFStructure {
             switch bytes[offset] {
             case 0x21:  // extension
                 offset += 2
-                guard skipSubBlocks() else { return Summary(width: width, height: height, frames: frames) }
+                guard skipSubBlocks() else { return Summary(width: width, height: height, frames: frames, framesWithinCanvas: framesWithinCanvas) }
             case 0x2C:  // image descriptor
-                guard offset + 10 <= bytes.count else { return Summary(width: width, height: height, frames: frames) }
+                guard offset + 10 <= bytes.count else { return Summary(width: width, height: height, frames: frames, framesWithinCanvas: framesWithinCanvas) }
                 frames += 1
-                if frames > maxFrames { return Summary(width: width, height: height, frames: frames) }
+                if frames > maxFrames { return Summary(width: width, height: height, frames: frames, framesWithinCanvas: framesWithinCanvas) }
+                func u16(_ at: Int) -> Int { Int(bytes[offset + at]) | Int(bytes[offset + at + 1]) << 8 }
+                if u16(1) + u16(5) > width || u16(3) + u16(7) > height { framesWithinCanvas = false }
                 let packed = bytes[offset + 9]
                 offset += 10
                 if packed & 0x80 != 0 { offset += 3 * (1 << (Int(packed & 0x07) + 1)) }
                 offset += 1  // LZW minimum code size
-                guard skipSubBlocks() else { return Summary(width: width, height: height, frames: frames) }
+                guard skipSubBlocks() else { return Summary(width: width, height: height, frames: frames, framesWithinCanvas: framesWithinCanvas) }
             case 0x3B:  // trailer
-                return Summary(width: width, height: height, frames: frames)
+                return Summary(width: width, height: height, frames: frames, framesWithinCanvas: framesWithinCanvas)
             default:
-                return Summary(width: width, height: height, frames: frames)
+                return Summary(width: width, height: height, frames: frames, framesWithinCanvas: framesWithinCanvas)
             }
         }
-        return Summary(width: width, height: height, frames: frames)
+        return Summary(width: width, height: height, frames: frames, framesWithinCanvas: framesWithinCanvas)
     }
 }

@@ -79,6 +79,9 @@ public enum Probe {
         guard let summary = GIFStructure.read(bytes, stopAfter: limits.maxFrames) else {
             throw ImageError(.corrupt, "GIF header unreadable")
         }
+        // Decoded at its own size, a frame larger than the canvas would
+        // escape the pixel cap; browsers clip it anyway.
+        guard summary.framesWithinCanvas else { throw ImageError(.corrupt, "a GIF frame extends beyond the canvas") }
         return SourceInfo(format: .gif, width: summary.width, height: summary.height, frames: max(1, summary.frames),
                           orientation: 1, hasAlpha: true)
     }
