@@ -45,21 +45,30 @@ public enum AcceptNegotiation {
         guard let first = parts.first else { return nil }
         let type = String(decoding: first, as: UTF8.self).trimmingHTTPWhitespace().lowercased()
         guard type.split(separator: "/").count == 2 else { return nil }
+        // Every q must be well-formed, and any q=0 excludes: the nginx map
+        // can only say "all q parameters valid and non-zero", so herd says
+        // the same (two q's are a broken header either way).
         var q = 1.0
         for parameter in parts.dropFirst() {
             let text = String(decoding: parameter, as: UTF8.self).trimmingHTTPWhitespace()
             guard text.lowercased().hasPrefix("q=") else { continue }
             guard let value = qValue(text.dropFirst(2)) else { return nil }
-            q = value
+            q = min(q, value)
         }
         return (type, q)
     }
 
-    /// RFC 9110 qvalue: 0, 1, 0.x…, 1.000 at most three decimals.
+    /// RFC 9110 qvalue: `0[.ddd]` or `1[.000]`, at most three decimals;
+    /// anything else (`.5`, `00.5`, `0.5000`, `1.5`) is malformed.
     static func qValue(_ text: Substring) -> Double? {
-        guard !text.isEmpty, text.count <= 5, text.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }),
-              let value = Double(text), value >= 0, value <= 1 else { return nil }
-        return value
+        let bytes = Array(text.utf8)
+        guard let first = bytes.first, first == UInt8(ascii: "0") || first == UInt8(ascii: "1") else { return nil }
+        if bytes.count == 1 { return first == UInt8(ascii: "1") ? 1 : 0 }
+        guard bytes[1] == UInt8(ascii: "."), bytes.count <= 5 else { return nil }
+        let decimals = bytes[2...]
+        guard decimals.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
+        if first == UInt8(ascii: "1") { return decimals.allSatisfy { $0 == UInt8(ascii: "0") } ? 1 : nil }
+        return Double(String(decoding: bytes, as: UTF8.self))
     }
 }
 
