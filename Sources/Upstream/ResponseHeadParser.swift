@@ -33,6 +33,8 @@ public struct ResponseHeadParser: Sendable {
     public let maxBytes: Int
     public private(set) var bytes = 0
     public private(set) var status: Int?
+    /// The major HTTP version of the status line (1 for HTTP/1.x, 2, 3).
+    public private(set) var majorVersion = 1
     public private(set) var headers: [(name: String, value: String)] = []
 
     public init(maxBytes: Int) {
@@ -55,6 +57,8 @@ public struct ResponseHeadParser: Sendable {
         if content.count >= 5, content.starts(with: "HTTP/".utf8) {
             guard let code = Self.statusCode(content) else { return .refused(.badStatusLine) }
             status = code
+            let digit = content[5]
+            majorVersion = digit >= 0x30 && digit <= 0x39 ? Int(digit - 0x30) : 1
             headers.removeAll(keepingCapacity: true)
             return .needMore
         }

@@ -245,7 +245,9 @@ private final class Transfer {
     }
 
     private func deliverHead(status: Int) -> Bool {
-        let head = UpstreamResponseHead(status: status, headers: parser.headers)
+        var head = UpstreamResponseHead(status: status, headers: parser.headers)
+        head.closeDelimited = parser.majorVersion == 1 && status != 204 && status != 304
+            && head.contentLength == nil && head.value(of: "Transfer-Encoding") == nil
         if let length = head.contentLength, length > maxBodyBytes {
             abortReason = UpstreamError(kind: .bodyTooLarge, message: "Content-Length \(length) over the \(maxBodyBytes)-byte cap")
             return false

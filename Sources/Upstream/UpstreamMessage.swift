@@ -20,10 +20,14 @@ public struct UpstreamRequest: Sendable {
 public struct UpstreamResponseHead: Sendable {
     public var status: Int
     public var headers: [(name: String, value: String)]
+    /// An HTTP/1 body with neither Content-Length nor chunked framing: it
+    /// ends when the connection closes, so a cut cannot be told from the end.
+    public var closeDelimited: Bool
 
-    public init(status: Int, headers: [(name: String, value: String)]) {
+    public init(status: Int, headers: [(name: String, value: String)], closeDelimited: Bool = false) {
         self.status = status
         self.headers = headers
+        self.closeDelimited = closeDelimited
     }
 
     /// The first value of a header, matched case-insensitively.

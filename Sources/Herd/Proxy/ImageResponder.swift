@@ -134,6 +134,9 @@ final class ImageResponder {
     private func sendWhole(status: Int, body: [UInt8], contentType: String?, etag: String?, cacheControl: String?,
                            served: String, head: UpstreamResponseHead) {
         var headers = ResponseHeaders.fromOrigin(head, configuration: configuration, replacingRepresentation: true)
+        // A body that ended with the connection may have been cut: whatever
+        // is made from it is short-lived.
+        let cacheControl = head.closeDelimited ? ResponseHeaders.errorCacheControl(ttl: configuration.cache.errorTTL) : cacheControl
         headers.append(("Content-Type", contentType ?? head.value(of: "Content-Type") ?? "application/octet-stream"))
         headers.append(("Content-Length", String(body.count)))
         if let etag { headers.append(("ETag", etag)) }
@@ -141,6 +144,7 @@ final class ImageResponder {
         // Lets nginx serve byte ranges of the cached object.
         headers.append(("Accept-Ranges", "bytes"))
         headers.append(("X-Herd-Variant", served))
+        ResponseHeaders.addNginxLifetime(&headers, configuration: configuration)
         servedVariant = served
         sentStatus = status
         exchange.writeHead(status: status, headers: headers)
@@ -163,6 +167,7 @@ final class ImageResponder {
         ]
         headers += ResponseHeaders.common(configuration: configuration, varyWith: nil)
         headers += extra
+        ResponseHeaders.addNginxLifetime(&headers, configuration: configuration)
         let body = "\(status) \(HTTPStatus.reasonPhrase(status))\n"
         sentStatus = status
         exchange.respond(status: status, headers: headers, body: body, includeBody: includeBody)

@@ -1,3 +1,4 @@
+import Basics
 import FastCGI
 import Imaging
 import Negotiation
@@ -124,7 +125,16 @@ final class MediaResponse: UpstreamResponseSink {
         mode = .streaming
         var headers = ResponseHeaders.fromOrigin(head, configuration: configuration)
         ResponseHeaders.applyPassthroughCaching(status: head.status, headers: &headers, configuration: configuration)
-        if let length = head.contentLength { headers.append(("Content-Length", String(length))) }
+        if head.closeDelimited {
+            // Ends when the connection closes: a cut cannot be told from the end.
+            headers.removeAll { $0.name.caseInsensitiveEquals("Cache-Control") || $0.name.caseInsensitiveEquals("Expires") }
+            headers.append(("Cache-Control", ResponseHeaders.errorCacheControl(ttl: configuration.cache.errorTTL)))
+        }
+        ResponseHeaders.addNginxLifetime(&headers, configuration: configuration)
+        // 1xx, 204 and 304 have no body, whatever length the origin claims.
+        if let length = head.contentLength, head.status >= 200, head.status != 204, head.status != 304 {
+            headers.append(("Content-Length", String(length)))
+        }
         if head.status == 200 { headers.append(("X-Herd-Variant", "orig")) }
         servedVariant = "orig"
         sentStatus = head.status

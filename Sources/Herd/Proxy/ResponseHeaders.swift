@@ -25,12 +25,15 @@ enum ResponseHeaders {
         return headers
     }
 
-    /// "Accept" added to the origin's Vary once, case-insensitively; one header line.
+    /// "Accept" added to the origin's Vary once, case-insensitively; one
+    /// header line. An origin's `*` is dropped: herd sends the origin no
+    /// request header it could vary on but validators and ranges, so herd's
+    /// answer varies on Accept (and what the origin named), never on "anything".
     static func mergedVary(_ origin: String?) -> String {
         var tokens: [String] = []
         for token in (origin ?? "").split(separator: ",") {
             let name = token.trimmingHTTPWhitespace()
-            if name == "*" { return "*" }
+            if name == "*" { continue }
             if !name.isEmpty, !tokens.contains(where: { $0.lowercased() == name.lowercased() }) { tokens.append(name) }
         }
         if !tokens.contains(where: { $0.lowercased() == "accept" }) { tokens.append("Accept") }
@@ -42,7 +45,16 @@ enum ResponseHeaders {
     /// left out, because herd is about to send a body of its own.
     static func fromOrigin(_ head: UpstreamResponseHead, configuration: HerdConfiguration,
                            replacingRepresentation: Bool = false) -> [(name: String, value: String)] {
-        let representation: Set<String> = ["content-type", "etag", "cache-control", "expires", "content-range", "accept-ranges"]
+        // What describes the origin's body (its type, encoding, digest,
+        // name, entity tag, lifetime): none of it is true of a body herd
+        // makes or re-frames. `age` goes with the lifetime herd replaces.
+        // (Last-Modified stays: it dates the source, and nginx revalidates
+        // with it.)
+        let representation: Set<String> = [
+            "content-type", "content-encoding", "content-language", "content-location", "content-disposition",
+            "content-md5", "digest", "content-digest", "repr-digest", "etag", "cache-control",
+            "expires", "age", "content-range", "accept-ranges",
+        ]
         var originVia: String?
         var originVary: String?
         var headers = HeaderPolicy.responseHeaders(from: head.headers, preserveAll: configuration.server.preserveUpstreamHeaders)
@@ -61,7 +73,62 @@ enum ResponseHeaders {
         }
         headers += shared
         headers.append(("X-Herd-Source", "origin"))
-        return headers
+        return withinHeaderBudget(headers)
+    }
+
+    /// Bytes of headers herd passes on: nginx reads the whole FastCGI head
+    /// into `fastcgi_buffer_size` (16k in server/media-fastcgi.conf) and
+    /// answers 502 for a larger one. Past this budget the origin's headers
+    /// that caching, ranges and rendering do not need are dropped.
+    static let headerBudget = 8 << 10
+
+    static func withinHeaderBudget(_ headers: [(name: String, value: String)]) -> [(name: String, value: String)] {
+        var total = headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }
+        guard total > headerBudget else { return headers }
+        var kept = headers
+        for index in kept.indices.reversed() where total > headerBudget {
+            let name = kept[index].name.lowercased()
+            guard !HeaderPolicy.essential.contains(name), !name.hasPrefix("x-herd-"), !ownHeaders.contains(name) else { continue }
+            total -= kept[index].name.utf8.count + kept[index].value.utf8.count + 4
+            kept.remove(at: index)
+        }
+        // Essential ones that are still too large (a 10 KB ETag) go too.
+        return kept.filter { $0.name.utf8.count + $0.value.utf8.count <= headerBudget / 2 }
+    }
+
+    private static let ownHeaders: Set<String> = ["vary", "via", "x-content-type-options", "content-security-policy"]
+
+    /// The lifetime nginx itself should use, where it may not read the
+    /// Cache-Control (the /media_proxy/ location ignores it to cache
+    /// Mastodon's redirects): `X-Accel-Expires` 0 for a private or no-store
+    /// answer, the error lifetime for a short-lived one. nginx hides the
+    /// header from clients.
+    static func addNginxLifetime(_ headers: inout [(name: String, value: String)], configuration: HerdConfiguration) {
+        guard let cacheControl = headers.last(where: { $0.name.caseInsensitiveEquals("Cache-Control") })?.value else { return }
+        let lowered = cacheControl.lowercased()
+        if lowered.contains("private") || lowered.contains("no-store") {
+            headers.append(("X-Accel-Expires", "0"))
+        } else if cacheControl == errorCacheControl(ttl: configuration.cache.errorTTL) {
+            headers.append(("X-Accel-Expires", String(configuration.cache.errorTTL)))
+        }
+    }
+
+    /// The origin's freshness lifetime in seconds (`s-maxage`, else
+    /// `max-age`; `no-cache` is 0), nil when it gave none.
+    static func originMaxAge(_ head: UpstreamResponseHead) -> Int? {
+        guard let value = head.value(of: "Cache-Control")?.lowercased() else { return nil }
+        var maxAge: Int?
+        var sharedMaxAge: Int?
+        for directive in value.split(separator: ",") {
+            let parts = directive.split(separator: "=", maxSplits: 1).map { $0.trimmingHTTPWhitespace() }
+            switch parts[0] {
+            case "no-cache" where parts.count == 1: return 0
+            case "max-age" where parts.count == 2: maxAge = Int(parts[1].filter { $0 != "\"" }).map { max(0, $0) } ?? 0
+            case "s-maxage" where parts.count == 2: sharedMaxAge = Int(parts[1].filter { $0 != "\"" }).map { max(0, $0) } ?? 0
+            default: break
+            }
+        }
+        return sharedMaxAge ?? maxAge
     }
 
     /// For responses passed through as they came: an error never keeps a
@@ -77,14 +144,16 @@ enum ResponseHeaders {
         }
     }
 
-    /// Client lifetime of an image herd serves whole: `cache.ttl`, plus
-    /// `immutable` when the origin said so. An origin that marked the file
-    /// private or no-store is obeyed.
+    /// Client lifetime of an image herd serves whole: `cache.ttl`, or the
+    /// origin's own lifetime when shorter (a conversion must not outlive the
+    /// source it was made from), plus `immutable` when the origin said so.
+    /// An origin that marked the file private or no-store is obeyed.
     static func mediaCacheControl(origin head: UpstreamResponseHead, configuration: HerdConfiguration) -> String {
         let originValue = head.value(of: "Cache-Control") ?? ""
         let lowered = originValue.lowercased()
         if lowered.contains("private") || lowered.contains("no-store") { return originValue }
-        return "public, max-age=\(configuration.cache.ttl)" + (lowered.contains("immutable") ? ", immutable" : "")
+        let lifetime = min(configuration.cache.ttl, originMaxAge(head) ?? configuration.cache.ttl)
+        return "public, max-age=\(lifetime)" + (lowered.contains("immutable") && lifetime > 0 ? ", immutable" : "")
     }
 
     // MARK: ETags

@@ -55,20 +55,27 @@ final class SourceStore: Sendable {
         }
     }
 
-    /// Keeps a successful, cacheable origin response (not private, not no-store).
+    /// Keeps a successful, cacheable origin response (not private, not
+    /// no-store) for `cache.ttl`, or the origin's own lifetime when shorter:
+    /// after it, the copy is revalidated with the origin before use
+    /// (`no-cache`: every time).
     func store(_ key: String, _ response: SourceResponse) {
         let cacheControl = (response.head.value(of: "Cache-Control") ?? "").lowercased()
-        guard response.head.status == 200, !cacheControl.contains("private"), !cacheControl.contains("no-store") else { return }
+        guard response.head.status == 200, !response.head.closeDelimited,
+              !cacheControl.contains("private"), !cacheControl.contains("no-store") else { return }
+        let lifetime = min(ttl, Double(ResponseHeaders.originMaxAge(response.head) ?? Int(ttl)))
         let snapshot = cache.withLock { cache in
-            cache.store(key, value: response, size: response.body.count + 512, expiresAt: MonotonicClock.now() + ttl)
+            cache.store(key, value: response, size: response.body.count + 512, expiresAt: MonotonicClock.now() + lifetime)
             return (bytes: cache.bytes, count: cache.count, evictions: cache.evictions)
         }
         metrics.sourceCacheSize(bytes: snapshot.bytes, entries: snapshot.count, evictions: snapshot.evictions)
     }
 
-    /// The origin said 304 to a revalidation: the cached copy is good for another `ttl`.
-    func refresh(_ key: String) {
-        cache.withLock { $0.refresh(key, expiresAt: MonotonicClock.now() + ttl) }
+    /// The origin said 304 to a revalidation: the cached copy is good for
+    /// another lifetime (the 304's own, when it gave one).
+    func refresh(_ key: String, lifetime: Int? = nil) {
+        let seconds = min(ttl, Double(lifetime ?? Int(ttl)))
+        cache.withLock { $0.refresh(key, expiresAt: MonotonicClock.now() + seconds) }
     }
 
 }

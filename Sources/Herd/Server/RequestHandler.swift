@@ -141,7 +141,7 @@ final class RequestHandler: FastCGIResponder {
                 context.sources.store(key, source)
                 return .success(.whole(source))
             case .revalidated(let source):
-                context.sources.refresh(key)
+                context.sources.refresh(key, lifetime: ResponseHeaders.originMaxAge(source.head))
                 return .success(.whole(source))
             case .streamed:
                 return .success(.streamed)
@@ -303,6 +303,7 @@ final class RequestHandler: FastCGIResponder {
         }
         headers += extraHeaders
         record.status = status
+        ResponseHeaders.addNginxLifetime(&headers, configuration: context.configuration)
         exchange.respond(status: status, headers: headers, body: body, includeBody: method != "HEAD")
     }
 
