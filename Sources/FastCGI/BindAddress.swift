@@ -52,7 +52,7 @@ public enum BindAddress: Equatable, Sendable, CustomStringConvertible {
             host = trimmed[..<colon]
             portText = trimmed[trimmed.index(after: colon)...]
         }
-        guard !host.isEmpty, !host.contains(where: { $0 == " " || $0 == "/" }) else {
+        guard !host.isEmpty, !host.unicodeScalars.contains(where: { $0 == " " || $0 == "/" || $0.value < 0x20 || $0.value == 0x7f }) else {
             throw ParseError(description: "'\(trimmed)' has no usable host")
         }
         guard let port = UInt16(portText), port > 0 else {

@@ -16,7 +16,7 @@ struct BindAddressTests {
 
     @Test("spellings that do not", arguments: [
         "", "herd.sock", "unix:herd.sock", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:70000", ":9000", "[::1]9000",
-        "/run/herd/", "/" + String(repeating: "a", count: 120),
+        "/run/herd/", "/" + String(repeating: "a", count: 120), "ho\u{1}st:9000", "host\u{7f}:9000",
     ])
     func refuses(text: String) {
         #expect(throws: BindAddress.ParseError.self) { try BindAddress(parsing: text) }

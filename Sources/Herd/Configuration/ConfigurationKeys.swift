@@ -204,6 +204,10 @@ func tomlString(_ text: String) -> String {
         case "\\": escaped += "\\\\"
         case "\n": escaped += "\\n"
         case "\t": escaped += "\\t"
+        case _ where scalar.value < 0x20 || scalar.value == 0x7f:
+            // Any other control character, so the printed file loads back.
+            let hex = String(scalar.value, radix: 16, uppercase: true)
+            escaped += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
         default: escaped.unicodeScalars.append(scalar)
         }
     }

@@ -50,7 +50,7 @@ enum ValueParser {
         case .number(let number): return number.isFinite ? number : nil
         case .text(var text):
             text = text.trimmingCharacters(in: .whitespaces).lowercased()
-            if text.hasSuffix("ms"), let ms = Double(text.dropLast(2)) { return ms / 1000 }
+            if text.hasSuffix("ms"), let ms = Double(text.dropLast(2)) { return ms.isFinite ? ms / 1000 : nil }
             if text.hasSuffix("s") { text.removeLast() }
             guard let number = Double(text), number.isFinite else { return nil }
             return number
