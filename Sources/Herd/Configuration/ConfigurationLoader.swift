@@ -83,6 +83,9 @@ public enum ConfigurationLoader {
         } catch {
             throw ConfigurationError(key: "config", message: "cannot read \(path): \(error.localizedDescription)")
         }
+        guard TOMLParserProbe.survives(text) else {
+            throw ConfigurationError(key: "config", message: "\(path): not valid TOML (the parser gave up on it)")
+        }
         let table: TOMLTable
         do {
             table = try TOMLTable(string: text)
@@ -144,3 +147,31 @@ public enum ConfigurationLoader {
         return output
     }
 }
+
+/// toml++ 3.x (inside TOMLKit 0.6) aborts on some malformed files instead of
+/// reporting an error (`[.key]`, a control byte inside a time: assertions
+/// that stay on in release builds; fixed upstream in toml++ PR #301). A bad
+/// configuration file must end in a message and exit status 2, not SIGABRT:
+/// the text is parsed once in a child process first, and only a text the
+/// child survived is parsed for real. Runs at start-up, before any thread.
+enum TOMLParserProbe {
+    static func survives(_ text: String) -> Bool {
+        let child = fork()
+        if child == 0 {
+            // Quietly: no assertion message, no crash backtrace.
+            signal(SIGABRT, SIG_DFL)
+            let null = open("/dev/null", O_WRONLY)
+            if null >= 0 { dup2(null, 2) }
+            _ = try? TOMLTable(string: text)
+            _exit(0)
+        }
+        guard child > 0 else { return true }  // cannot fork: parse in-process as before
+        var status: Int32 = 0
+        while waitpid(child, &status, 0) < 0 {
+            guard errno == EINTR else { return true }
+        }
+        // Exited normally (WIFEXITED: the low seven bits are zero) with 0.
+        return status & 0x7f == 0 && (status >> 8) & 0xff == 0
+    }
+}
+
