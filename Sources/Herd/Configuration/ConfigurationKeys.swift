@@ -85,6 +85,11 @@ extension ConfigurationKey {
                        check: @escaping (String) -> String? = { _ in nil }) -> ConfigurationKey {
         ConfigurationKey(name: name, environment: env, apply: { configuration, value in
             guard let text = ValueParser.text(value) else { return "expected a string, got \(value.typeName)" }
+            // No setting is made of control characters; a NUL would also be
+            // cut off on the way through the TOML parser's C strings.
+            guard !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) else {
+                return "control characters are not allowed, got \(describe(value))"
+            }
             if let problem = check(text) { return problem }
             configuration[keyPath: field] = text
             return nil
