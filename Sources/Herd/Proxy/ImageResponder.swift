@@ -10,15 +10,10 @@ import Upstream
 struct SourceResponse: Sendable {
     var head: UpstreamResponseHead
     var body: [UInt8]
-    /// What the bytes are, whatever the origin's ETag claims: computed once
-    /// per fetch, and part of every ETag and conversion key made from them.
-    let digest: UInt64
-
-    init(head: UpstreamResponseHead, body: [UInt8]) {
-        self.head = head
-        self.body = body
-        digest = SourceHash.fnv1a(body)
-    }
+    /// What the bytes are, whatever the origin's ETag claims: part of every
+    /// ETag and conversion key made from them. Computed when one is needed
+    /// (a conversion, herd's own conditional), not for every original.
+    var digest: UInt64 { SourceHash.fnv1a(body) }
 }
 
 /// Answers from a whole source response: the original, a conversion for
@@ -54,9 +49,13 @@ final class ImageResponder {
                       cacheControl: head.value(of: "Cache-Control"), served: "orig", head: head)
             return
         }
-        let baseTag = ResponseHeaders.etagBase(sourceKey: sourceKey, length: buffer.count, digest: source.digest,
-                                               variant: variant, settings: context.pipeline.settings)
-        if let ifNoneMatch, let matched = ResponseHeaders.matchingETag(ifNoneMatch, base: baseTag) {
+        let settings = context.pipeline.settings
+        let variant = self.variant
+        func makeBaseTag() -> String {
+            ResponseHeaders.etagBase(sourceKey: sourceKey, length: buffer.count, digest: source.digest,
+                                     variant: variant, settings: settings)
+        }
+        if let ifNoneMatch, let matched = ResponseHeaders.matchingETag(ifNoneMatch, base: makeBaseTag()) {
             sendNotModified(etag: matched, head: head)
             return
         }
@@ -66,12 +65,12 @@ final class ImageResponder {
                       cacheControl: head.value(of: "Cache-Control"), served: "orig", head: head)
             return
         }
+        let baseTag = makeBaseTag()
         // One conversion per (source version, variant) at a time; requests
         // that arrive meanwhile share it, and only the one converting holds
         // a CPU slot.
         let started = MonotonicClock.now()
         let context = self.context
-        let variant = self.variant
         let convert = { () -> Result<ImageConversion.Decision, any Error> in
             let limiter = context.conversionLimiter
             // Admitted by its estimated peak memory, read from the header
