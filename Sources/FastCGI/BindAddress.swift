@@ -14,13 +14,12 @@ public enum BindAddress: Equatable, Sendable, CustomStringConvertible {
     }
 
     public init(parsing text: String) throws(ParseError) {
-        let trimmed = text
-        if trimmed.isEmpty { throw ParseError(description: "is empty") }
+        if text.isEmpty { throw ParseError(description: "is empty") }
         var path: Substring? = nil
-        if trimmed.hasPrefix("unix:") {
-            path = trimmed.dropFirst("unix:".count)
-        } else if trimmed.hasPrefix("/") || trimmed.hasPrefix("./") {
-            path = Substring(trimmed)
+        if text.hasPrefix("unix:") {
+            path = text.dropFirst("unix:".count)
+        } else if text.hasPrefix("/") || text.hasPrefix("./") {
+            path = Substring(text)
         }
         if let path {
             guard path.hasPrefix("/") || path.hasPrefix("./") else {
@@ -38,22 +37,22 @@ public enum BindAddress: Equatable, Sendable, CustomStringConvertible {
         // host:port, with IPv6 hosts in brackets.
         let host: Substring
         let portText: Substring
-        if trimmed.hasPrefix("[") {
-            guard let close = trimmed.firstIndex(of: "]"),
-                  trimmed[trimmed.index(after: close)...].hasPrefix(":") else {
-                throw ParseError(description: "'\(trimmed)' is not [ipv6]:port")
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"),
+                  text[text.index(after: close)...].hasPrefix(":") else {
+                throw ParseError(description: "'\(text)' is not [ipv6]:port")
             }
-            host = trimmed[trimmed.index(after: trimmed.startIndex)..<close]
-            portText = trimmed[trimmed.index(close, offsetBy: 2)...]
+            host = text[text.index(after: text.startIndex)..<close]
+            portText = text[text.index(close, offsetBy: 2)...]
         } else {
-            guard let colon = trimmed.lastIndex(of: ":") else {
-                throw ParseError(description: "'\(trimmed)' is neither a socket path (/…) nor host:port")
+            guard let colon = text.lastIndex(of: ":") else {
+                throw ParseError(description: "'\(text)' is neither a socket path (/…) nor host:port")
             }
-            host = trimmed[..<colon]
-            portText = trimmed[trimmed.index(after: colon)...]
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
         }
         guard !host.isEmpty, !host.unicodeScalars.contains(where: { $0 == " " || $0 == "/" || $0.value < 0x20 || $0.value == 0x7f }) else {
-            throw ParseError(description: "'\(trimmed)' has no usable host")
+            throw ParseError(description: "'\(text)' has no usable host")
         }
         guard let port = UInt16(portText), port > 0 else {
             throw ParseError(description: "'\(portText)' is not a port between 1 and 65535")

@@ -8,7 +8,7 @@ import Synchronization
 /// We create it ourselves instead of calling `FCGX_OpenSocket`, because that
 /// function calls `exit(errno)` when bind fails: an admin would see a bare
 /// exit code instead of "address in use". The socket is non-blocking so that
-/// accept loops can wait in `poll` next to a shutdown pipe; accepted
+/// the dispatcher can wait for it in epoll next to a shutdown pipe; accepted
 /// connections are blocking again (Linux does not inherit O_NONBLOCK).
 public final class ListeningSocket: Sendable {
     public let descriptor: Int32

@@ -1,6 +1,7 @@
-/// Why an image could not be converted. Carries the HTTP status the worker
-/// answers with when it cannot fall back to the original, and a short
-/// reason fit for a log field and a metric label.
+/// Why an image could not be converted: a kind (a short reason fit for a log
+/// field and a metric label) and a detail. Which HTTP status a client gets,
+/// when the original cannot stand in, is decided in one place: the worker's
+/// `ImageConversion.decide`.
 public struct ImageError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Kind: String, Sendable {
         /// Header says more pixels than `image.max_pixels`.

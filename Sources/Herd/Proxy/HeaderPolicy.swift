@@ -31,10 +31,10 @@ public enum HeaderPolicy {
     /// origin. Cookies and credentials never go: media is public and the
     /// answer must not depend on who asked.
     static let forwardedToOrigin: [(param: String, name: String)] = [
-        ("HTTP_IF_NONE_MATCH", "If-None-Match"),
-        ("HTTP_IF_MODIFIED_SINCE", "If-Modified-Since"),
-        ("HTTP_RANGE", "Range"),
-        ("HTTP_IF_RANGE", "If-Range"),
+        (FastCGIParam.ifNoneMatch, "If-None-Match"),
+        (FastCGIParam.ifModifiedSince, "If-Modified-Since"),
+        (FastCGIParam.range, "Range"),
+        (FastCGIParam.ifRange, "If-Range"),
     ]
 
     /// Filters the origin's response headers for nginx.

@@ -17,7 +17,9 @@ public enum Route: Equatable, Sendable {
     }
 }
 
-/// Media route profiles, named as nginx's `HERD_ROUTE` param names them.
+/// Media route profiles, derived from the path alone (`Router.route`): nginx
+/// sends no route of its own, so the location and herd cannot disagree. The
+/// names are the `herd.route` log field and metric label.
 public enum MediaRoute: String, Sendable, CaseIterable {
     /// Mastodon's Paperclip files under `/system/…`.
     case mastodonMedia = "mastodon-media"

@@ -17,8 +17,8 @@ final class RequestHandler: FastCGIResponder {
 
     func respond(to exchange: FastCGIExchange) {
         let started = MonotonicClock.now()
-        let method = exchange.param("REQUEST_METHOD") ?? "GET"
-        let uri = exchange.param("REQUEST_URI") ?? ""
+        let method = exchange.param(FastCGIParam.method) ?? "GET"
+        let uri = exchange.param(FastCGIParam.uri) ?? ""
         var logger = context.logger
         logger[metadataKey: "request.id"] = .string(Self.requestID(from: exchange))
 
@@ -73,12 +73,12 @@ final class RequestHandler: FastCGIResponder {
         // The client's copy of one of *our* ETags means nothing to the
         // origin: herd answers that conditional request itself, after
         // fetching the source. Anything else goes to the origin as sent.
-        let ifNoneMatch = exchange.param("HTTP_IF_NONE_MATCH")
+        let ifNoneMatch = exchange.param(FastCGIParam.ifNoneMatch)
         let ownConditional = ifNoneMatch.map(ResponseHeaders.isHerdETag) ?? false
         var headers: [(name: String, value: String)] = []
         for (param, name) in HeaderPolicy.forwardedToOrigin {
             guard let value = exchange.param(param), !value.isEmpty, FastCGIExchange.isSafeHeaderValue(value) else { continue }
-            if ownConditional, param == "HTTP_IF_NONE_MATCH" || param == "HTTP_IF_MODIFIED_SINCE" { continue }
+            if ownConditional, param == FastCGIParam.ifNoneMatch || param == FastCGIParam.ifModifiedSince { continue }
             headers.append((name, value))
         }
         var base = configuration.upstream.url
@@ -281,9 +281,9 @@ final class RequestHandler: FastCGIResponder {
             variant = extracted.variant
             forward = RequestTarget.percentEncodingUnsafe(String(target.path)) + (extracted.remainingQuery.map { "?" + $0 } ?? "")
         } else {
-            variant = AcceptNegotiation.variant(accept: exchange.param("HTTP_ACCEPT"), enabled: enabled)
+            variant = AcceptNegotiation.variant(accept: exchange.param(FastCGIParam.accept), enabled: enabled)
         }
-        if let named = exchange.param("HERD_VARIANT").flatMap(Variant.init(rawValue:)) {
+        if let named = exchange.param(FastCGIParam.variant).flatMap(Variant.init(rawValue:)) {
             switch named {
             case .avif where !enabled.avif, .webp where !enabled.webp: variant = .orig
             default: variant = named
@@ -322,7 +322,7 @@ final class RequestHandler: FastCGIResponder {
     /// nginx's `$request_id` when the shipped snippet passes it, so the
     /// worker's log line and nginx's access log share an id; else our own.
     private static func requestID(from exchange: FastCGIExchange) -> String {
-        if let id = exchange.param("HTTP_X_REQUEST_ID") ?? exchange.param("HERD_REQUEST_ID"),
+        if let id = exchange.param(FastCGIParam.forwardedRequestID) ?? exchange.param(FastCGIParam.requestID),
            (1...64).contains(id.utf8.count),
            id.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7a) || $0 == 0x2d }) {
             return id
