@@ -1,5 +1,6 @@
 import Prometheus
 import Synchronization
+import Upstream
 
 /// The worker's Prometheus metrics, served on `/metrics`.
 public final class HerdMetrics: Sendable {
@@ -10,7 +11,8 @@ public final class HerdMetrics: Sendable {
         helpText: "Requests answered, by route and status.") }
     private static var upstreamErrors: MetricNameDescriptor { MetricNameDescriptor(
         namespace: "herd", subsystem: "upstream", metricName: "errors", unitName: "total",
-        helpText: "Failed origin fetches, by kind (timeout, dns, connect, tls, body_too_large, protocol, client_gone, other).") }
+        helpText: "Failed origin fetches, by kind (\(UpstreamError.Kind.allCases.map(\.rawValue).joined(separator: ", ")))."
+    ) }
     private let upstreamDuration: DurationHistogram
     private let upstreamBytes: Counter
     private let responseBytes: Counter
@@ -70,7 +72,7 @@ public final class HerdMetrics: Sendable {
         for kind in ["fetch", "conversion"] {
             _ = registry.makeCounter(descriptor: Self.coalescedWaiters, labels: [("kind", kind)])
         }
-        for kind in ["timeout", "dns", "connect", "tls", "body_too_large", "headers_too_large", "protocol", "client_gone", "other"] {
+        for kind in UpstreamError.Kind.allCases.map(\.rawValue) {
             _ = registry.makeCounter(descriptor: Self.upstreamErrors, labels: [("kind", kind)])
         }
     }

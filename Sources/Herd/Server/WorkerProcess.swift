@@ -5,7 +5,10 @@ import Upstream
 /// Runs one worker until SIGTERM or SIGINT: listen, serve, drain, exit.
 public enum WorkerProcess {
     /// Returns when the worker has stopped; the caller exits with status 0.
-    public static func run(configuration: HerdConfiguration, logger: Logger) throws(ConfigurationError) {
+    /// Throws `ConfigurationError` for what the admin set (exit 2, e.g. a
+    /// socket path that cannot be bound) and `StartupError` for what the
+    /// machine refused (exit 1: threads that could not be started).
+    public static func run(configuration: HerdConfiguration, logger: Logger) throws {
         // Before any thread exists, so that every thread inherits the mask.
         ShutdownSignals.block()
         // Measured (make bench-convert's throughput run, 2 cores): peak RSS
@@ -39,7 +42,7 @@ public enum WorkerProcess {
             try server.start()
         } catch {
             socket.close()
-            throw ConfigurationError(key: "server.threads", message: "cannot start the accept threads: \(error)")
+            throw StartupError(description: "cannot start the worker threads: \(error)")
         }
 
         logger.notice("herd listening", metadata: [
@@ -80,3 +83,9 @@ extension UpstreamClient.Configuration {
 public enum HerdVersion {
     public static let string = "0.1.0"
 }
+
+/// The machine refused something the configuration is not to blame for.
+public struct StartupError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+}
+
