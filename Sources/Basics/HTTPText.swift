@@ -1,18 +1,30 @@
 /// Small text helpers for HTTP header names and values, without Foundation.
+/// `@inlinable` so that callers in other modules get them specialized: a
+/// generic call across modules goes through the runtime's metadata lookup
+/// (measured on the request path with perf).
 extension StringProtocol {
     /// Without leading and trailing spaces and tabs (HTTP's OWS).
+    @inlinable
     public func trimmingHTTPWhitespace() -> String {
         var slice = self[...]
         while let first = slice.first, first == " " || first == "\t" { slice = slice.dropFirst() }
         while let last = slice.last, last == " " || last == "\t" { slice = slice.dropLast() }
         return String(slice)
     }
+}
 
+extension String {
     /// ASCII case-insensitive equality, as header names compare.
-    public func caseInsensitiveEquals<Other: StringProtocol>(_ other: Other) -> Bool {
+    @inlinable
+    public func caseInsensitiveEquals(_ other: String) -> Bool {
         guard utf8.count == other.utf8.count else { return false }
-        return zip(utf8, other.utf8).allSatisfy { a, b in
-            a == b || (a | 0x20 == b | 0x20 && (a | 0x20) >= UInt8(ascii: "a") && (a | 0x20) <= UInt8(ascii: "z"))
+        var left = utf8.makeIterator()
+        var right = other.utf8.makeIterator()
+        while let a = left.next(), let b = right.next() {
+            if a == b { continue }
+            let lower = a | 0x20
+            guard lower == b | 0x20, lower >= UInt8(ascii: "a"), lower <= UInt8(ascii: "z") else { return false }
         }
+        return true
     }
 }

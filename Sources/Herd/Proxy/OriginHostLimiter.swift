@@ -18,8 +18,8 @@ import Basics
 final class OriginHostLimiter: @unchecked Sendable {
     private struct Host {
         var inFlight = 0
-        /// When a fetch to this host last finished, or the host was first
-        /// used (monotonic seconds).
+        /// When a fetch to this host last finished, or it last went from idle
+        /// to busy (monotonic seconds).
         var lastProgress: Double
     }
 
@@ -33,9 +33,15 @@ final class OriginHostLimiter: @unchecked Sendable {
         self.stallAfter = stallAfter
     }
 
-    /// Takes a place for a fetch of `url`; false when its host is at the cap
-    /// and stalled.
-    func enter(_ url: String) -> Bool {
+    /// Requests waiting for a place, in all and per host: a freed place
+    /// wakes one waiter when they all wait for that host (the usual case,
+    /// one origin), every waiter otherwise.
+    private var waiting = 0
+    private var waitingFor: [String: Int] = [:]
+
+    /// Takes a place for a fetch of `url` and returns its host, to give back
+    /// to `leave`; nil when the host is at the cap and stalled.
+    func enter(_ url: String) -> String? {
         let key = Self.hostKey(url)
         condition.lock()
         defer { condition.unlock() }
@@ -43,25 +49,37 @@ final class OriginHostLimiter: @unchecked Sendable {
             let now = MonotonicClock.now()
             var host = hosts[key] ?? Host(lastProgress: now)
             if host.inFlight < limit {
+                // An idle host starts its stall clock now: a burst after a
+                // quiet minute is not "no progress for a minute".
+                if host.inFlight == 0 { host.lastProgress = now }
                 host.inFlight += 1
                 hosts[key] = host
-                return true
+                return key
             }
             let stalledAt = host.lastProgress + stallAfter
-            if now >= stalledAt { return false }
+            if now >= stalledAt { return nil }
+            waiting += 1
+            waitingFor[key, default: 0] += 1
             _ = condition.wait(until: stalledAt)
+            waiting -= 1
+            waitingFor[key, default: 1] -= 1
+            if waitingFor[key] == 0 { waitingFor[key] = nil }
         }
     }
 
-    func leave(_ url: String) {
-        let key = Self.hostKey(url)
+    func leave(host key: String) {
         condition.lock()
         if var host = hosts[key] {
             host.inFlight = max(0, host.inFlight - 1)
             host.lastProgress = MonotonicClock.now()
             hosts[key] = host
         }
-        condition.broadcast()
+        let forThisHost = waitingFor[key] ?? 0
+        if forThisHost > 0, forThisHost == waiting {
+            condition.signal()
+        } else if waiting > 0 {
+            condition.broadcast()
+        }
         condition.unlock()
     }
 
@@ -74,10 +92,22 @@ final class OriginHostLimiter: @unchecked Sendable {
 
     /// `scheme://authority` of an absolute URL, lowercased: one key per host and port.
     static func hostKey(_ url: String) -> String {
-        guard let schemeEnd = url.range(of: "://") else { return url.lowercased() }
-        let rest = url[schemeEnd.upperBound...]
-        let end = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? url.endIndex
-        return url[..<end].lowercased()
+        // Without Foundation's range(of:): this runs for every fetch.
+        let bytes = url.utf8
+        var slashes = 0
+        var end = bytes.endIndex
+        for index in bytes.indices {
+            let byte = bytes[index]
+            if slashes < 2 {
+                slashes = byte == UInt8(ascii: "/") ? slashes + 1 : (slashes == 1 ? 0 : slashes)
+                continue
+            }
+            if byte == UInt8(ascii: "/") || byte == UInt8(ascii: "?") || byte == UInt8(ascii: "#") {
+                end = index
+                break
+            }
+        }
+        return String(url[..<end]).lowercased()
     }
 
 }

@@ -101,8 +101,8 @@ final class RequestHandler: FastCGIResponder {
         // itself (ranges, its own validators) and other media (videos:
         // nothing to share, and they stream) fetch on their own.
         guard configuration.cache.singleFlight, headers.isEmpty, Self.looksLikeImage(target.path) else {
-            guard enterOriginHost(request, method: method, exchange: exchange, record: &record) else { return }
-            defer { context.originHosts.leave(request.url) }
+            guard let host = enterOriginHost(request, method: method, exchange: exchange, record: &record) else { return }
+            defer { context.originHosts.leave(host: host) }
             fetch(request, responder: responder, exchange: exchange, record: &record, includeBody: method == .get)
             return
         }
@@ -130,8 +130,8 @@ final class RequestHandler: FastCGIResponder {
             }
             // Only the leader fetches, so only it takes a place among the
             // host's fetches; its waiters share its fate (a refusal too).
-            guard context.originHosts.enter(request.url) else { return .failure(OriginBusy()) }
-            defer { context.originHosts.leave(request.url) }
+            guard let host = context.originHosts.enter(request.url) else { return .failure(OriginBusy()) }
+            defer { context.originHosts.leave(host: host) }
             var own = record
             let outcome = fetch(conditional, responder: nil, exchange: exchange, record: &own, includeBody: method == .get,
                                 revalidating: revalidate)
@@ -191,10 +191,10 @@ final class RequestHandler: FastCGIResponder {
     /// must not take the threads that serve everything else). Never stored:
     /// the next request may well find room.
     private func enterOriginHost(_ request: UpstreamRequest, method: UpstreamRequest.Method, exchange: FastCGIExchange,
-                                 record: inout RequestRecord) -> Bool {
-        if context.originHosts.enter(request.url) { return true }
+                                 record: inout RequestRecord) -> String? {
+        if let host = context.originHosts.enter(request.url) { return host }
         refuseOriginBusy(method: method, exchange: exchange, record: &record)
-        return false
+        return nil
     }
 
     private func refuseOriginBusy(method: UpstreamRequest.Method, exchange: FastCGIExchange, record: inout RequestRecord) {
