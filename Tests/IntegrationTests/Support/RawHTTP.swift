@@ -32,19 +32,8 @@ enum RawHTTP {
         port: UInt16, method: String = "GET", target: String, headers: [(String, String)] = [],
         host: String = "localhost", timeout: Double = 30, discardBody: Bool = false
     ) throws -> HTTPResponse {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw HTTPClientError(description: "socket failed") }
+        let fd = try connectLoopback(port: port, timeout: timeout)
         defer { close(fd) }
-        var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1e6))
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { throw HTTPClientError(description: "connect to \(port) failed: \(String(cString: strerror(errno)))") }
 
         var request = "\(method) \(target) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n"
         for (name, value) in headers { request += "\(name): \(value)\r\n" }
@@ -93,6 +82,28 @@ enum RawHTTP {
             return HTTPResponse(status: status, headers: parsedHeaders, body: [UInt8](repeating: 0, count: body.count + discarded))
         }
         return response
+    }
+
+    /// A TCP connection to 127.0.0.1:`port` whose reads give up after
+    /// `timeout` seconds of silence; the caller closes it.
+    static func connectLoopback(port: UInt16, timeout: Double) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw HTTPClientError(description: "socket failed") }
+        var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1e6))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw HTTPClientError(description: "connect to \(port) failed: \(reason)")
+        }
+        return fd
     }
 
     static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
