@@ -28,15 +28,17 @@ public final class UpstreamClient {
         /// A CA bundle to trust instead of the system's (optional).
         public var caFile: String?
 
+        /// Every value comes from the worker's configuration
+        /// (`HerdConfiguration.Upstream`), where the defaults are written.
         public init(
-            connectTimeoutMilliseconds: Int = 5_000,
-            idleTimeoutSeconds: Int = 30,
-            transferTimeoutSeconds: Int = 0,
-            minSpeedBytesPerSecond: Int = 1,
-            maxBodyBytes: Int = 256 << 20,
+            connectTimeoutMilliseconds: Int,
+            idleTimeoutSeconds: Int,
+            transferTimeoutSeconds: Int,
+            minSpeedBytesPerSecond: Int,
+            maxBodyBytes: Int,
             maxHeaderBytes: Int = 64 << 10,
-            userAgent: String = "herd",
-            caFile: String? = nil
+            userAgent: String,
+            caFile: String?
         ) {
             self.connectTimeoutMilliseconds = connectTimeoutMilliseconds
             self.idleTimeoutSeconds = idleTimeoutSeconds

@@ -1,7 +1,10 @@
 import FastCGI
+import Imaging
 
 /// Everything a worker can be told, with the defaults an admin gets when a
-/// key is absent. Each key is documented in `config.example.toml`; the table
+/// key is absent. Where a lower module has its own default (the encoder's
+/// settings, the image limits), it is taken from there: each default is
+/// written once. Each key is documented in `config.example.toml`; the table
 /// in `ConfigurationKeys.swift` maps file keys, environment variables and
 /// command-line flags onto these fields.
 public struct HerdConfiguration: Sendable, Equatable {
@@ -68,27 +71,27 @@ public struct HerdConfiguration: Sendable, Equatable {
         public var enableAVIF: Bool = true
         public var enableWebP: Bool = true
         /// Encoder quality for WebP and JPEG, 1–100.
-        public var quality: Int = 80
+        public var quality: Int = EncoderSettings().webpQuality
         /// Per-format overrides; 0 = use `quality`.
         public var webpQuality: Int = 0
         public var jpegQuality: Int = 0
         /// AVIF's own scale: 60 looks about like JPEG 80 at half the bytes.
-        public var avifQuality: Int = 60
+        public var avifQuality: Int = EncoderSettings().avifQuality
         /// libavif speed, 0 (slow, small) – 10 (fast).
-        public var avifSpeed: Int = 8
+        public var avifSpeed: Int = EncoderSettings().avifSpeed
         /// AV1 encoder: aom, rav1e or svt (what Debian's libavif was built with).
-        public var avifCodec: String = "aom"
+        public var avifCodec: String = EncoderSettings().avifCodec.rawValue
         /// Longest side of a converted image; larger ones are scaled down. 0 = no limit.
         public var maxDimension: Int = 4096
         /// Sources larger than this are passed through unconverted. Each
         /// request converting holds its source in memory: this times
         /// `server.threads` bounds that. (Mastodon and Akkoma both cap
         /// image uploads at 16 MB by default.)
-        public var maxSourceBytes: Int = 16 << 20
+        public var maxSourceBytes: Int = ImageLimits().maxSourceBytes
         /// Largest width × height decoded, read from the header first.
-        public var maxPixels: Int = 40_000_000
+        public var maxPixels: Int = ImageLimits().maxPixels
         /// Most frames in an animation.
-        public var maxFrames: Int = 1_000
+        public var maxFrames: Int = ImageLimits().maxFrames
         /// Seconds one conversion may take.
         public var timeout: Double = 10
         /// Conversions at once; 0 = one per core.
@@ -101,7 +104,7 @@ public struct HerdConfiguration: Sendable, Equatable {
         /// well under the systemd unit's MemoryMax=1G.
         public var memoryBudget: Int = 512 << 20
         /// Threads one encoder may use.
-        public var encoderThreads: Int = 1
+        public var encoderThreads: Int = EncoderSettings().threads
     }
 
     public struct Log: Sendable, Equatable {
