@@ -16,8 +16,6 @@ import Glibc
 /// finds it dead, closes it and connects afresh.
 final class OriginConnections {
     private var sockets: [Int32] = []
-    /// Connections shut down because bytes arrived that no request asked for.
-    private(set) var discarded = 0
 
     /// Installs the open/close callbacks on `handle` (after every
     /// `curl_easy_reset`). `self` must outlive the handle.
@@ -52,10 +50,6 @@ final class OriginConnections {
         guard poll(&polls, nfds_t(polls.count), 0) > 0 else { return }
         for entry in polls where entry.revents != 0 {
             shutdown(entry.fd, Int32(SHUT_RDWR))
-            discarded += 1
         }
     }
-
-    /// How many sockets are open (for tests and metrics).
-    var openCount: Int { sockets.count }
 }

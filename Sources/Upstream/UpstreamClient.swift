@@ -62,10 +62,6 @@ public final class UpstreamClient {
     /// after it, and `deinit` cleans the handle up first).
     private let connections = OriginConnections()
 
-    /// Kept-alive connections closed because bytes arrived on them that no
-    /// request asked for.
-    public var discardedConnections: Int { connections.discarded }
-
     public init(configuration: Configuration) throws(UpstreamError) {
         guard let handle = curl_easy_init() else {
             throw UpstreamError(kind: .other, message: "curl_easy_init failed")

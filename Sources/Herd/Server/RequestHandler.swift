@@ -164,10 +164,9 @@ final class RequestHandler: FastCGIResponder {
             if coalesced {
                 fetch(request, responder: responder, exchange: exchange, record: &record, includeBody: method == .get)
             }
-        case .failure(let error as OriginBusy, let coalesced):
+        case .failure(is OriginBusy, let coalesced):
             if coalesced { context.metrics.coalesced(kind: "fetch") }
             refuseOriginBusy(method: method, exchange: exchange, record: &record)
-            _ = error
         case .failure(let error, let coalesced):
             if coalesced {
                 // The leader's failure, at once, for every waiter.
