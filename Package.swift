@@ -84,11 +84,12 @@ let package = Package(
         .target(
             name: "HerdTestSupport",
             dependencies: ["Imaging", "CTurboJPEG", "CPNG", "CGIF"],
-            path: "Tests/Support"
+            path: "Tests/TestImages"
         ),
         .testTarget(
             name: "HerdTests",
-            dependencies: ["Herd", "FastCGI", "Upstream", "Imaging", "Negotiation", "Coalescing", "HerdTestSupport"]
+            dependencies: ["Herd", "Basics", "FastCGI", "Upstream", "Imaging", "Negotiation", "Coalescing", "HerdTestSupport",
+                           .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "IntegrationTests",

@@ -16,6 +16,11 @@ public final class Coalescer<Value: Sendable>: @unchecked Sendable {
         case timedOut
     }
 
+    /// How many callers wait on the work for `key` now.
+    public func waiting(for key: String) -> Int {
+        condition.withLock { machine.waiters(for: key) }
+    }
+
     /// Runs `work` unless another caller is already running it for `key`,
     /// in which case it waits (until `deadline`, monotonic seconds) and
     /// returns that caller's result. `work` runs without the lock held, and

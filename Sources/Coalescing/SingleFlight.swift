@@ -75,6 +75,9 @@ public struct SingleFlightStateMachine<Value> {
         }
     }
 
+    /// How many wait on the flight for `key` now.
+    public func waiters(for key: String) -> Int { flights[key]?.waiters ?? 0 }
+
     /// Flights in progress and outcomes not yet collected (for tests and metrics).
     public var inFlight: Int { flights.count }
     public var uncollected: Int { finished.count }

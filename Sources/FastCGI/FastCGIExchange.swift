@@ -8,7 +8,7 @@ import Glibc
 ///
 /// Owns nothing: the `FCGX_Request` belongs to the accept loop, which finishes
 /// it (or drops the connection after `abort()`) once the responder returns.
-public final class FastCGIExchange {
+public final class FastCGIExchange: RequestParams, ResponseWriter {
     private let request: UnsafeMutablePointer<FCGX_Request>
 
     /// Whether the status line and headers have been written.
@@ -23,9 +23,6 @@ public final class FastCGIExchange {
     init(request: UnsafeMutablePointer<FCGX_Request>) {
         self.request = request
     }
-
-    /// A HEAD: the answer has GET's headers and no body.
-    private lazy var isHead: Bool = param("REQUEST_METHOD") == "HEAD"
 
     // MARK: - Request
 
@@ -49,13 +46,6 @@ public final class FastCGIExchange {
             head += value
             head += "\r\n"
         }
-        if isHead {
-            // nginx's fastcgi_cache stores whatever answers a miss under a key
-            // GETs share, and unlike proxy_cache it does not turn a HEAD into
-            // a GET: a body-less answer must never be storable. (hidden from
-            // clients by nginx's default fastcgi_hide_header)
-            head += "X-Accel-Expires: 0\r\n"
-        }
         head += "\r\n"
         var bytes = Array(head.utf8)
         let written = bytes.withUnsafeMutableBufferPointer { buffer in
@@ -65,7 +55,6 @@ public final class FastCGIExchange {
     }
 
     /// Writes body bytes; returns false once the peer is gone.
-    @discardableResult
     public func write(_ bytes: UnsafeRawBufferPointer) -> Bool {
         precondition(headSent, "body before head")
         guard !peerGone else { return false }
@@ -79,30 +68,11 @@ public final class FastCGIExchange {
         return true
     }
 
-    @discardableResult
-    public func write(_ bytes: [UInt8]) -> Bool {
-        bytes.withUnsafeBytes { write($0) }
-    }
-
-    @discardableResult
-    public func write(_ text: String) -> Bool {
-        var text = text
-        return text.withUTF8 { write(UnsafeRawBufferPointer($0)) }
-    }
-
     /// Ends the exchange without FastCGI's END_REQUEST record, so nginx sees a
     /// truncated response ("upstream prematurely closed") and neither passes
     /// it on as complete nor caches it. For failures after the head was sent.
     public func abort() {
         aborted = true
-    }
-
-    /// Writes a complete small response in one go.
-    public func respond(status: Int, headers: [(name: String, value: String)], body: String, includeBody: Bool = true) {
-        var all = headers
-        all.append(("Content-Length", String(body.utf8.count)))
-        writeHead(status: status, headers: all)
-        if includeBody { write(body) }
     }
 
     static func isSafeHeader(name: String, value: String) -> Bool {
@@ -142,12 +112,5 @@ public enum HTTPStatus {
         case 504: "Gateway Timeout"
         default: "Status \(status)"
         }
-    }
-}
-
-extension FastCGIExchange {
-    /// A header value safe to pass on: no CR, LF or NUL.
-    public static func isSafeHeaderValue(_ value: String) -> Bool {
-        !value.utf8.contains { $0 == 0x0d || $0 == 0x0a || $0 == 0 }
     }
 }

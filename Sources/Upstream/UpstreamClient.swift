@@ -9,7 +9,7 @@ import Glibc
 /// Not `Sendable`: each accept thread owns one client, and the handle keeps
 /// that thread's connections to the origin alive between requests (libcurl's
 /// per-handle connection cache), so there is no lock on the request path.
-public final class UpstreamClient {
+public final class UpstreamClient: OriginFetching {
     public struct Configuration: Sendable {
         /// Longest wait to establish a TCP (and TLS) connection.
         public var connectTimeoutMilliseconds: Int
@@ -96,10 +96,7 @@ public final class UpstreamClient {
         connections.install(on: handle)
         connections.discardTainted()
         _ = herd_curl_setopt_string(handle, CURLOPT_URL, request.url)
-        switch request.method {
-        case .get: _ = herd_curl_setopt_long(handle, CURLOPT_HTTPGET, 1)
-        case .head: _ = herd_curl_setopt_long(handle, CURLOPT_NOBODY, 1)
-        }
+        _ = herd_curl_setopt_long(handle, CURLOPT_HTTPGET, 1)
         _ = herd_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, headerList)
 
         let context = Unmanaged.passUnretained(transfer).toOpaque()
@@ -119,7 +116,7 @@ public final class UpstreamClient {
 
         let code = withExtendedLifetime(transfer) { curl_easy_perform(handle) }
 
-        // A HEAD or bodiless response never calls the write function, and
+        // A bodiless response (204, 304) never calls the write function, and
         // its head is delivered from the header callback; nothing more to do.
         var reused: Int = 0
         _ = herd_curl_getinfo_long(handle, CURLINFO_NUM_CONNECTS, &reused)

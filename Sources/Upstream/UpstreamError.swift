@@ -1,6 +1,8 @@
+import Basics
+
 /// Why a fetch from the origin failed. `kind` is short and stable: it is a
 /// metric label (`herd_upstream_errors_total{kind=…}`) and a log field.
-public struct UpstreamError: Error, CustomStringConvertible, Sendable, Equatable {
+public struct UpstreamError: HTTPFailure, CustomStringConvertible, Equatable {
     public enum Kind: String, Sendable, CaseIterable {
         /// No answer (or no progress) within `upstream.timeout`, or over the
         /// transfer limit.
@@ -32,13 +34,19 @@ public struct UpstreamError: Error, CustomStringConvertible, Sendable, Equatable
         self.message = message
     }
 
-    /// The status a client should see: 504 for timeouts, 502 otherwise.
-    public var httpStatus: Int {
+    /// The status a client sees: 504 for timeouts, 502 for the rest of the
+    /// origin's failures; 499 (nginx's "client closed the request") when
+    /// nobody is listening any more, for the log only.
+    public var status: Int {
         switch kind {
         case .timeout: 504
+        case .clientGone: 499
         default: 502
         }
     }
+
+    public var reason: String { kind.rawValue }
+    public var detail: String { message }
 
     public var description: String { "\(kind.rawValue): \(message)" }
 }

@@ -1,17 +1,14 @@
 import Basics
 
-/// What herd asks the origin for.
+/// What herd asks the origin for: always a GET (a client's HEAD is
+/// answered with GET's headers, and the transfer stops after them).
 public struct UpstreamRequest: Sendable {
-    public enum Method: String, Sendable { case get = "GET", head = "HEAD" }
-
     public var url: String
-    public var method: Method
     /// Request headers to send (already filtered by the caller).
     public var headers: [(name: String, value: String)]
 
-    public init(url: String, method: Method, headers: [(name: String, value: String)] = []) {
+    public init(url: String, headers: [(name: String, value: String)] = []) {
         self.url = url
-        self.method = method
         self.headers = headers
     }
 }
@@ -51,6 +48,12 @@ public protocol UpstreamResponseSink: AnyObject {
     func receiveBody(_ chunk: UnsafeRawBufferPointer) -> Bool
 }
 
+/// Fetches one request into a sink, blocking the calling thread:
+/// `UpstreamClient` over HTTP; a scripted origin in the unit tests.
+public protocol OriginFetching: AnyObject {
+    func fetch(_ request: UpstreamRequest, into sink: UpstreamResponseSink) -> UpstreamOutcome
+}
+
 /// How a fetch went, for logs and metrics.
 public struct UpstreamOutcome: Sendable {
     /// The origin's status, once a head arrived.
@@ -61,4 +64,12 @@ public struct UpstreamOutcome: Sendable {
     public var seconds: Double
     /// Whether libcurl reused a kept-alive connection.
     public var reusedConnection: Bool
+
+    public init(status: Int?, error: UpstreamError?, bodyBytes: Int, seconds: Double, reusedConnection: Bool) {
+        self.status = status
+        self.error = error
+        self.bodyBytes = bodyBytes
+        self.seconds = seconds
+        self.reusedConnection = reusedConnection
+    }
 }

@@ -81,69 +81,63 @@ extension ConfigurationKey {
 // MARK: - Key kinds
 
 extension ConfigurationKey {
+    /// A key whose value is parsed, then checked, then stored; every kind
+    /// below is one of these.
+    static func parsed<Value>(_ name: String, env: [String], _ field: WritableKeyPath<HerdConfiguration, Value>,
+                              expected: String, parse: @escaping (ConfigurationValue) -> Value?,
+                              check: @escaping (Value) -> String? = { _ in nil },
+                              render: @escaping (Value) -> String) -> ConfigurationKey {
+        ConfigurationKey(name: name, environment: env, apply: { configuration, value in
+            guard let parsed = parse(value) else { return "expected \(expected), got \(describe(value))" }
+            if let problem = check(parsed) { return problem }
+            configuration[keyPath: field] = parsed
+            return nil
+        }, render: { render($0[keyPath: field]) })
+    }
+
     static func string(_ name: String, env: [String] = [], _ field: WritableKeyPath<HerdConfiguration, String>,
                        check: @escaping (String) -> String? = { _ in nil }) -> ConfigurationKey {
-        ConfigurationKey(name: name, environment: env, apply: { configuration, value in
-            guard let text = ValueParser.text(value) else { return "expected a string, got \(value.typeName)" }
+        parsed(name, env: env, field, expected: "a string", parse: ValueParser.text, check: { text in
             // No setting is made of control characters; a NUL would also be
             // cut off on the way through the TOML parser's C strings.
-            guard !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) else {
-                return "control characters are not allowed, got \(describe(value))"
+            if text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
+                return "control characters are not allowed, got \(describe(.text(text)))"
             }
-            if let problem = check(text) { return problem }
-            configuration[keyPath: field] = text
-            return nil
-        }, render: { tomlString($0[keyPath: field]) })
+            return check(text)
+        }, render: tomlString)
     }
 
     static func bool(_ name: String, env: [String] = [], _ field: WritableKeyPath<HerdConfiguration, Bool>) -> ConfigurationKey {
-        ConfigurationKey(name: name, environment: env, apply: { configuration, value in
-            guard let flag = ValueParser.bool(value) else { return "expected true or false, got \(describe(value))" }
-            configuration[keyPath: field] = flag
-            return nil
-        }, render: { String($0[keyPath: field]) })
+        parsed(name, env: env, field, expected: "true or false", parse: ValueParser.bool, render: { String($0) })
     }
 
     static func integer(_ name: String, env: [String] = [], _ field: WritableKeyPath<HerdConfiguration, Int>,
                         range: ClosedRange<Int>) -> ConfigurationKey {
-        ConfigurationKey(name: name, environment: env, apply: { configuration, value in
-            guard let number = ValueParser.integer(value) else { return "expected an integer, got \(describe(value))" }
-            guard range.contains(number) else { return "\(number) is outside \(range.lowerBound)…\(range.upperBound)" }
-            configuration[keyPath: field] = number
-            return nil
-        }, render: { String($0[keyPath: field]) })
+        parsed(name, env: env, field, expected: "an integer", parse: ValueParser.integer,
+               check: { range.contains($0) ? nil : "\($0) is outside \(range.lowerBound)…\(range.upperBound)" },
+               render: { String($0) })
     }
 
     static func seconds(_ name: String, env: [String] = [], _ field: WritableKeyPath<HerdConfiguration, Double>,
                         minimum: Double) -> ConfigurationKey {
-        ConfigurationKey(name: name, environment: env, apply: { configuration, value in
-            guard let seconds = ValueParser.seconds(value) else { return "expected seconds (e.g. 30 or 2.5), got \(describe(value))" }
-            guard seconds >= minimum, seconds <= 86_400 else { return "\(seconds) s is outside \(minimum)…86400" }
-            configuration[keyPath: field] = seconds
-            return nil
-        }, render: { formatSeconds($0[keyPath: field]) })
+        parsed(name, env: env, field, expected: "seconds (e.g. 30 or 2.5)", parse: ValueParser.seconds,
+               check: { $0 >= minimum && $0 <= 86_400 ? nil : "\($0) s is outside \(minimum)…86400" },
+               render: formatSeconds)
     }
 
     static func size(_ name: String, env: [String] = [], _ field: WritableKeyPath<HerdConfiguration, Int>,
                      minimum: Int) -> ConfigurationKey {
-        ConfigurationKey(name: name, environment: env, apply: { configuration, value in
-            guard let bytes = ValueParser.size(value) else { return "expected bytes (e.g. 1048576 or \"16MB\"), got \(describe(value))" }
-            guard bytes >= minimum else { return "\(bytes) is below \(minimum)" }
-            configuration[keyPath: field] = bytes
-            return nil
-        }, render: { formatSize($0[keyPath: field]) })
+        parsed(name, env: env, field, expected: "bytes (e.g. 1048576 or \"16MB\")", parse: ValueParser.size,
+               check: { $0 >= minimum ? nil : "\($0) is below \(minimum)" }, render: formatSize)
     }
 
     /// A unix permission mode, written as a string ("0660") so TOML does not
     /// read it as decimal.
     static func fileMode(_ name: String, _ field: WritableKeyPath<HerdConfiguration, Int>) -> ConfigurationKey {
-        ConfigurationKey(name: name, environment: [], apply: { configuration, value in
-            guard let text = ValueParser.text(value), let mode = Int(text, radix: 8), (0...0o777).contains(mode) else {
-                return "expected an octal mode such as \"0660\", got \(describe(value))"
-            }
-            configuration[keyPath: field] = mode
-            return nil
-        }, render: { "\"0" + String($0[keyPath: field], radix: 8) + "\"" })
+        parsed(name, env: [], field, expected: "an octal mode such as \"0660\"", parse: { value in
+            guard let text = ValueParser.text(value), let mode = Int(text, radix: 8), (0...0o777).contains(mode) else { return nil }
+            return mode
+        }, render: { "\"0" + String($0, radix: 8) + "\"" })
     }
 }
 

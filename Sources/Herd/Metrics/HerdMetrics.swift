@@ -96,11 +96,11 @@ public final class HerdMetrics: Sendable {
         if bytesSent > 0 { responseBytes.increment(by: Int64(bytesSent)) }
     }
 
-    func upstreamFinished(seconds: Double, bodyBytes: Int, newConnection: Bool, errorKind: String?) {
+    func upstreamFinished(seconds: Double, bodyBytes: Int, newConnection: Bool, errorKind: UpstreamError.Kind?) {
         upstreamDuration.record(.nanoseconds(Int64(seconds * 1e9)))
         if bodyBytes > 0 { upstreamBytes.increment(by: Int64(bodyBytes)) }
         if newConnection { upstreamConnections.increment() }
-        if let errorKind { registry.makeCounter(descriptor: Self.upstreamErrors, labels: [("kind", errorKind)]).increment() }
+        if let errorKind { registry.makeCounter(descriptor: Self.upstreamErrors, labels: [("kind", errorKind.rawValue)]).increment() }
     }
 
     private static var conversions: MetricNameDescriptor { MetricNameDescriptor(

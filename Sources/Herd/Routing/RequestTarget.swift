@@ -1,3 +1,5 @@
+import Basics
+
 /// A request URI that passed validation: safe to route and to forward.
 public struct RequestTarget: Sendable, Equatable {
     /// The path as the client sent it (still percent-encoded).
@@ -8,7 +10,7 @@ public struct RequestTarget: Sendable, Equatable {
     public let raw: String
 
     /// Why a URI was refused: the status to answer with and a reason for the log.
-    public struct Rejection: Error, Equatable, Sendable {
+    public struct Rejection: HTTPFailure, Equatable {
         public let status: Int
         public let reason: String
     }

@@ -17,6 +17,8 @@ public struct WorkerContext: Sendable {
     let conversions: Coalescer<ImageConversion.Decision>
     /// How many requests may wait on one origin host at once.
     let originHosts: OriginHostLimiter
+    /// Where media bytes come from, asked in order (`SourceLocator`).
+    let locators: [any SourceLocator]
 
     public init(configuration: HerdConfiguration, metrics: HerdMetrics, logger: Logger) {
         self.configuration = configuration
@@ -29,5 +31,6 @@ public struct WorkerContext: Sendable {
         self.sources = SourceStore(configuration: configuration.cache, metrics: metrics)
         self.conversions = Coalescer()
         self.originHosts = OriginHostLimiter(limit: configuration.effectiveMaxFetchesPerHost)
+        self.locators = [OriginSource(configuration: configuration)]
     }
 }

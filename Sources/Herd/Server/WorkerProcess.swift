@@ -33,7 +33,7 @@ public enum WorkerProcess {
                 configuration: .init(threads: configuration.effectiveThreads)
             ) {
                 do {
-                    return RequestHandler(context: context, upstream: try UpstreamClient(configuration: upstreamConfiguration))
+                    return RequestHandler(context: context, origin: try UpstreamClient(configuration: upstreamConfiguration))
                 } catch {
                     logger.critical("cannot create an upstream client", metadata: ["error": "\(error)"])
                     return nil

@@ -16,13 +16,30 @@ enum ResponseHeaders {
     /// into a script host: no content sniffing, and a sandboxing CSP for
     /// anything a browser opens directly (an SVG or HTML upload).
     static func common(configuration: HerdConfiguration, varyWith originVary: String?) -> [(name: String, value: String)] {
-        var headers: [(name: String, value: String)] = [("Vary", mergedVary(originVary))]
-        if !configuration.server.viaHeader.isEmpty {
-            headers.append(("Via", "1.1 \(configuration.server.viaHeader)"))
-        }
+        var headers: HTTPHeaders = [("Vary", mergedVary(originVary))] + via(configuration)
         headers.append(("X-Content-Type-Options", "nosniff"))
         headers.append(("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; sandbox"))
         return headers
+    }
+
+    /// The headers of an error answer, made from the failure alone: a
+    /// failure that may pass soon (`retryAfter`) is never stored, the rest
+    /// live for `cache.error_ttl`.
+    static func failure(_ failure: any HTTPFailure, configuration: HerdConfiguration, onMediaRoute: Bool) -> HTTPHeaders {
+        var headers: HTTPHeaders = [
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Cache-Control", failure.retryAfter == nil ? errorCacheControl(ttl: configuration.cache.errorTTL) : "no-store"),
+            ("X-Herd-Error", failure.reason),
+        ]
+        if let retryAfter = failure.retryAfter { headers.append(("Retry-After", String(retryAfter))) }
+        headers += failure.headers
+        headers += onMediaRoute ? common(configuration: configuration, varyWith: nil) : via(configuration)
+        return headers
+    }
+
+    /// Our `Via`, when `server.via_header` names one.
+    static func via(_ configuration: HerdConfiguration) -> HTTPHeaders {
+        configuration.server.viaHeader.isEmpty ? [] : [("Via", "1.1 \(configuration.server.viaHeader)")]
     }
 
     /// "Accept" added to the origin's Vary once, case-insensitively; one

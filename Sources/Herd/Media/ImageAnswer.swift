@@ -1,0 +1,117 @@
+import Basics
+import Coalescing
+import Imaging
+import Negotiation
+import Upstream
+
+/// The answer step: from a whole source to the reply for this request's
+/// variant. The original, a conversion (one per source and variant at a
+/// time, shared by concurrent requests), a 304 to one of herd's ETags, or
+/// a refusal.
+struct ImageAnswer {
+    let context: WorkerContext
+
+    private var configuration: HerdConfiguration { context.configuration }
+
+    func reply(to request: MediaRequest, from source: SourceResponse, sourceKey: String) -> Reply {
+        let head = source.head
+        let body = source.body
+        guard let format = body.withUnsafeBytes(ImageFormat.sniff) else {
+            // Not an image (or under 16 bytes): the original, as received.
+            return whole(body, contentType: nil, etag: head.value(of: "ETag"),
+                         cacheControl: head.value(of: "Cache-Control"), served: "orig", note: nil, head: head)
+        }
+        let variant = request.variant
+        let settings = context.pipeline.settings
+        func makeBaseTag() -> String {
+            ResponseHeaders.etagBase(sourceKey: sourceKey, length: body.count, digest: source.digest,
+                                     variant: variant, settings: settings)
+        }
+        if let ifNoneMatch = request.ownIfNoneMatch,
+           let matched = ResponseHeaders.matchingETag(ifNoneMatch, base: makeBaseTag()) {
+            var headers = ResponseHeaders.fromOrigin(head, configuration: configuration, replacingRepresentation: true)
+            headers.append(("ETag", matched))
+            headers.append(("Cache-Control", ResponseHeaders.mediaCacheControl(origin: head, configuration: configuration)))
+            return .notModified(ReplyHead(status: 304, headers: headers, served: "orig", note: "not_modified"))
+        }
+        guard ImageConversion.target(for: variant, source: format) != nil else {
+            return whole(body, contentType: format.mimeType, etag: head.value(of: "ETag"),
+                         cacheControl: head.value(of: "Cache-Control"), served: "orig", note: nil, head: head)
+        }
+
+        let baseTag = makeBaseTag()
+        let started = MonotonicClock.now()
+        let decision: ImageConversion.Decision
+        switch convert(body, format: format, variant: variant, key: baseTag, started: started) {
+        case .value(let value, let coalesced):
+            decision = value
+            if coalesced { context.metrics.coalesced(kind: "conversion") }
+        case .failure, .timedOut:
+            context.metrics.conversionFinished(format: "none", result: "busy", seconds: nil)
+            return .failure(Refusal(status: 503, reason: "conversion_queue_full", retryAfter: 1))
+        }
+        let seconds = MonotonicClock.now() - started
+
+        switch decision {
+        case .converted(let output):
+            context.metrics.conversionFinished(format: output.format.rawValue, result: "converted", seconds: seconds)
+            return whole(output.bytes, contentType: output.format.mimeType, etag: "\"\(baseTag)-\(output.format.rawValue)\"",
+                         cacheControl: nil, served: output.format.rawValue, note: nil, head: head)
+        case .original(let reason, let shortLived):
+            context.metrics.conversionFinished(format: "orig", result: reason ?? "original", seconds: seconds)
+            return whole(body, contentType: format.mimeType,
+                         etag: reason == nil ? head.value(of: "ETag") : "\"\(baseTag)-orig\"",
+                         cacheControl: shortLived ? ResponseHeaders.errorCacheControl(ttl: configuration.cache.errorTTL)
+                             : reason == nil ? head.value(of: "Cache-Control") : nil,
+                         served: "orig", note: reason, head: head)
+        case .refuse(let status, let reason):
+            context.metrics.conversionFinished(format: "none", result: reason, seconds: seconds)
+            return .failure(Refusal(status: status, reason: reason))
+        }
+    }
+
+    /// One conversion per (source version, variant) at a time: requests that
+    /// arrive meanwhile share it, and only the one converting holds a CPU
+    /// slot. Admitted by its estimated peak memory, read from the header
+    /// before any pixel is decoded.
+    private func convert(_ body: [UInt8], format: ImageFormat, variant: Variant, key: String,
+                         started: Double) -> Coalescer<ImageConversion.Decision>.Result {
+        let context = self.context
+        let work = { () -> Result<ImageConversion.Decision, any Error> in
+            let limiter = context.conversionLimiter
+            let conversion = ImageConversion(pipeline: context.pipeline)
+            // (A header that does not probe fails the same way inside the
+            // pipeline, at no memory cost.)
+            let bytes = conversion.estimatedPeakBytes(source: body, variant: variant)
+            switch limiter.acquire(bytes: bytes, timeout: context.configuration.image.timeout) {
+            case .granted: break
+            case .queueFull, .timedOut: return .failure(Refusal(status: 503, reason: "conversion_queue_full"))
+            case .overBudget: return .success(ImageConversion.overBudget(format: format, variant: variant))
+            }
+            defer { limiter.release(bytes: bytes) }
+            return .success(conversion.decide(source: body, format: format, variant: variant))
+        }
+        guard configuration.cache.singleFlight else {
+            switch work() {
+            case .success(let value): return .value(value, coalesced: false)
+            case .failure(let error): return .failure(error, coalesced: false)
+            }
+        }
+        return context.conversions.run(key, deadline: started + configuration.image.timeout * 2, work: work)
+    }
+
+    private func whole(_ body: [UInt8], contentType: String?, etag: String?, cacheControl: String?,
+                       served: String, note: String?, head: UpstreamResponseHead) -> Reply {
+        var headers = ResponseHeaders.fromOrigin(head, configuration: configuration, replacingRepresentation: true)
+        // A body that ended with the connection may have been cut: whatever
+        // is made from it is short-lived.
+        let cacheControl = head.closeDelimited ? ResponseHeaders.errorCacheControl(ttl: configuration.cache.errorTTL) : cacheControl
+        headers.append(("Content-Type", contentType ?? head.value(of: "Content-Type") ?? "application/octet-stream"))
+        if let etag { headers.append(("ETag", etag)) }
+        headers.append(("Cache-Control", cacheControl ?? ResponseHeaders.mediaCacheControl(origin: head, configuration: configuration)))
+        // Lets nginx serve byte ranges of the cached object.
+        headers.append(("Accept-Ranges", "bytes"))
+        headers.append(("X-Herd-Variant", served))
+        return .whole(ReplyHead(status: 200, headers: headers, served: served, note: note), body: body)
+    }
+}

@@ -1,0 +1,50 @@
+import Basics
+import Upstream
+
+/// A media request from top to bottom: locate the source, fetch it once,
+/// answer, write once. Each step is a value in and a value out; the
+/// `ReplyWriter` is the only thing that writes.
+struct MediaPath {
+    let context: WorkerContext
+    /// This thread's connection to the origin.
+    let origin: any OriginFetching
+
+    /// What the request did besides its reply, for its log line.
+    struct Trace {
+        var provenance: SourceFetch.Provenance?
+        var origin: SourceFetch.OriginTrace?
+    }
+
+    func serve(_ request: MediaRequest, writer: ReplyWriter) -> Trace {
+        let location: SourceLocation
+        do {
+            guard let found = try locate(request) else {
+                writer.send(.failure(Refusal(status: 404, reason: "not_a_media_route")))
+                return Trace()
+            }
+            location = found
+        } catch {
+            writer.send(.failure(error))
+            return Trace()
+        }
+
+        let report = SourceFetch(context: context, origin: origin).fetch(location, for: request, writer: writer)
+        switch report.outcome {
+        case .whole(let source):
+            writer.send(ImageAnswer(context: context).reply(to: request, from: source, sourceKey: location.key))
+        case .streamed:
+            break
+        case .failed(let failure):
+            writer.fail(failure)
+        }
+        return Trace(provenance: report.provenance, origin: report.origin)
+    }
+
+    /// The first locator that claims the request.
+    private func locate(_ request: MediaRequest) throws(Refusal) -> SourceLocation? {
+        for locator in context.locators {
+            if let location = try locator.locate(request) { return location }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,254 @@
+import Basics
+import Foundation
+import HerdTestSupport
+import Imaging
+import Logging
+import Testing
+import Upstream
+@testable import Herd
+
+/// The media path without nginx: recorded params in, a recording writer
+/// out, a scripted origin behind. The integration tests prove the real
+/// thing; these cover its branches one by one.
+@Suite("Media path, without nginx")
+struct MediaPathTests {
+    static let photo = TestImages.png(TestImages.photo(width: 320, height: 200), kind: .rgb)
+    static let notAnImage = Array(String(repeating: "not an image, a video perhaps. ", count: 400).utf8)
+
+    /// A worker's request handler over `origin`, with the default configuration.
+    static func handler(_ origin: ScriptedOrigin, configure: (inout HerdConfiguration) -> Void = { _ in }) -> RequestHandler {
+        var configuration = HerdConfiguration()
+        configuration.upstream.url = "http://origin.test/"
+        configure(&configuration)
+        let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+        return RequestHandler(context: WorkerContext(configuration: configuration, metrics: HerdMetrics(), logger: logger),
+                              origin: origin)
+    }
+
+    static func serve(_ handler: RequestHandler, _ params: RecordedParams) -> RecordingWriter {
+        let writer = RecordingWriter()
+        handler.handle(params: params, output: writer)
+        return writer
+    }
+
+    static func imageOrigin() -> ScriptedOrigin {
+        ScriptedOrigin { _ in .init(headers: [("Content-Type", "image/png"), ("ETag", "\"origin-1\""),
+                                              ("Cache-Control", "public, max-age=600")], body: photo) }
+    }
+
+    // MARK: Passthrough
+
+    @Test("passthrough: what is not an image streams as it came, with the origin's length and herd's headers")
+    func passthrough() {
+        let origin = ScriptedOrigin { _ in .init(headers: [("Content-Type", "video/mp4"), ("Set-Cookie", "a=b")],
+                                                 body: Self.notAnImage, pieceSize: 1000) }
+        let writer = Self.serve(Self.handler(origin), RecordedParams("GET", "/media/clip.mp4"))
+        #expect(writer.status == 200)
+        #expect(writer.body == Self.notAnImage)
+        #expect(writer.header("Content-Length") == String(Self.notAnImage.count))
+        #expect(writer.header("Content-Type") == "video/mp4")
+        #expect(writer.header("X-Herd-Variant") == "orig")
+        #expect(writer.header("Vary") == "Accept")
+        #expect(writer.header("Set-Cookie") == nil)
+        #expect(!writer.aborted)
+        #expect(origin.asked.map(\.url) == ["http://origin.test/media/clip.mp4"])
+    }
+
+    @Test("passthrough of a HEAD: GET's head, no body, never storable, the transfer stopped after the head")
+    func passthroughHead() {
+        let origin = ScriptedOrigin { _ in .init(headers: [("Content-Type", "video/mp4")], body: Self.notAnImage, pieceSize: 1000) }
+        let writer = Self.serve(Self.handler(origin), RecordedParams("HEAD", "/media/clip.mp4"))
+        #expect(writer.status == 200)
+        #expect(writer.body.isEmpty)
+        #expect(writer.header("Content-Length") == String(Self.notAnImage.count))
+        #expect(writer.values("X-Accel-Expires") == ["0"])
+        #expect(!writer.aborted)
+    }
+
+    @Test("the client leaves mid-stream: the response is cut short, nothing more is written")
+    func clientLeaves() {
+        let origin = ScriptedOrigin { _ in .init(headers: [("Content-Type", "video/mp4")], body: Self.notAnImage, pieceSize: 1000) }
+        let writer = RecordingWriter()
+        writer.peerGoneAfter = 2500
+        Self.handler(origin).handle(params: RecordedParams("GET", "/media/clip.mp4"), output: writer)
+        #expect(writer.aborted)
+        #expect(writer.body.count <= 2500)
+    }
+
+    // MARK: Conversion
+
+    @Test("conversion: the variant nginx named, herd's ETag, the origin's ETag never; the next variant from the source cache")
+    func conversion() throws {
+        let origin = Self.imageOrigin()
+        let handler = Self.handler(origin)
+        let webp = Self.serve(handler, RecordedParams("GET", "/media/a.png", ["HERD_VARIANT": "webp"]))
+        #expect(webp.status == 200)
+        #expect(webp.header("Content-Type") == "image/webp")
+        #expect(webp.body.withUnsafeBytes(ImageFormat.sniff) == .webp)
+        #expect(webp.header("Content-Length") == String(webp.body.count))
+        let etag = try #require(webp.header("ETag"))
+        #expect(etag.hasPrefix("\"h1-") && etag.hasSuffix("-webp\""))
+        #expect(webp.header("X-Herd-Variant") == "webp")
+        #expect(webp.header("Cache-Control") != nil)
+
+        let orig = Self.serve(handler, RecordedParams("GET", "/media/a.png", ["HERD_VARIANT": "orig"]))
+        #expect(orig.status == 200)
+        #expect(orig.body == Self.photo)
+        #expect(origin.asked.count == 1, "the second variant comes from the source cache")
+    }
+
+    @Test("304 to one of herd's ETags, answered by herd; the origin never sees herd's ETag")
+    func notModified() throws {
+        let origin = Self.imageOrigin()
+        let handler = Self.handler(origin) { $0.cache.singleFlight = false }
+        let first = Self.serve(handler, RecordedParams("GET", "/media/a.png", ["HERD_VARIANT": "webp"]))
+        let etag = try #require(first.header("ETag"))
+        let again = Self.serve(handler, RecordedParams("GET", "/media/a.png", ["HERD_VARIANT": "webp", "HTTP_IF_NONE_MATCH": etag]))
+        #expect(again.status == 304)
+        #expect(again.body.isEmpty)
+        #expect(again.header("ETag") == etag)
+        #expect(origin.asked.count == 2)
+        #expect(origin.asked.allSatisfy { $0.headers.isEmpty })
+
+        // The origin's own validator goes to the origin, which decides.
+        _ = Self.serve(handler, RecordedParams("GET", "/media/a.png", ["HTTP_IF_NONE_MATCH": "\"origin-1\""]))
+        #expect(origin.asked.last?.headers.first?.value == "\"origin-1\"")
+    }
+
+    // MARK: Failures
+
+    @Test("the origin times out before answering: 504, the reason, Vary, the short error lifetime")
+    func originTimeout() {
+        let origin = ScriptedOrigin { _ in .init(failBeforeHead: .timeout) }
+        let writer = Self.serve(Self.handler(origin), RecordedParams("GET", "/media/a.png"))
+        #expect(writer.status == 504)
+        #expect(writer.header("X-Herd-Error") == "timeout")
+        #expect(writer.header("Vary") == "Accept")
+        #expect(writer.header("Cache-Control") == "public, max-age=5")
+        #expect(writer.values("X-Accel-Expires") == ["5"])
+        #expect(String(decoding: writer.body, as: UTF8.self) == "504 Gateway Timeout\n")
+    }
+
+    @Test("a failure after the head went out cuts the response short instead of a second head")
+    func failureAfterHead() {
+        let origin = ScriptedOrigin { _ in .init(headers: [("Content-Type", "video/mp4")], body: Self.notAnImage,
+                                                 failAfterBody: .protocolError) }
+        let writer = Self.serve(Self.handler(origin), RecordedParams("GET", "/media/clip.mp4"))
+        #expect(writer.status == 200)
+        #expect(writer.aborted)
+    }
+
+    @Test("answers the origin was not asked for (304, 206, 204) are refused with 502 and nothing of them passes")
+    func unasked() {
+        for status in [304, 206, 204, 201] {
+            let origin = ScriptedOrigin { _ in .init(status: status, headers: [("Content-Type", "image/png")], body: []) }
+            let writer = Self.serve(Self.handler(origin), RecordedParams("GET", "/media/a.png"))
+            #expect(writer.status == 502, "\(status)")
+            #expect(writer.header("X-Herd-Error") == "protocol", "\(status)")
+        }
+    }
+
+    @Test("refusals before any fetch: method, URI, route")
+    func refusals() {
+        let origin = Self.imageOrigin()
+        let handler = Self.handler(origin)
+        let post = Self.serve(handler, RecordedParams("POST", "/media/a.png"))
+        #expect(post.status == 405)
+        #expect(post.header("Allow") == "GET, HEAD")
+        #expect(post.header("Vary") == "Accept")
+        let dots = Self.serve(handler, RecordedParams("GET", "/media/../etc/passwd"))
+        #expect(dots.status == 400)
+        #expect(dots.header("X-Herd-Error") == "dot_segment")
+        #expect(dots.header("Vary") == nil)
+        let other = Self.serve(handler, RecordedParams("GET", "/api/v1/accounts"))
+        #expect(other.status == 404)
+        #expect(origin.asked.isEmpty)
+    }
+
+    @Test("a corrupt image: the original, short-lived, for a client that can show it")
+    func corrupt() {
+        var broken = Self.photo
+        broken.replaceSubrange(60..<broken.count, with: [UInt8](repeating: 0x55, count: broken.count - 60))
+        let origin = ScriptedOrigin { _ in .init(headers: [("Content-Type", "image/png")], body: broken) }
+        let writer = Self.serve(Self.handler(origin), RecordedParams("GET", "/media/a.png", ["HERD_VARIANT": "webp"]))
+        #expect(writer.status == 200)
+        #expect(writer.body == broken)
+        #expect(writer.header("Cache-Control") == "public, max-age=5")
+    }
+
+    // MARK: Single flight
+
+    @Test("single flight: waiters get the leader's bytes from one fetch, each in its own variant")
+    func waiters() throws {
+        let origin = Self.imageOrigin()
+        origin.gate = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) let handler = Self.handler(origin)
+        let variants = ["webp", "avif", "orig"]
+        let results = Results()
+        let group = DispatchGroup()
+        for variant in variants {
+            group.enter()
+            Thread.detachNewThread {
+                let writer = Self.serve(handler, RecordedParams("GET", "/media/a.png", ["HERD_VARIANT": variant]))
+                results.put(variant, writer)
+                group.leave()
+            }
+        }
+        // Release the one fetch once both other requests wait on it.
+        let sources = handler.context.sources.fetches
+        let joined = Wait.until(seconds: 10) { sources.waiting(for: "http://origin.test/media/a.png") == 2 }
+        origin.gate?.signal()
+        #expect(joined)
+        #expect(group.wait(timeout: .now() + 30) == .success)
+        #expect(origin.asked.count == 1)
+        #expect(results.get("webp")?.header("Content-Type") == "image/webp")
+        #expect(results.get("avif")?.header("Content-Type") == "image/avif")
+        #expect(results.get("orig")?.body == Self.photo)
+    }
+
+    @Test("single flight: the leader's failure reaches every waiter at once, and is not remembered")
+    func waitersShareFailure() {
+        let origin = ScriptedOrigin { _ in .init(failBeforeHead: .connect) }
+        origin.gate = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) let handler = Self.handler(origin)
+        let results = Results()
+        let group = DispatchGroup()
+        for index in 0..<3 {
+            group.enter()
+            Thread.detachNewThread {
+                results.put(String(index), Self.serve(handler, RecordedParams("GET", "/media/b.png")))
+                group.leave()
+            }
+        }
+        let sources = handler.context.sources.fetches
+        let joined = Wait.until(seconds: 10) { sources.waiting(for: "http://origin.test/media/b.png") == 2 }
+        origin.gate?.signal()
+        #expect(joined)
+        #expect(group.wait(timeout: .now() + 30) == .success)
+        #expect(origin.asked.count == 1)
+        for index in 0..<3 { #expect(results.get(String(index))?.status == 502) }
+        origin.gate = nil
+        _ = Self.serve(handler, RecordedParams("GET", "/media/b.png"))
+        #expect(origin.asked.count == 2)
+    }
+}
+
+/// Writers by name, filled from several threads.
+final class Results: @unchecked Sendable {
+    private let lock = NSLock()
+    private var writers: [String: RecordingWriter] = [:]
+    func put(_ name: String, _ writer: RecordingWriter) { lock.withLock { writers[name] = writer } }
+    func get(_ name: String) -> RecordingWriter? { lock.withLock { writers[name] } }
+}
+
+enum Wait {
+    /// Polls `condition` until it holds or `seconds` pass.
+    static func until(seconds: Double, _ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if condition() { return true }
+            Thread.sleep(forTimeInterval: 0.005)
+        }
+        return condition()
+    }
+}
