@@ -1,42 +1,55 @@
 #!/usr/bin/env bash
-# Copies deploy/nginx into DIR/herd with the install paths pointed at DIR,
-# for the demo and the benchmarks (the tests do the same in Swift):
+# The one renderer of Herd's nginx files for a run outside /etc/nginx (the
+# demo, the benchmarks and the integration tests all call it):
 #
-#   scripts/render-nginx.sh DIR ORIGIN_URL SOCKET [SOCKET…]
+#   scripts/render-nginx.sh DIR APP_URL SOCKET [SOCKET…]
 #
-# ORIGIN_URL is where the app runs (http://127.0.0.1:PORT, or a real
-# https:// instance); each SOCKET becomes a `server` of `upstream herd`.
+# Copies deploy/nginx to DIR/herd and writes its per-install files whole:
+# install/workers.conf (one `server` per herd SOCKET), install/cache-zones.conf
+# (caches under DIR/cache), install/error-pages.conf, the app's name and
+# scheme (install/app-origin.conf, app-pass.conf, streaming-pass.conf) and
+# its address (upstreams/*.conf) (the app at APP_URL: http://127.0.0.1:PORT, or a real
+# https:// instance). Every other file is used exactly as shipped.
 set -euo pipefail
-dir=$1; origin=$2; shift 2
+dir=$(cd "$1" && pwd); app=$2; shift 2
 repo=$(cd "$(dirname "$0")/.." && pwd)
 rm -rf "$dir/herd"
 cp -r "$repo/deploy/nginx" "$dir/herd"
 mkdir -p "$dir/cache" "$dir/tmp"
-scheme=${origin%%://*}
-hostport=${origin#*://}; hostport=${hostport%%/*}
+
+scheme=${app%%://*}
+hostport=${app#*://}; hostport=${hostport%%/*}
 host=${hostport%%:*}
 if [[ $hostport != *:* ]]; then
   [[ $scheme == https ]] && hostport="$hostport:443" || hostport="$hostport:80"
 fi
-servers=""
-for socket in "$@"; do servers+="    server unix:$socket max_fails=0;\n"; done
-find "$dir/herd" -name '*.conf' -print0 | while IFS= read -r -d '' file; do
-  sed -i -e "s|/var/cache/nginx/herd|$dir/cache|g" \
-         -e "s|/etc/nginx/herd/errors|$dir/herd/errors|g" \
-         -e "s|127.0.0.1:3000|$hostport|g" -e "s|127.0.0.1:4000|$hostport|g" "$file"
+header="# Written by scripts/render-nginx.sh for $dir."
+
+{ echo "$header"; for socket in "$@"; do echo "server unix:$socket max_fails=0;"; done; } > "$dir/herd/install/workers.conf"
+
+cat > "$dir/herd/install/cache-zones.conf" <<CONF
+$header
+proxy_cache_path   $dir/cache/app   levels=1:2 keys_zone=herd_app:20m   max_size=1g  inactive=10m use_temp_path=off;
+fastcgi_cache_path $dir/cache/media levels=1:2 keys_zone=herd_media:50m max_size=10g inactive=7d  use_temp_path=off;
+CONF
+
+printf '%s\nroot %s;\n' "$header" "$dir/herd/errors" > "$dir/herd/install/error-pages.conf"
+
+if [[ $scheme == https ]]; then app_host=$host; else app_host='$host'; fi
+printf '%s\nmap $host $herd_app_host { default %s; }\n' "$header" "$app_host" > "$dir/herd/install/app-origin.conf"
+printf '%s\nproxy_pass %s://herd_app;\n' "$header" "$scheme" > "$dir/herd/install/app-pass.conf"
+printf '%s\nproxy_pass %s://herd_streaming;\n' "$header" "$scheme" > "$dir/herd/install/streaming-pass.conf"
+
+for flavor in mastodon akkoma; do
+  cat > "$dir/herd/upstreams/$flavor.conf" <<CONF
+$header
+upstream herd_app {
+    server $hostport max_fails=3 fail_timeout=10s;
+    keepalive 32;
+}
+upstream herd_streaming {
+    server $hostport max_fails=3 fail_timeout=10s;
+    keepalive 8;
+}
+CONF
 done
-python3 - "$dir/herd/http/upstream-herd.conf" "$servers" <<'PY'
-import sys
-path, servers = sys.argv[1], sys.argv[2].replace("\\n", "\n")
-text = open(path).read()
-old = "    server unix:/run/herd/herd-0.sock max_fails=0;\n    server unix:/run/herd/herd-1.sock max_fails=0;\n"
-open(path, "w").write(text.replace(old, servers))
-PY
-if [[ $scheme == https ]]; then
-  # A remote origin over TLS: its own Host name and SNI.
-  sed -i -e "s|proxy_pass http://herd_app;|proxy_pass https://herd_app;\nproxy_ssl_server_name on;\nproxy_ssl_name $host;|" \
-         -e "s|proxy_set_header Host              \$host;|proxy_set_header Host              $host;|" \
-         "$dir/herd/server/proxy-app.conf"
-  sed -i -e "s|proxy_pass http://herd_streaming;|proxy_pass https://herd_streaming;\n    proxy_ssl_server_name on;\n    proxy_ssl_name $host;|" \
-         "$dir/herd/server/streaming.conf"
-fi

@@ -6,28 +6,16 @@ import Foundation
 enum NginxConfig {
     static var shipped: URL { Paths.repository.appendingPathComponent("deploy/nginx") }
 
+    /// Copies the shipped files into `directory/herd` and writes their
+    /// per-install files (herd's sockets, the caches, the app on `appPort`)
+    /// with scripts/render-nginx.sh, the renderer the demo and benchmarks use.
     static func render(into directory: URL, herdSockets: [String], appPort: UInt16) throws {
-        let fm = FileManager.default
-        let target = directory.appendingPathComponent("herd")
-        try? fm.removeItem(at: target)
-        try fm.copyItem(at: shipped, to: target)
-        let cache = directory.appendingPathComponent("cache").path
-        try fm.createDirectory(atPath: cache, withIntermediateDirectories: true)
-        try fm.createDirectory(at: directory.appendingPathComponent("tmp"), withIntermediateDirectories: true)
-        let upstreamLines = herdSockets.map { "    server unix:\($0) max_fails=0;" }.joined(separator: "\n")
-        let enumerator = fm.enumerator(at: target, includingPropertiesForKeys: nil)!
-        for case let file as URL in enumerator where file.pathExtension == "conf" {
-            var text = try String(contentsOf: file, encoding: .utf8)
-            text = text.replacingOccurrences(of: "/var/cache/nginx/herd", with: cache)
-            text = text.replacingOccurrences(of: "/etc/nginx/herd/errors", with: target.appendingPathComponent("errors").path)
-            text = text.replacingOccurrences(of: "127.0.0.1:3000", with: "127.0.0.1:\(appPort)")
-            text = text.replacingOccurrences(of: "127.0.0.1:4000", with: "127.0.0.1:\(appPort)")
-            if file.lastPathComponent == "upstream-herd.conf" {
-                text = text.replacingOccurrences(
-                    of: "    server unix:/run/herd/herd-0.sock max_fails=0;\n    server unix:/run/herd/herd-1.sock max_fails=0;",
-                    with: upstreamLines)
-            }
-            try text.write(to: file, atomically: true, encoding: .utf8)
+        let script = Paths.repository.appendingPathComponent("scripts/render-nginx.sh").path
+        let renderer = try ChildProcess(name: "render-nginx", executable: "/bin/bash",
+                                        arguments: [script, directory.path, "http://127.0.0.1:\(appPort)"] + herdSockets,
+                                        directory: directory)
+        guard renderer.waitForExit(timeout: 30) == 0 else {
+            throw HTTPClientError(description: "scripts/render-nginx.sh failed: \(renderer.log)")
         }
     }
 
