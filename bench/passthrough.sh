@@ -73,7 +73,7 @@ pids+=($front_pid)
 # fetch through herd, which is what this compares (with them on, repeated
 # requests for one file would not reach the origin at all).
 "$herd_bin" --upstream "http://127.0.0.1:$origin_port" --bind "$run/herd.sock" --set server.socket_mode=0666 \
-  --set cache.single_flight=false 2>"$run/herd.log" &
+  --set cache.single_flight=false ${BENCH_HERD_ARGS:-} 2>"$run/herd.log" &
 herd_pid=$!
 pids+=($herd_pid)
 for _ in $(seq 100); do [[ -S $run/herd.sock ]] && curl -sf -o /dev/null "http://127.0.0.1:$front_port$file" && break; sleep 0.1; done
@@ -99,6 +99,11 @@ measure() {
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
   p99=$(awk '$1=="99%" {print $2}' <<<"$out")
   errors=$(awk '/Non-2xx/ {n+=$NF} /Socket errors/ {gsub(",",""); n+=$4+$6+$8+$10} END {print n+0}' <<<"$out")
+  if (( errors > 0 )); then
+    # Say what the errors were: wrk's count, herd's answers other than 200, nginx's complaints.
+    { echo "errors on $url ($conns connections):"; grep -E "Socket errors|Non-2xx" <<<"$out"
+      grep ' request' "$run/herd.log" | grep -v 'http.status=200' | tail -3; tail -3 "$run/error.log"; } >&2
+  fi
   echo "$rps $(to_ms "$p50") $(to_ms "$p99") $errors" \
     "$(awk -v t="$herd_ticks" -v hz="$ticks_per_second" -v n="$requests" 'BEGIN {printf "%.3f", t / hz / n * 1000}')" \
     "$(awk -v t="$nginx_ticks" -v hz="$ticks_per_second" -v n="$requests" 'BEGIN {printf "%.3f", t / hz / n * 1000}')"

@@ -14,6 +14,30 @@ extension StringProtocol {
 }
 
 extension String {
+    /// Whether `needle` (lowercase ASCII) occurs in this string, ignoring
+    /// ASCII case: for directives in header values, without lowercasing a
+    /// copy (or Foundation's locale-aware search).
+    @inlinable
+    public func containsLowercaseASCII(_ needle: StaticString) -> Bool {
+        var text = self
+        text.makeContiguousUTF8()
+        return text.utf8.withContiguousStorageIfAvailable { haystack in
+            let wanted = UnsafeBufferPointer(start: needle.utf8Start, count: needle.utf8CodeUnitCount)
+            guard haystack.count >= wanted.count else { return false }
+            for start in 0...(haystack.count - wanted.count) {
+                var index = 0
+                while index < wanted.count {
+                    var byte = haystack[start + index]
+                    if byte >= 0x41, byte <= 0x5a { byte |= 0x20 }
+                    guard byte == wanted[index] else { break }
+                    index += 1
+                }
+                if index == wanted.count { return true }
+            }
+            return false
+        } ?? false
+    }
+
     /// ASCII case-insensitive equality, as header names compare.
     @inlinable
     public func caseInsensitiveEquals(_ other: String) -> Bool {

@@ -25,19 +25,24 @@ int herd_epoll_create(void) {
     return epoll_create1(EPOLL_CLOEXEC);
 }
 
-int herd_epoll_watch(int epoll, int fd) {
-    struct epoll_event event = { .events = EPOLLIN, .data = { .fd = fd } };
+int herd_epoll_add(int epoll, int fd, int oneshot) {
+    struct epoll_event event = { .events = EPOLLIN | (oneshot ? EPOLLONESHOT : 0), .data = { .fd = fd } };
     return epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event);
 }
 
-int herd_epoll_unwatch(int epoll, int fd) {
+int herd_epoll_rearm(int epoll, int fd) {
+    struct epoll_event event = { .events = EPOLLIN | EPOLLONESHOT, .data = { .fd = fd } };
+    return epoll_ctl(epoll, EPOLL_CTL_MOD, fd, &event);
+}
+
+int herd_epoll_remove(int epoll, int fd) {
     return epoll_ctl(epoll, EPOLL_CTL_DEL, fd, NULL);
 }
 
-int herd_epoll_wait(int epoll, int *ready, int capacity) {
-    struct epoll_event events[256];
-    if (capacity > 256) capacity = 256;
-    int count = epoll_wait(epoll, events, capacity, -1);
+int herd_epoll_wait(int epoll, int *ready, int capacity, int timeout_ms) {
+    struct epoll_event events[64];
+    if (capacity > 64) capacity = 64;
+    int count = epoll_wait(epoll, events, capacity, timeout_ms);
     for (int i = 0; i < count; i++) ready[i] = events[i].data.fd;
     return count;
 }

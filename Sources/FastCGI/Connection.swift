@@ -6,9 +6,9 @@ import Glibc
 
 /// One connection from nginx and the libfcgi request state bound to it.
 ///
-/// Owned by exactly one party at a time — the dispatcher while it is idle,
-/// a worker while a request on it is served — and handed over through
-/// `ConnectionQueue` under its lock.
+/// Served by one worker at a time: its descriptor is armed in epoll
+/// one-shot, so only the worker epoll reports it to reads it, and that
+/// worker arms it again when the request is done.
 final class Connection: @unchecked Sendable {
     let request: UnsafeMutablePointer<FCGX_Request>
 
@@ -16,7 +16,7 @@ final class Connection: @unchecked Sendable {
         request = .allocate(capacity: 1)
         request.initialize(to: FCGX_Request())
         // No listening socket: FCGX_Accept_r must only ever read from this
-        // connection, never accept a new one behind the dispatcher's back.
+        // connection, never accept a new one behind the server's back.
         FCGX_InitRequest(request, -1, 0)
         request.pointee.ipcFd = descriptor
         // Until nginx's first BEGIN_REQUEST says otherwise: stops the
@@ -43,85 +43,31 @@ final class Connection: @unchecked Sendable {
     }
 }
 
-/// Connections with a request waiting (for workers) and connections that
-/// went idle again (for the dispatcher), under one lock whose condition
-/// wakes workers.
-final class ConnectionQueue: @unchecked Sendable {
+/// Every open connection by descriptor: how a worker finds the connection
+/// epoll reported, and what shutdown closes. A connection leaves the table
+/// before its descriptor is closed, so a number the kernel hands out again
+/// never finds the old connection.
+final class ConnectionTable: @unchecked Sendable {
     private let lock = ConditionLock()
-    private var ready: [Connection] = []
-    private var readyHead = 0
-    private var returned: [Connection] = []
-    private var closed = false
-    /// Writing a byte here wakes the dispatcher's poll.
-    private let wakeDescriptor: Int32
+    private var connections: [Int32: Connection] = [:]
 
-    init(wakeDescriptor: Int32) {
-        self.wakeDescriptor = wakeDescriptor
+    func insert(_ connection: Connection) {
+        lock.withLock { connections[connection.descriptor] = connection }
     }
 
-    /// Dispatcher: connections that have a request to read.
-    func pushReady(_ connections: [Connection]) {
-        guard !connections.isEmpty else { return }
-        lock.lock()
-        ready.append(contentsOf: connections)
-        if connections.count == 1 {
-            lock.signal()
-        } else {
-            lock.broadcast()
+    func connection(for descriptor: Int32) -> Connection? {
+        lock.withLock { connections[descriptor] }
+    }
+
+    func remove(_ descriptor: Int32) {
+        lock.withLock { connections[descriptor] = nil }
+    }
+
+    /// Empties the table; the caller closes what it returns.
+    func removeAll() -> [Connection] {
+        lock.withLock {
+            defer { connections.removeAll() }
+            return Array(connections.values)
         }
-        lock.unlock()
-    }
-
-    /// Worker: the next connection to serve; nil once closed and drained.
-    func popReady() -> Connection? {
-        lock.lock()
-        defer { lock.unlock() }
-        while readyHead == ready.count {
-            if closed { return nil }
-            lock.wait()
-        }
-        let connection = ready[readyHead]
-        readyHead += 1
-        if readyHead == ready.count {
-            ready.removeAll(keepingCapacity: true)
-            readyHead = 0
-        }
-        return connection
-    }
-
-    /// Worker: a kept-alive connection goes back to the dispatcher to wait
-    /// for nginx's next request. After shutdown it is closed instead.
-    func returnIdle(_ connection: Connection) {
-        lock.lock()
-        let accept = !closed
-        if accept { returned.append(connection) }
-        lock.unlock()
-        if accept {
-            var byte: UInt8 = 1
-            _ = write(wakeDescriptor, &byte, 1)
-        } else {
-            connection.close()
-        }
-    }
-
-    /// Dispatcher: the connections workers gave back since the last call.
-    func takeReturned() -> [Connection] {
-        lock.lock()
-        defer { lock.unlock() }
-        let result = returned
-        returned.removeAll(keepingCapacity: true)
-        return result
-    }
-
-    /// No more connections: workers finish what is queued, then stop.
-    /// Returns the idle connections still held, for the caller to close.
-    func close() -> [Connection] {
-        lock.lock()
-        closed = true
-        let leftovers = returned
-        returned.removeAll()
-        lock.broadcast()
-        lock.unlock()
-        return leftovers
     }
 }

@@ -12,19 +12,18 @@ public protocol FastCGIResponder: AnyObject {
     func respond(to exchange: FastCGIExchange)
 }
 
-/// Serves FastCGI on one listening socket with a dispatcher thread and a
-/// pool of worker threads.
+/// Serves FastCGI on one listening socket with a pool of worker threads.
 ///
 /// nginx keeps FastCGI connections open between requests
 /// (`fastcgi_keep_conn on`), so a thread per connection would sit idle on a
-/// kept connection while new ones wait in the backlog. Instead one
-/// dispatcher polls the listening socket and every idle connection, and
-/// hands a connection to a worker only when a request is readable on it
-/// (epoll: one system call per event, not a scan of every idle connection);
-/// the worker gives it back when the request is done. A plain libfcgi
-/// accept loop would also block in accept(2) and never notice SIGTERM: the
-/// dispatcher polls a shutdown pipe too, and workers wait on a condition
-/// variable that shutdown broadcasts.
+/// kept connection while new ones wait in the backlog. Instead every idle
+/// worker waits in one epoll set holding the listening socket and every
+/// connection, each armed one-shot: when a request arrives, the kernel wakes
+/// one worker, which reads and answers it on the spot and arms the
+/// connection again. No thread hands a connection to another (a dispatcher
+/// thread did, until measured: two context switches and a pipe write per
+/// request). A plain libfcgi accept loop would also block in accept(2) and
+/// never notice SIGTERM: a shutdown pipe in the same set wakes every worker.
 public final class FastCGIServer: Sendable {
     public struct Configuration: Sendable {
         /// Worker threads; each serves one request at a time.
@@ -43,7 +42,8 @@ public final class FastCGIServer: Sendable {
     private let configuration: Configuration
     private let makeResponder: @Sendable () -> (any FastCGIResponder)?
     private let wakePipe: (read: Int32, write: Int32)
-    private let queue: ConnectionQueue
+    private let epoll: Int32
+    private let connections = ConnectionTable()
     /// Guards `state`; shutdown waits on it for the threads to end.
     private let lock = ConditionLock()
     nonisolated(unsafe) private var stateValue = State()
@@ -79,29 +79,30 @@ public final class FastCGIServer: Sendable {
         _ = fcntl(fds[0], F_SETFL, O_NONBLOCK)
         _ = fcntl(fds[1], F_SETFL, O_NONBLOCK)
         wakePipe = (fds[0], fds[1])
-        queue = ConnectionQueue(wakeDescriptor: fds[1])
+        epoll = herd_epoll_create()
+        guard epoll >= 0 else { throw SystemError("epoll_create1") }
+        // The shutdown pipe stays level-triggered: once written, it wakes
+        // every worker, now and on each later wait.
+        guard herd_epoll_add(epoll, wakePipe.read, 0) == 0,
+              herd_epoll_add(epoll, socket.descriptor, 1) == 0 else { throw SystemError("epoll_ctl") }
         if FCGX_Init() != 0 { throw SystemError("FCGX_Init", errno: EIO) }
     }
 
     deinit {
         _ = close(wakePipe.read)
         _ = close(wakePipe.write)
+        _ = close(epoll)
     }
 
     /// Requests being answered right now.
     public var requestsInFlight: Int { withState { $0.requestsInFlight } }
 
-    /// Starts the dispatcher and the workers.
+    /// Starts the workers.
     public func start() throws(SystemError) {
         let workers = max(1, configuration.threads)
-        withState { $0.liveThreads = workers + 1 }
+        withState { $0.liveThreads = workers }
         var started = 0
         do throws(SystemError) {
-            try spawnThread(name: "herd-dispatch") { [self] in
-                dispatchLoop()
-                threadEnded()
-            }
-            started = 1
             for index in 0..<workers {
                 try spawnThread(name: "herd-worker-\(index)") { [self] in
                     workerLoop()
@@ -110,26 +111,30 @@ public final class FastCGIServer: Sendable {
                 started += 1
             }
         } catch {
-            threadEnded(workers + 1 - started)
+            threadEnded(workers - started)
             _ = shutdown(timeout: 1)
             throw error
         }
     }
 
-    /// Stops accepting, lets queued and in-flight requests finish for up to
-    /// `timeout` seconds, and returns how many were still running when it
-    /// gave up (0 = clean).
+    /// Stops accepting, lets requests already sent and in flight finish
+    /// for up to `timeout` seconds, and returns how many were still running
+    /// when it gave up (0 = clean).
     public func shutdown(timeout: Double) -> Int {
         let alreadyStopping = withState { state in
             defer { state.stopping = true }
             return state.stopping
         }
         if !alreadyStopping {
+            // New connections are refused from now on; nginx's
+            // fastcgi_next_upstream moves them to another worker.
+            _ = herd_epoll_remove(epoll, socket.descriptor)
+            socket.close()
             var byte: UInt8 = 1
             _ = write(wakePipe.write, &byte, 1)
         }
         let deadline = MonotonicClock.now() + timeout
-        return lock.withLock {
+        let abandoned = lock.withLock {
             while stateValue.liveThreads > 0 {
                 if !lock.wait(until: deadline), stateValue.liveThreads > 0 {
                     return max(stateValue.requestsInFlight, 1)
@@ -137,80 +142,10 @@ public final class FastCGIServer: Sendable {
             }
             return 0
         }
-    }
-
-    // MARK: - Dispatcher
-
-    private func dispatchLoop() {
-        // epoll rather than poll(2): with nginx keeping dozens of idle
-        // connections, poll would scan all of them for every request.
-        let epoll = herd_epoll_create()
-        guard epoll >= 0 else { return }
-        var idle: [Int32: Connection] = [:]
-        defer {
-            // New connections are refused from now on; nginx's
-            // fastcgi_next_upstream moves them to another worker.
-            socket.close()
-            for connection in Array(idle.values) + queue.close() { connection.close() }
-            _ = close(epoll)
+        if abandoned == 0 {
+            for connection in connections.removeAll() { connection.close() }
         }
-        func watch(_ fd: Int32) -> Bool { herd_epoll_watch(epoll, fd) == 0 }
-        guard watch(wakePipe.read), watch(socket.descriptor) else { return }
-        var ready = [Int32](repeating: -1, count: 256)
-        while true {
-            for connection in queue.takeReturned() {
-                if watch(connection.descriptor) {
-                    idle[connection.descriptor] = connection
-                } else {
-                    connection.close()
-                }
-            }
-            let count = herd_epoll_wait(epoll, &ready, Int32(ready.count))
-            if count < 0 {
-                if errno == EINTR { continue }
-                return
-            }
-            var readyNow: [Connection] = []
-            for index in 0..<Int(count) {
-                let fd = ready[index]
-                if fd == wakePipe.read {
-                    drainWakePipe()
-                    if withState({ $0.stopping }) { return }
-                } else if fd == socket.descriptor {
-                    readyNow.append(contentsOf: acceptPending())
-                } else if let connection = idle.removeValue(forKey: fd) {
-                    // A request (or EOF) to read: a worker's FCGX_Accept_r
-                    // reads the request or notices the close.
-                    _ = herd_epoll_unwatch(epoll, fd)
-                    readyNow.append(connection)
-                }
-            }
-            queue.pushReady(readyNow)
-        }
-    }
-
-    private func acceptPending() -> [Connection] {
-        var accepted: [Connection] = []
-        while true {
-            let fd = herd_accept_cloexec(socket.descriptor)
-            if fd < 0 {
-                if errno == EINTR || errno == ECONNABORTED { continue }
-                // EAGAIN: nothing more pending. EMFILE and the like: leave
-                // the rest in the backlog and retry on the next poll.
-                if errno != EAGAIN && errno != EWOULDBLOCK { usleep(1_000) }
-                return accepted
-            }
-            if fd >= Self.maximumDescriptor {
-                _ = close(fd)
-                continue
-            }
-            accepted.append(Connection(descriptor: fd))
-        }
-    }
-
-    private func drainWakePipe() {
-        var buffer = [UInt8](repeating: 0, count: 256)
-        while read(wakePipe.read, &buffer, buffer.count) > 0 {}
+        return abandoned
     }
 
     // MARK: - Workers
@@ -219,28 +154,90 @@ public final class FastCGIServer: Sendable {
         // A worker that cannot make its responder (out of memory) ends;
         // the factory reports why.
         guard let responder = makeResponder() else { return }
-        while let connection = queue.popReady() {
-            // Reads the params of the request waiting on this connection.
-            // A negative result: nginx closed it (an idle keep-alive
-            // timeout) or sent garbage.
-            guard FCGX_Accept_r(connection.request) >= 0 else {
-                connection.close()
+        var ready = [Int32](repeating: -1, count: 8)
+        var draining = false
+        while true {
+            // After shutdown: what nginx has already sent is answered, then
+            // the worker ends (the wait no longer blocks).
+            let count = herd_epoll_wait(epoll, &ready, draining ? Int32(ready.count) : 1, draining ? 0 : -1)
+            if count < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            var served = false
+            for index in 0..<Int(count) {
+                let fd = ready[index]
+                if fd == wakePipe.read {
+                    draining = true
+                } else if fd == socket.descriptor {
+                    acceptPending()
+                    served = true
+                } else if let connection = connections.connection(for: fd) {
+                    serve(connection, with: responder, rearm: !withState { $0.stopping })
+                    served = true
+                }
+            }
+            if draining, !served { return }
+        }
+    }
+
+    /// One request on `connection`: read, answered, and the connection armed
+    /// again for nginx's next request (or closed).
+    private func serve(_ connection: Connection, with responder: any FastCGIResponder, rearm: Bool) {
+        let fd = connection.descriptor
+        // Reads the params of the request waiting on this connection. A
+        // negative result: nginx closed it (an idle keep-alive timeout) or
+        // sent garbage.
+        guard FCGX_Accept_r(connection.request) >= 0 else {
+            drop(connection, fd)
+            return
+        }
+        withState { $0.requestsInFlight += 1 }
+        let exchange = FastCGIExchange(request: connection.request)
+        responder.respond(to: exchange)
+        if exchange.aborted || exchange.peerGone {
+            // Cut short on purpose (or nobody listens): no END_REQUEST.
+            drop(connection, fd)
+        } else if connection.request.pointee.keepConnection == 0 {
+            // nginx did not ask to keep it: FCGX_Finish_r writes END_REQUEST
+            // and closes it.
+            connections.remove(fd)
+            FCGX_Finish_r(connection.request)
+        } else {
+            // Writes END_REQUEST; the connection waits for the next request,
+            // unless the worker is stopping.
+            FCGX_Finish_r(connection.request)
+            if !rearm || herd_epoll_rearm(epoll, fd) != 0 { drop(connection, fd) }
+        }
+        withState { $0.requestsInFlight -= 1 }
+    }
+
+    private func drop(_ connection: Connection, _ fd: Int32) {
+        connections.remove(fd)
+        connection.close()
+    }
+
+    /// Accepts every pending connection, adds each to the set (armed: its
+    /// first request may already be there), and arms the listener again.
+    private func acceptPending() {
+        defer { if !withState({ $0.stopping }) { _ = herd_epoll_rearm(epoll, socket.descriptor) } }
+        while true {
+            let fd = herd_accept_cloexec(socket.descriptor)
+            if fd < 0 {
+                if errno == EINTR || errno == ECONNABORTED { continue }
+                // EAGAIN: nothing more pending. EMFILE and the like: leave
+                // the rest in the backlog; a millisecond's pause keeps the
+                // re-armed listener from spinning until a descriptor frees.
+                if errno != EAGAIN && errno != EWOULDBLOCK { usleep(1_000) }
+                return
+            }
+            if fd >= Self.maximumDescriptor {
+                _ = close(fd)
                 continue
             }
-            withState { $0.requestsInFlight += 1 }
-            let exchange = FastCGIExchange(request: connection.request)
-            responder.respond(to: exchange)
-            if exchange.aborted || exchange.peerGone {
-                connection.close()
-            } else {
-                // Writes END_REQUEST; closes the socket itself unless nginx
-                // asked to keep the connection.
-                FCGX_Finish_r(connection.request)
-            }
-            withState { $0.requestsInFlight -= 1 }
-            if connection.isOpen {
-                queue.returnIdle(connection)
-            }
+            let connection = Connection(descriptor: fd)
+            connections.insert(connection)
+            if herd_epoll_add(epoll, fd, 1) != 0 { drop(connection, fd) }
         }
     }
 }

@@ -1,14 +1,14 @@
+import Basics
 #if canImport(Glibc)
 import Glibc
 #endif
-import Synchronization
 
 /// The socket a worker accepts nginx's connections on.
 ///
 /// We create it ourselves instead of calling `FCGX_OpenSocket`, because that
 /// function calls `exit(errno)` when bind fails: an admin would see a bare
 /// exit code instead of "address in use". The socket is non-blocking so that
-/// the dispatcher can wait for it in epoll next to a shutdown pipe; accepted
+/// the workers can wait for it in epoll next to a shutdown pipe; accepted
 /// connections are blocking again (Linux does not inherit O_NONBLOCK).
 public final class ListeningSocket: Sendable {
     public let descriptor: Int32
@@ -35,7 +35,7 @@ public final class ListeningSocket: Sendable {
         if case .unix(let path) = address { _ = unlink(path) }
     }
 
-    private let isOpen = Mutex(true)
+    private let isOpen = Locked(true)
 
     deinit { close() }
 

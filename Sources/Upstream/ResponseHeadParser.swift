@@ -114,12 +114,11 @@ public struct ResponseHeadParser: Sendable {
     /// Content-Length beside Transfer-Encoding (RFC 9112 §6.1: "ought to be
     /// handled as an error") are what response splitting plays on.
     static func hasAmbiguousLength(_ headers: [(name: String, value: String)]) -> Bool {
-        var seen: Substring?
+        var seen: String?
         let chunked = headers.contains { $0.name.caseInsensitiveEquals("Transfer-Encoding") }
         for header in headers where header.name.caseInsensitiveEquals("Content-Length") {
             for part in header.value.split(separator: ",", omittingEmptySubsequences: false) {
-                let value = part.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed()
-                let text = Substring(value)
+                let text = part.trimmingHTTPWhitespace()
                 guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return true }
                 if chunked { return true }
                 if let seen, seen != text { return true }

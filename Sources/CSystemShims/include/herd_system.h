@@ -13,14 +13,17 @@ int herd_pipe_cloexec(int fds[_Nonnull 2]);
 /// inherit the listening socket's O_NONBLOCK) and does not leak into children.
 int herd_accept_cloexec(int listener);
 
-/// epoll, reduced to what the FastCGI dispatcher needs: a set of
-/// descriptors watched for input (level-triggered), and the ready ones.
+/// epoll, reduced to what the FastCGI server needs. Worker threads wait
+/// on one epoll set themselves. A descriptor added with `oneshot` is
+/// reported to one thread once, then disarmed until `herd_epoll_rearm`:
+/// one connection, one worker at a time, with no hand-over between threads.
 int herd_epoll_create(void);
-int herd_epoll_watch(int epoll, int fd);
-int herd_epoll_unwatch(int epoll, int fd);
-/// Waits (forever) and writes up to `capacity` ready descriptors to `ready`;
-/// returns how many, or -1 with errno.
-int herd_epoll_wait(int epoll, int *ready, int capacity);
+int herd_epoll_add(int epoll, int fd, int oneshot);
+int herd_epoll_rearm(int epoll, int fd);
+int herd_epoll_remove(int epoll, int fd);
+/// Waits up to `timeout_ms` (-1: forever) and writes up to `capacity` ready
+/// descriptors to `ready`; returns how many, or -1 with errno.
+int herd_epoll_wait(int epoll, int *ready, int capacity, int timeout_ms);
 
 /// Caps glibc's malloc arenas. Each thread otherwise gets an arena of its
 /// own (up to 8 per core), and memory an encoder frees in one of them is

@@ -135,11 +135,7 @@ enum Logging {
     /// One handler for the process: lines to stderr, which systemd sends to the journal.
     static func bootstrap(level: String) -> Logger {
         let logLevel = Logger.Level(rawValue: level.lowercased()) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = logLevel
-            return handler
-        }
+        LoggingSystem.bootstrap { label in LineLogHandler(label: label, level: logLevel) }
         var logger = Logger(label: "herd")
         logger.logLevel = logLevel
         return logger

@@ -42,16 +42,23 @@ public enum HeaderPolicy {
         from origin: [(name: String, value: String)],
         preserveAll: Bool
     ) -> [(name: String, value: String)] {
-        // Headers named in Connection are hop-by-hop for this message too.
+        let dropped = namedInConnection(origin)
+        return origin.filter { passes(lowercasedName: $0.name.lowercased(), preserveAll: preserveAll, dropped: dropped) }
+    }
+
+    /// Headers named in Connection: hop-by-hop for this message too.
+    static func namedInConnection(_ origin: [(name: String, value: String)]) -> Set<String> {
         var dropped = Set<String>()
-        for (name, value) in origin where name.lowercased() == "connection" {
+        for (name, value) in origin where name.caseInsensitiveEquals("connection") {
             for token in value.split(separator: ",") { dropped.insert(token.trimmingHTTPWhitespace().lowercased()) }
         }
-        return origin.filter { header in
-            let name = header.name.lowercased()
-            if hopByHop.contains(name) || alwaysDropped.contains(name) || dropped.contains(name) { return false }
-            if name.hasPrefix("x-accel-") { return false }
-            return preserveAll || essential.contains(name)
-        }
+        return dropped
+    }
+
+    /// Whether an origin response header (its name lowercased) reaches nginx.
+    static func passes(lowercasedName name: String, preserveAll: Bool, dropped: Set<String>) -> Bool {
+        if hopByHop.contains(name) || alwaysDropped.contains(name) || name.hasPrefix("x-accel-") { return false }
+        if !dropped.isEmpty, dropped.contains(name) { return false }
+        return preserveAll || essential.contains(name)
     }
 }

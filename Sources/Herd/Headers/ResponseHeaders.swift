@@ -62,28 +62,23 @@ enum ResponseHeaders {
     /// left out, because herd is about to send a body of its own.
     static func fromOrigin(_ head: UpstreamResponseHead, configuration: HerdConfiguration,
                            replacingRepresentation: Bool = false) -> [(name: String, value: String)] {
-        // What describes the origin's body (its type, encoding, digest,
-        // name, entity tag, lifetime): none of it is true of a body herd
-        // makes or re-frames. `age` goes with the lifetime herd replaces.
-        // (Last-Modified stays: it dates the source, and nginx revalidates
-        // with it.)
-        let representation: Set<String> = [
-            "content-type", "content-encoding", "content-language", "content-location", "content-disposition",
-            "content-md5", "digest", "content-digest", "repr-digest", "etag", "cache-control",
-            "expires", "age", "content-range", "accept-ranges",
-        ]
+        let preserveAll = configuration.server.preserveUpstreamHeaders
+        let dropped = HeaderPolicy.namedInConnection(head.headers)
         var originVia: String?
         var originVary: String?
-        var headers = HeaderPolicy.responseHeaders(from: head.headers, preserveAll: configuration.server.preserveUpstreamHeaders)
-            .filter { header in
-                switch header.name.lowercased() {
-                case "via": originVia = header.value; return false
-                case "vary": originVary = (originVary.map { $0 + ", " } ?? "") + header.value; return false
-                case "x-content-type-options", "content-security-policy": return false
-                case let name where replacingRepresentation && representation.contains(name): return false
-                default: return true
-                }
+        var headers: HTTPHeaders = []
+        headers.reserveCapacity(head.headers.count + 8)
+        for header in head.headers {
+            let name = header.name.lowercased()
+            guard HeaderPolicy.passes(lowercasedName: name, preserveAll: preserveAll, dropped: dropped) else { continue }
+            switch name {
+            case "via": originVia = header.value
+            case "vary": originVary = (originVary.map { $0 + ", " } ?? "") + header.value
+            case "x-content-type-options", "content-security-policy": continue
+            case _ where replacingRepresentation && representation.contains(name): continue
+            default: headers.append(header)
             }
+        }
         var shared = common(configuration: configuration, varyWith: originVary)
         if let originVia, let index = shared.firstIndex(where: { $0.name == "Via" }) {
             shared[index].value = originVia + ", " + shared[index].value
@@ -92,6 +87,16 @@ enum ResponseHeaders {
         headers.append(("X-Herd-Source", "origin"))
         return withinHeaderBudget(headers)
     }
+
+    /// What describes the origin's body (its type, encoding, digest, name,
+    /// entity tag, lifetime): none of it is true of a body herd makes or
+    /// re-frames. `age` goes with the lifetime herd replaces. (Last-Modified
+    /// stays: it dates the source, and nginx revalidates with it.)
+    private static let representation: Set<String> = [
+        "content-type", "content-encoding", "content-language", "content-location", "content-disposition",
+        "content-md5", "digest", "content-digest", "repr-digest", "etag", "cache-control",
+        "expires", "age", "content-range", "accept-ranges",
+    ]
 
     /// Bytes of headers herd passes on: nginx reads the whole FastCGI head
     /// into `fastcgi_buffer_size` (16k in server/media-fastcgi.conf) and
@@ -122,8 +127,7 @@ enum ResponseHeaders {
     /// header from clients.
     static func addNginxLifetime(_ headers: inout [(name: String, value: String)], configuration: HerdConfiguration) {
         guard let cacheControl = headers.last(where: { $0.name.caseInsensitiveEquals("Cache-Control") })?.value else { return }
-        let lowered = cacheControl.lowercased()
-        if lowered.contains("private") || lowered.contains("no-store") {
+        if forbidsSharedCache(cacheControl) {
             headers.append(("X-Accel-Expires", "0"))
         } else if cacheControl == errorCacheControl(ttl: configuration.cache.errorTTL) {
             headers.append(("X-Accel-Expires", String(configuration.cache.errorTTL)))
@@ -167,10 +171,17 @@ enum ResponseHeaders {
     /// An origin that marked the file private or no-store is obeyed.
     static func mediaCacheControl(origin head: UpstreamResponseHead, configuration: HerdConfiguration) -> String {
         let originValue = head.value(of: "Cache-Control") ?? ""
-        let lowered = originValue.lowercased()
-        if lowered.contains("private") || lowered.contains("no-store") { return originValue }
+        if forbidsSharedCache(originValue) { return originValue }
         let lifetime = min(configuration.cache.ttl, originMaxAge(head) ?? configuration.cache.ttl)
-        return "public, max-age=\(lifetime)" + (lowered.contains("immutable") && lifetime > 0 ? ", immutable" : "")
+        return "public, max-age=\(lifetime)" + (originValue.containsLowercaseASCII("immutable") && lifetime > 0 ? ", immutable" : "")
+    }
+
+    /// A Cache-Control that keeps an answer out of shared caches: `private`
+    /// or `no-store` (the one check for nginx's lifetime, herd's own
+    /// Cache-Control and the source cache).
+    static func forbidsSharedCache(_ cacheControl: String?) -> Bool {
+        guard let cacheControl else { return false }
+        return cacheControl.containsLowercaseASCII("private") || cacheControl.containsLowercaseASCII("no-store")
     }
 
     // MARK: ETags

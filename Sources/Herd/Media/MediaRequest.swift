@@ -60,6 +60,8 @@ struct MediaRequest {
             let extracted = FormatQuery.extract(from: target.query, enabled: enabled)
             variant = extracted.variant
             forward = RequestTarget.percentEncodingUnsafe(String(target.path)) + (extracted.remainingQuery.map { "?" + $0 } ?? "")
+        } else if params.param(FastCGIParam.variant).flatMap(Variant.init(rawValue:)) != nil {
+            variant = .orig // nginx named it: decided below, Accept is not read
         } else {
             variant = AcceptNegotiation.variant(accept: params.param(FastCGIParam.accept), enabled: enabled)
         }

@@ -1,5 +1,5 @@
+import Basics
 import Prometheus
-import Synchronization
 import Upstream
 
 /// The worker's Prometheus metrics, served on `/metrics`.
@@ -25,7 +25,7 @@ public final class HerdMetrics: Sendable {
     private let sourceCacheBytesPeak: Gauge
     private let sourceCacheEntries: Gauge
     private let sourceCacheEvictions: Gauge
-    private let peakLock = Mutex(0)
+    private let peakLock = Locked(0)
 
     public init() {
         upstreamDuration = registry.makeDurationHistogram(
@@ -81,7 +81,7 @@ public final class HerdMetrics: Sendable {
 
     /// Counters by (route, status), so the hot path skips building label
     /// lists and looking them up in the registry.
-    private let requestCounters = Mutex<[String: Counter]>([:])
+    private let requestCounters = Locked<[String: Counter]>([:])
 
     func requestFinished(route: String, status: Int, bytesSent: Int) {
         inFlight.decrement()

@@ -4,22 +4,19 @@ import Logging
 /// What one request did, for its log line and metrics: made once, at the
 /// end, from what the `ReplyWriter` sent and what the media path traced.
 struct RequestRecord {
-    var method: String
-    var route: String
-    var status: Int
-    var seconds: Double
-    var bytesSent: Int
-    var originStatus: Int?
-    var originSeconds: Double?
+    let method, route: String
+    let status, bytesSent: Int
+    let seconds: Double
+    /// What the origin did, when this request fetched.
+    let origin: SourceFetch.OriginTrace?
     /// What went wrong (an origin failure, a rejection).
-    var detail: String?
+    private(set) var detail: String?
     /// Something worth knowing that is not an error (why an image was not
     /// converted, where the source came from).
-    var note: String?
+    private(set) var note: String?
     /// The variant asked for and what was served (avif, webp, jpeg, orig).
-    var variant: String?
-    var served: String?
-    var aborted: Bool
+    let variant, served: String?
+    let aborted: Bool
 
     init(method: String, route: String, variant: String?, writer: ReplyWriter, trace: MediaPath.Trace, seconds: Double) {
         self.method = method
@@ -30,8 +27,7 @@ struct RequestRecord {
         bytesSent = writer.bodyBytesSent
         served = writer.served
         aborted = writer.aborted
-        originStatus = trace.origin?.status
-        originSeconds = trace.origin?.seconds
+        origin = trace.origin
         if let failure = writer.failure {
             detail = failure.detail == failure.reason ? failure.reason : "\(failure.reason): \(failure.detail)"
         }
@@ -51,8 +47,8 @@ struct RequestRecord {
             "duration_ms": .string(Self.milliseconds(seconds)),
             "bytes": .stringConvertible(bytesSent),
         ]
-        if let originStatus { metadata["origin.status"] = .stringConvertible(originStatus) }
-        if let originSeconds { metadata["origin.duration_ms"] = .string(Self.milliseconds(originSeconds)) }
+        if let status = origin?.status { metadata["origin.status"] = .stringConvertible(status) }
+        if let seconds = origin?.seconds { metadata["origin.duration_ms"] = .string(Self.milliseconds(seconds)) }
         if let variant { metadata["herd.variant"] = .string(variant) }
         if let served { metadata["herd.served"] = .string(served) }
         if let detail { metadata["error"] = .string(detail) }

@@ -75,12 +75,16 @@ final class OriginHostLimiter: @unchecked Sendable {
             hosts[key] = host
         }
         let forThisHost = waitingFor[key] ?? 0
-        if forThisHost > 0, forThisHost == waiting {
+        let wakeOne = forThisHost > 0 && forThisHost == waiting
+        let wakeAll = !wakeOne && waiting > 0
+        condition.unlock()
+        // After unlocking: a waiter woken under the lock would at once block
+        // again on it (measured: a futex round trip per fetch at the cap).
+        if wakeOne {
             condition.signal()
-        } else if waiting > 0 {
+        } else if wakeAll {
             condition.broadcast()
         }
-        condition.unlock()
     }
 
     /// Fetches in flight to `url`'s host right now.

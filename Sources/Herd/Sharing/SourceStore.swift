@@ -1,6 +1,5 @@
 import Basics
 import Coalescing
-import Synchronization
 import Upstream
 
 /// The worker's in-memory source cache and the single-flight table for
@@ -23,12 +22,12 @@ final class SourceStore: Sendable {
     }
 
     let fetches = Coalescer<FetchOutcome>()
-    private let cache: Mutex<LRUByteCache<SourceResponse>>
+    private let cache: Locked<LRUByteCache<SourceResponse>>
     private let ttl: Double
     private let metrics: HerdMetrics
 
     init(configuration: HerdConfiguration.Cache, metrics: HerdMetrics) {
-        cache = Mutex(LRUByteCache(maxBytes: configuration.maxBytes, maxItemSize: configuration.maxItemSize,
+        cache = Locked(LRUByteCache(maxBytes: configuration.maxBytes, maxItemSize: configuration.maxItemSize,
                                    maxEntries: configuration.maxCapacity))
         ttl = Double(configuration.ttl)
         self.metrics = metrics
@@ -60,9 +59,8 @@ final class SourceStore: Sendable {
     /// after it, the copy is revalidated with the origin before use
     /// (`no-cache`: every time).
     func store(_ key: String, _ response: SourceResponse) {
-        let cacheControl = (response.head.value(of: "Cache-Control") ?? "").lowercased()
         guard response.head.status == 200, !response.head.closeDelimited,
-              !cacheControl.contains("private"), !cacheControl.contains("no-store") else { return }
+              !ResponseHeaders.forbidsSharedCache(response.head.value(of: "Cache-Control")) else { return }
         let lifetime = min(ttl, Double(ResponseHeaders.originMaxAge(response.head) ?? Int(ttl)))
         let snapshot = cache.withLock { cache in
             cache.store(key, value: response, size: response.body.count + 512, expiresAt: MonotonicClock.now() + lifetime)
