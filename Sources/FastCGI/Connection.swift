@@ -46,28 +46,63 @@ final class Connection: @unchecked Sendable {
 /// Every open connection by descriptor: how a worker finds the connection
 /// epoll reported, and what shutdown closes. A connection leaves the table
 /// before its descriptor is closed, so a number the kernel hands out again
-/// never finds the old connection.
+/// never finds the old connection. A connection being served is `busy`;
+/// shutdown closes the others at once, so nginx drops them from its
+/// keep-alive cache instead of sending a request nobody will read.
 final class ConnectionTable: @unchecked Sendable {
     private let lock = ConditionLock()
-    private var connections: [Int32: Connection] = [:]
+    private var connections: [Int32: (connection: Connection, busy: Bool)] = [:]
+    private var closing = false
 
-    func insert(_ connection: Connection) {
-        lock.withLock { connections[connection.descriptor] = connection }
+    /// A new connection, armed in epoll by `arm` under the table's lock.
+    func insert(_ connection: Connection, arm: () -> Bool) -> Bool {
+        lock.withLock {
+            guard !closing, arm() else { return false }
+            connections[connection.descriptor] = (connection, false)
+            return true
+        }
     }
 
-    func connection(for descriptor: Int32) -> Connection? {
-        lock.withLock { connections[descriptor] }
+    /// The connection epoll reported, now busy; nil when it is gone.
+    func take(_ descriptor: Int32) -> Connection? {
+        lock.withLock {
+            guard let entry = connections[descriptor], !entry.busy else { return nil }
+            connections[descriptor] = (entry.connection, true)
+            return entry.connection
+        }
+    }
+
+    /// A served connection waits for nginx's next request again: armed by
+    /// `rearm` under the lock. False when it must be closed instead.
+    func putBack(_ descriptor: Int32, rearm: () -> Bool) -> Bool {
+        lock.withLock {
+            guard !closing, let entry = connections[descriptor], rearm() else { return false }
+            connections[descriptor] = (entry.connection, false)
+            return true
+        }
     }
 
     func remove(_ descriptor: Int32) {
         lock.withLock { connections[descriptor] = nil }
     }
 
+    /// Shutdown: closes every connection not being served, and refuses to
+    /// arm any from now on.
+    func closeIdle() {
+        lock.withLock {
+            closing = true
+            for (descriptor, entry) in connections where !entry.busy {
+                connections[descriptor] = nil
+                entry.connection.close()
+            }
+        }
+    }
+
     /// Empties the table; the caller closes what it returns.
     func removeAll() -> [Connection] {
         lock.withLock {
             defer { connections.removeAll() }
-            return Array(connections.values)
+            return connections.values.map(\.connection)
         }
     }
 }

@@ -130,6 +130,7 @@ public final class FastCGIServer: Sendable {
             // fastcgi_next_upstream moves them to another worker.
             _ = herd_epoll_remove(epoll, socket.descriptor)
             socket.close()
+            connections.closeIdle()
             var byte: UInt8 = 1
             _ = write(wakePipe.write, &byte, 1)
         }
@@ -172,8 +173,8 @@ public final class FastCGIServer: Sendable {
                 } else if fd == socket.descriptor {
                     acceptPending()
                     served = true
-                } else if let connection = connections.connection(for: fd) {
-                    serve(connection, with: responder, rearm: !withState { $0.stopping })
+                } else if let connection = connections.take(fd) {
+                    serve(connection, with: responder)
                     served = true
                 }
             }
@@ -183,7 +184,7 @@ public final class FastCGIServer: Sendable {
 
     /// One request on `connection`: read, answered, and the connection armed
     /// again for nginx's next request (or closed).
-    private func serve(_ connection: Connection, with responder: any FastCGIResponder, rearm: Bool) {
+    private func serve(_ connection: Connection, with responder: any FastCGIResponder) {
         let fd = connection.descriptor
         // Reads the params of the request waiting on this connection. A
         // negative result: nginx closed it (an idle keep-alive timeout) or
@@ -207,7 +208,8 @@ public final class FastCGIServer: Sendable {
             // Writes END_REQUEST; the connection waits for the next request,
             // unless the worker is stopping.
             FCGX_Finish_r(connection.request)
-            if !rearm || herd_epoll_rearm(epoll, fd) != 0 { drop(connection, fd) }
+            let epoll = self.epoll
+            if !connections.putBack(fd, rearm: { herd_epoll_rearm(epoll, fd) == 0 }) { drop(connection, fd) }
         }
         withState { $0.requestsInFlight -= 1 }
     }
@@ -236,8 +238,8 @@ public final class FastCGIServer: Sendable {
                 continue
             }
             let connection = Connection(descriptor: fd)
-            connections.insert(connection)
-            if herd_epoll_add(epoll, fd, 1) != 0 { drop(connection, fd) }
+            let epoll = self.epoll
+            if !connections.insert(connection, arm: { herd_epoll_add(epoll, fd, 1) == 0 }) { connection.close() }
         }
     }
 }
