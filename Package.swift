@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
     ],
     targets: [
         // MARK: C libraries (Debian: libfcgi-dev, libcurl4-openssl-dev)
@@ -59,6 +60,10 @@ let package = Package(
         .target(name: "Basics"),
         .target(name: "Negotiation", dependencies: ["Basics"]),
         .target(name: "Coalescing", dependencies: ["Basics"]),
+        // Remote media (issue 10, in progress): the connect-time address
+        // guard and Akkoma's signed proxy URLs, checked before any network
+        // activity. Not wired into the worker yet.
+        .target(name: "Remote", dependencies: ["Basics", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "Herd",
             dependencies: [
@@ -88,7 +93,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HerdTests",
-            dependencies: ["Herd", "Basics", "FastCGI", "Upstream", "Imaging", "Negotiation", "Coalescing", "HerdTestSupport",
+            dependencies: ["Herd", "Basics", "FastCGI", "Upstream", "Imaging", "Negotiation", "Coalescing", "Remote", "HerdTestSupport",
                            .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(

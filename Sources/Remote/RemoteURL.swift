@@ -1,0 +1,101 @@
+/// A remote URL herd may fetch: `http` or `https`, a host, no credentials,
+/// not `localhost`. Parsed strictly, without Foundation, before any network
+/// activity; the address the host resolves to is judged later, at connect
+/// time, by `AddressGuard`.
+public struct RemoteURL: Equatable, Sendable {
+    public let scheme: String
+    public let host: String
+    public let port: Int?
+    /// The path and query, as written (at least "/").
+    public let pathAndQuery: String
+
+    public init?(_ text: String) {
+        guard !text.utf8.contains(where: { $0 <= 0x20 || $0 >= 0x7f || $0 == UInt8(ascii: "\\") }) else { return nil }
+        let lower = text.lowercased()
+        let rest: Substring
+        if lower.hasPrefix("https://") {
+            scheme = "https"
+            rest = text.dropFirst(8)
+        } else if lower.hasPrefix("http://") {
+            scheme = "http"
+            rest = text.dropFirst(7)
+        } else {
+            return nil
+        }
+        let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
+        let authority = rest[..<authorityEnd]
+        guard !authority.contains("@") else { return nil }  // credentials: never sent anywhere
+        var hostPart = authority
+        var port: Int? = nil
+        if authority.hasPrefix("[") {
+            guard let close = authority.firstIndex(of: "]") else { return nil }
+            hostPart = authority[...close]
+            let after = authority[authority.index(after: close)...]
+            if !after.isEmpty {
+                guard after.hasPrefix(":"), let number = Int(after.dropFirst()), (1...65_535).contains(number) else { return nil }
+                port = number
+            }
+        } else if let colon = authority.lastIndex(of: ":") {
+            hostPart = authority[..<colon]
+            guard let number = Int(authority[authority.index(after: colon)...]), (1...65_535).contains(number) else { return nil }
+            port = number
+        }
+        let host = hostPart.lowercased()
+        guard !host.isEmpty, host != "localhost", !host.hasSuffix(".localhost"), host != "localhost.",
+              !host.hasSuffix(".localhost.") else { return nil }
+        self.host = host
+        self.port = port
+        var path = String(rest[authorityEnd...])
+        if let hash = path.firstIndex(of: "#") { path = String(path[..<hash]) }
+        pathAndQuery = path.isEmpty || path.hasPrefix("?") ? "/" + path : path
+    }
+
+    /// The last segment of the path, as written (percent-encoded).
+    public var basename: String {
+        let path = pathAndQuery.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0]
+        return String(path.split(separator: "/", omittingEmptySubsequences: false).last ?? "")
+    }
+
+    /// Akkoma's rule: the filename matches the basename as is, percent-decoded,
+    /// or percent-encoded.
+    public func hasBasename(_ filename: String) -> Bool {
+        let name = basename
+        return filename == name || PercentEncoding.decode(filename) == PercentEncoding.decode(name)
+            || filename == PercentEncoding.encode(PercentEncoding.decode(name) ?? name)
+    }
+
+    public var absolute: String {
+        scheme + "://" + host + (port.map { ":\($0)" } ?? "") + pathAndQuery
+    }
+}
+
+enum PercentEncoding {
+    static func decode(_ text: String) -> String? {
+        var bytes: [UInt8] = []
+        var iterator = Array(text.utf8)[...]
+        while let byte = iterator.popFirst() {
+            if byte == UInt8(ascii: "%") {
+                guard iterator.count >= 2, let value = UInt8(String(decoding: iterator.prefix(2), as: UTF8.self), radix: 16) else { return nil }
+                bytes.append(value)
+                iterator = iterator.dropFirst(2)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    static func encode(_ text: String) -> String {
+        var output = ""
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
+                output.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                output += "%" + (byte < 16 ? "0" : "") + String(byte, radix: 16, uppercase: true)
+            }
+        }
+        return output
+    }
+}
