@@ -74,24 +74,36 @@ final class ConnectionTable: @unchecked Sendable {
 
     /// A served connection waits for nginx's next request again: armed by
     /// `rearm` under the lock. False when it must be closed instead.
-    func putBack(_ descriptor: Int32, rearm: () -> Bool) -> Bool {
+    ///
+    /// Matched by identity, not only by number: libfcgi closes a socket
+    /// itself when a read or write fails, and the kernel may already have
+    /// handed the number to a new connection.
+    func putBack(_ connection: Connection, descriptor: Int32, rearm: () -> Bool) -> Bool {
         lock.withLock {
-            guard !closing, let entry = connections[descriptor], rearm() else { return false }
-            connections[descriptor] = (entry.connection, false)
+            guard !closing, connection.isOpen, let entry = connections[descriptor], entry.connection === connection,
+                  entry.busy, rearm() else { return false }
+            connections[descriptor] = (connection, false)
             return true
         }
     }
 
-    func remove(_ descriptor: Int32) {
-        lock.withLock { connections[descriptor] = nil }
+    /// Forgets `connection`, if the number still names it.
+    func remove(_ connection: Connection, descriptor: Int32) {
+        lock.withLock {
+            if connections[descriptor]?.connection === connection { connections[descriptor] = nil }
+        }
     }
 
-    /// Shutdown: closes every connection not being served, and refuses to
-    /// arm any from now on.
+    /// Shutdown: closes every connection that is neither being served nor
+    /// holding a request nginx already sent (that one is left for the
+    /// draining workers: closing it would reset it under nginx's feet), and
+    /// refuses to arm any from now on.
     func closeIdle() {
         lock.withLock {
             closing = true
             for (descriptor, entry) in connections where !entry.busy {
+                var waiting = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+                if poll(&waiting, 1, 0) > 0, waiting.revents & Int16(POLLIN) != 0 { continue }
                 connections[descriptor] = nil
                 entry.connection.close()
             }

@@ -188,35 +188,45 @@ public final class FastCGIServer: Sendable {
         let fd = connection.descriptor
         // Reads the params of the request waiting on this connection. A
         // negative result: nginx closed it (an idle keep-alive timeout) or
-        // sent garbage.
+        // sent garbage; libfcgi may have closed the socket already.
         guard FCGX_Accept_r(connection.request) >= 0 else {
             drop(connection, fd)
             return
         }
         withState { $0.requestsInFlight += 1 }
+        defer { withState { $0.requestsInFlight -= 1 } }
         let exchange = FastCGIExchange(request: connection.request)
         responder.respond(to: exchange)
         if exchange.aborted || exchange.peerGone {
             // Cut short on purpose (or nobody listens): no END_REQUEST.
             drop(connection, fd)
-        } else if connection.request.pointee.keepConnection == 0 {
-            // nginx did not ask to keep it: FCGX_Finish_r writes END_REQUEST
-            // and closes it.
-            connections.remove(fd)
-            FCGX_Finish_r(connection.request)
-        } else {
-            // Writes END_REQUEST; the connection waits for the next request,
-            // unless the worker is stopping.
-            FCGX_Finish_r(connection.request)
-            let epoll = self.epoll
-            if !connections.putBack(fd, rearm: { herd_epoll_rearm(epoll, fd) == 0 }) { drop(connection, fd) }
+            return
         }
-        withState { $0.requestsInFlight -= 1 }
+        if connection.request.pointee.keepConnection == 0 {
+            // nginx did not ask to keep it: FCGX_Finish_r writes END_REQUEST
+            // and closes it; the table forgets it first.
+            connections.remove(connection, descriptor: fd)
+            FCGX_Finish_r(connection.request)
+            return
+        }
+        // Writes END_REQUEST (libfcgi closes the socket if that fails); the
+        // connection then waits for the next request, unless the worker is
+        // stopping.
+        FCGX_Finish_r(connection.request)
+        let epoll = self.epoll
+        if !connections.putBack(connection, descriptor: fd, rearm: { herd_epoll_rearm(epoll, fd) == 0 }) {
+            drop(connection, fd)
+        }
     }
 
     private func drop(_ connection: Connection, _ fd: Int32) {
-        connections.remove(fd)
+        connections.remove(connection, descriptor: fd)
         connection.close()
+    }
+
+    private static func setTimeout(_ fd: Int32, _ option: Int32, seconds: Int) {
+        var value = timeval(tv_sec: seconds, tv_usec: 0)
+        _ = setsockopt(fd, SOL_SOCKET, option, &value, socklen_t(MemoryLayout<timeval>.size))
     }
 
     /// Accepts every pending connection, adds each to the set (armed: its
@@ -237,6 +247,10 @@ public final class FastCGIServer: Sendable {
                 _ = close(fd)
                 continue
             }
+            // A peer that sends part of a request and stops must not hold a
+            // worker: reads and writes give up after these.
+            Self.setTimeout(fd, SO_RCVTIMEO, seconds: 30)
+            Self.setTimeout(fd, SO_SNDTIMEO, seconds: 60)
             let connection = Connection(descriptor: fd)
             let epoll = self.epoll
             if !connections.insert(connection, arm: { herd_epoll_add(epoll, fd, 1) == 0 }) { connection.close() }

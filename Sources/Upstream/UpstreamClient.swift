@@ -27,6 +27,9 @@ public final class UpstreamClient: OriginFetching {
         public var userAgent: String
         /// A CA bundle to trust instead of the system's (optional).
         public var caFile: String?
+        /// Judges every address before a connection is opened to it (remote
+        /// URLs, issue 10); nil trusts every address (the configured origin).
+        public var admitAddress: (@Sendable (ConnectAddress) -> Bool)?
 
         /// Every value comes from the worker's configuration
         /// (`HerdConfiguration.Upstream`), where the defaults are written.
@@ -38,7 +41,8 @@ public final class UpstreamClient: OriginFetching {
             maxBodyBytes: Int,
             maxHeaderBytes: Int = 64 << 10,
             userAgent: String,
-            caFile: String?
+            caFile: String?,
+            admitAddress: (@Sendable (ConnectAddress) -> Bool)? = nil
         ) {
             self.connectTimeoutMilliseconds = connectTimeoutMilliseconds
             self.idleTimeoutSeconds = idleTimeoutSeconds
@@ -48,6 +52,7 @@ public final class UpstreamClient: OriginFetching {
             self.maxHeaderBytes = maxHeaderBytes
             self.userAgent = userAgent
             self.caFile = caFile
+            self.admitAddress = admitAddress
         }
     }
 
@@ -94,6 +99,8 @@ public final class UpstreamClient: OriginFetching {
         curl_easy_reset(handle)
         setCommonOptions()
         connections.install(on: handle)
+        connections.admit = configuration.admitAddress
+        connections.startTransfer()
         connections.discardTainted()
         _ = herd_curl_setopt_string(handle, CURLOPT_URL, request.url)
         _ = herd_curl_setopt_long(handle, CURLOPT_HTTPGET, 1)
@@ -121,7 +128,9 @@ public final class UpstreamClient: OriginFetching {
         var reused: Int = 0
         _ = herd_curl_getinfo_long(handle, CURLINFO_NUM_CONNECTS, &reused)
         var error: UpstreamError? = nil
-        if code != CURLE_OK {
+        if let refused = connections.refused {
+            error = UpstreamError(kind: .refusedAddress, message: "no connection to \(refused): the address guard refuses it")
+        } else if code != CURLE_OK {
             error = transfer.abortReason ?? Self.classify(code, message: String(cString: curl_easy_strerror(code)))
         }
         return UpstreamOutcome(

@@ -21,6 +21,8 @@ public struct UpstreamError: HTTPFailure, CustomStringConvertible, Equatable {
         case protocolError = "protocol"
         /// nginx (or its client) went away while we were streaming.
         case clientGone = "client_gone"
+        /// The host resolved to an address the guard refuses (remote URLs).
+        case refusedAddress = "refused_address"
         /// Anything else libcurl reports.
         case other
     }
@@ -41,6 +43,7 @@ public struct UpstreamError: HTTPFailure, CustomStringConvertible, Equatable {
         switch kind {
         case .timeout: 504
         case .clientGone: 499
+        case .refusedAddress: 403
         default: 502
         }
     }

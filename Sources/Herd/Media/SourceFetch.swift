@@ -55,6 +55,9 @@ struct SourceFetch {
         // arrives meanwhile. Only the leader takes a place among the host's
         // fetches; its waiters share its fate (a refusal too).
         var leaderTrace: OriginTrace? = nil
+        // A failure after the leader's own answer started (or its client
+        // left) is the leader's alone: its waiters fetch for themselves.
+        var leaderOwnFailure: (any HTTPFailure)? = nil
         let upstream = context.configuration.upstream
         let deadline = MonotonicClock.now() + min(max(upstream.transferTimeout, upstream.timeout), 60)
         let shared = context.sources.fetches.run(key, deadline: deadline) { () -> Result<SourceStore.FetchOutcome, any Error> in
@@ -80,6 +83,10 @@ struct SourceFetch {
             case .streamed:
                 return .success(.streamed)
             case .failed(let failure):
+                if writer.headSent || failure.kind == .clientGone {
+                    leaderOwnFailure = failure
+                    return .success(.streamed)
+                }
                 return .failure(failure)
             }
         }
@@ -89,7 +96,7 @@ struct SourceFetch {
             if coalesced { context.metrics.coalesced(kind: "fetch") }
             return Report(outcome: .whole(source), provenance: coalesced ? .coalesced : .origin, origin: leaderTrace)
         case .value(.streamed, false):
-            return Report(outcome: .streamed, provenance: .origin, origin: leaderTrace)
+            return Report(outcome: leaderOwnFailure.map { .failed($0) } ?? .streamed, provenance: .origin, origin: leaderTrace)
         case .value(.streamed, true):
             // The leader streamed its own copy (not an image after all).
             return fetchAlone(location, for: request, writer: writer)
@@ -99,8 +106,9 @@ struct SourceFetch {
                 ?? UpstreamError(kind: .other, message: "\(error)")
             return Report(outcome: .failed(failure), provenance: coalesced ? .coalesced : .origin, origin: leaderTrace)
         case .timedOut:
+            // Never stored: the leader may still be streaming a large file.
             return Report(outcome: .failed(Refusal(status: 504, reason: "coalesced_wait_timeout",
-                                                   detail: "gave up waiting for another request's fetch")),
+                                                   detail: "gave up waiting for another request's fetch", retryAfter: 1)),
                           provenance: .coalesced)
         }
     }
