@@ -127,8 +127,13 @@ public final class FastCGIServer: Sendable {
         }
         if !alreadyStopping {
             // New connections are refused from now on; nginx's
-            // fastcgi_next_upstream moves them to another worker.
+            // fastcgi_next_upstream moves them to another worker. Those
+            // already in the backlog (connected, their request perhaps
+            // written: when every worker is busy nobody accepts) are taken
+            // first and served by the draining workers: closing the listener
+            // would reset them.
             _ = herd_epoll_remove(epoll, socket.descriptor)
+            acceptPending(rearmListener: false)
             socket.close()
             connections.closeIdle()
             var byte: UInt8 = 1
@@ -231,8 +236,8 @@ public final class FastCGIServer: Sendable {
 
     /// Accepts every pending connection, adds each to the set (armed: its
     /// first request may already be there), and arms the listener again.
-    private func acceptPending() {
-        defer { if !withState({ $0.stopping }) { _ = herd_epoll_rearm(epoll, socket.descriptor) } }
+    private func acceptPending(rearmListener: Bool = true) {
+        defer { if rearmListener, !withState({ $0.stopping }) { _ = herd_epoll_rearm(epoll, socket.descriptor) } }
         while true {
             let fd = herd_accept_cloexec(socket.descriptor)
             if fd < 0 {
