@@ -115,6 +115,35 @@ struct MediaPathTests {
         #expect(origin.asked.last?.headers.first?.value == "\"origin-1\"")
     }
 
+    @Test("a stale source is revalidated with the origin's validators; its 304 serves the kept bytes")
+    func revalidation() {
+        let origin = ScriptedOrigin { request in
+            if request.headers.contains(where: { $0.name == "If-None-Match" && $0.value == "\"origin-1\"" }) {
+                return .init(status: 304, headers: [("ETag", "\"origin-1\""), ("Cache-Control", "max-age=0")], body: [])
+            }
+            return .init(headers: [("Content-Type", "image/png"), ("ETag", "\"origin-1\""), ("Cache-Control", "max-age=0")],
+                         body: Self.photo)
+        }
+        let handler = Self.handler(origin)
+        let first = Self.serve(handler, RecordedParams("GET", "/media/a.png", ["HERD_VARIANT": "orig"]))
+        let second = Self.serve(handler, RecordedParams("GET", "/media/a.png", ["HERD_VARIANT": "orig"]))
+        #expect(first.body == Self.photo)
+        #expect(second.status == 200)
+        #expect(second.body == Self.photo)
+        #expect(origin.asked.count == 2)
+        #expect(origin.asked.last?.headers.contains { $0.name == "If-None-Match" && $0.value == "\"origin-1\"" } == true)
+    }
+
+    @Test("a conversion larger than the whole memory budget is never run: the original where the client can show it")
+    func overMemoryBudget() {
+        let origin = Self.imageOrigin()
+        let writer = Self.serve(Self.handler(origin) { $0.image.memoryBudget = 1024 },
+                                RecordedParams("GET", "/media/a.png", ["HERD_VARIANT": "webp"]))
+        #expect(writer.status == 200)
+        #expect(writer.body == Self.photo)
+        #expect(writer.header("X-Herd-Variant") == "orig")
+    }
+
     // MARK: Failures
 
     @Test("the origin times out before answering: 504, the reason, Vary, the short error lifetime")
