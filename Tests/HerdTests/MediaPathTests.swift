@@ -212,23 +212,13 @@ struct MediaPathTests {
         let origin = Self.imageOrigin()
         origin.gate = DispatchSemaphore(value: 0)
         nonisolated(unsafe) let handler = Self.handler(origin)
-        let variants = ["webp", "avif", "orig"]
-        let results = Results()
-        let group = DispatchGroup()
-        for variant in variants {
-            group.enter()
-            Thread.detachNewThread {
-                let writer = Self.serve(handler, RecordedParams("GET", "/media/a.png", ["HERD_VARIANT": variant]))
-                results.put(variant, writer)
-                group.leave()
-            }
-        }
-        // Release the one fetch once both other requests wait on it.
-        let sources = handler.context.sources.fetches
-        let joined = Wait.until(seconds: 10) { sources.waiting(for: "http://origin.test/media/a.png") == 2 }
-        origin.gate?.signal()
+        let (joined, finished, results) = Self.together(handler, origin, source: "http://origin.test/media/a.png", requests: [
+            "webp": RecordedParams("GET", "/media/a.png", ["HERD_VARIANT": "webp"]),
+            "avif": RecordedParams("GET", "/media/a.png", ["HERD_VARIANT": "avif"]),
+            "orig": RecordedParams("GET", "/media/a.png", ["HERD_VARIANT": "orig"]),
+        ])
         #expect(joined)
-        #expect(group.wait(timeout: .now() + 30) == .success)
+        #expect(finished)
         #expect(origin.asked.count == 1)
         #expect(results.get("webp")?.header("Content-Type") == "image/webp")
         #expect(results.get("avif")?.header("Content-Type") == "image/avif")
@@ -240,25 +230,39 @@ struct MediaPathTests {
         let origin = ScriptedOrigin { _ in .init(failBeforeHead: .connect) }
         origin.gate = DispatchSemaphore(value: 0)
         nonisolated(unsafe) let handler = Self.handler(origin)
-        let results = Results()
-        let group = DispatchGroup()
-        for index in 0..<3 {
-            group.enter()
-            Thread.detachNewThread {
-                results.put(String(index), Self.serve(handler, RecordedParams("GET", "/media/b.png")))
-                group.leave()
-            }
-        }
-        let sources = handler.context.sources.fetches
-        let joined = Wait.until(seconds: 10) { sources.waiting(for: "http://origin.test/media/b.png") == 2 }
-        origin.gate?.signal()
+        let requests = Dictionary(uniqueKeysWithValues: (0..<3).map { (String($0), RecordedParams("GET", "/media/b.png")) })
+        let (joined, finished, results) = Self.together(handler, origin, source: "http://origin.test/media/b.png", requests: requests)
         #expect(joined)
-        #expect(group.wait(timeout: .now() + 30) == .success)
+        #expect(finished)
         #expect(origin.asked.count == 1)
         for index in 0..<3 { #expect(results.get(String(index))?.status == 502) }
         origin.gate = nil
         _ = Self.serve(handler, RecordedParams("GET", "/media/b.png"))
         #expect(origin.asked.count == 2)
+    }
+}
+
+extension MediaPathTests {
+    /// Serves `requests` on threads of their own while `origin` holds its one
+    /// fetch at its gate, and lets the fetch go once every other request
+    /// waits on it (read from the coalescer, no sleeps).
+    static func together(_ handler: RequestHandler, _ origin: ScriptedOrigin, source: String,
+                         requests: [String: RecordedParams]) -> (joined: Bool, finished: Bool, results: Results) {
+        nonisolated(unsafe) let handler = handler
+        let results = Results()
+        let group = DispatchGroup()
+        for (name, params) in requests {
+            nonisolated(unsafe) let params = params
+            group.enter()
+            Thread.detachNewThread {
+                results.put(name, Self.serve(handler, params))
+                group.leave()
+            }
+        }
+        let fetches = handler.context.sources.fetches
+        let joined = Wait.until(seconds: 10) { fetches.waiting(for: source) == requests.count - 1 }
+        origin.gate?.signal()
+        return (joined, group.wait(timeout: .now() + 30) == .success, results)
     }
 }
 

@@ -90,9 +90,7 @@ struct NginxConfigTests {
         \(preamble.main)
         http {
         \(preamble.http)
-            include herd/http/accept-variant.conf;
-            include herd/http/image-variant.conf;
-            include herd/http/bypass.conf;
+        \(NginxConfig.mediaMaps)
             server {
                 listen 127.0.0.1:\(port);
                 set $herd_cloudflare 0;

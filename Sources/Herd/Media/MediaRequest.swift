@@ -55,21 +55,21 @@ struct MediaRequest {
                         configuration: HerdConfiguration) -> (Variant, String) {
         let enabled = AcceptNegotiation.Enabled(avif: configuration.image.enableAVIF, webp: configuration.image.enableWebP)
         var forward = target.forwardable
+        let named = params.param(FastCGIParam.variant).flatMap(Variant.init(rawValue:))
         var variant: Variant
         if configuration.server.behindCloudflareFree {
             let extracted = FormatQuery.extract(from: target.query, enabled: enabled)
             variant = extracted.variant
             forward = RequestTarget.percentEncodingUnsafe(String(target.path)) + (extracted.remainingQuery.map { "?" + $0 } ?? "")
-        } else if params.param(FastCGIParam.variant).flatMap(Variant.init(rawValue:)) != nil {
-            variant = .orig // nginx named it: decided below, Accept is not read
-        } else {
+        } else if named == nil {
             variant = AcceptNegotiation.variant(accept: params.param(FastCGIParam.accept), enabled: enabled)
+        } else {
+            variant = .orig  // nginx named it (below): Accept is not read
         }
-        if let named = params.param(FastCGIParam.variant).flatMap(Variant.init(rawValue:)) {
-            switch named {
-            case .avif where !enabled.avif, .webp where !enabled.webp: variant = .orig
-            default: variant = named
-            }
+        switch named {
+        case nil: break
+        case .avif? where !enabled.avif, .webp? where !enabled.webp: variant = .orig
+        case let named?: variant = named
         }
         return (variant, forward)
     }

@@ -53,14 +53,10 @@ final class ReplyWriter {
     /// nginx neither completes nor stores it.
     func fail(_ failure: any HTTPFailure) {
         self.failure = failure
-        guard !output.headSent else {
-            if output.peerGone { status = 499 }
-            aborted = true
-            output.abort()
-            return
-        }
-        guard !output.peerGone, (failure as? UpstreamError)?.kind != .clientGone else {
-            status = 499
+        let clientGone = output.peerGone || (failure as? UpstreamError)?.kind == .clientGone
+        if output.headSent || clientGone {
+            // Nobody to tell, or too late for a status.
+            if clientGone { status = 499 }
             aborted = true
             output.abort()
             return

@@ -34,6 +34,14 @@ enum NginxConfig {
         return nginx
     }
 
+    /// The shipped maps a media location needs (the variant, bypasses),
+    /// for test configurations that include them one by one.
+    static let mediaMaps = """
+            include herd/http/accept-variant.conf;
+            include herd/http/image-variant.conf;
+            include herd/http/bypass.conf;
+        """
+
     /// The main-context and http-context lines every test nginx needs:
     /// its own pid, logs and temp paths in `directory`.
     /// `accessLog` goes after `herd/http.conf` (or log-format.conf), which defines its format.

@@ -148,9 +148,7 @@ final class Stack: @unchecked Sendable {
         \(preamble.main)
         http {
         \(preamble.http)
-            include herd/http/accept-variant.conf;
-            include herd/http/image-variant.conf;
-            include herd/http/bypass.conf;
+        \(NginxConfig.mediaMaps)
             include herd/http/log-format.conf;
         \(preamble.accessLog)
             upstream herd {
