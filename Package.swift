@@ -60,9 +60,9 @@ let package = Package(
         .target(name: "Basics"),
         .target(name: "Negotiation", dependencies: ["Basics"]),
         .target(name: "Coalescing", dependencies: ["Basics"]),
-        // Remote media (issue 10, in progress): the connect-time address
-        // guard and Akkoma's signed proxy URLs, checked before any network
-        // activity. Not wired into the worker yet.
+        // Remote media: the connect-time address guard, remote URLs and the
+        // signed URLs that name them (Akkoma's /proxy/, go-camo's), all
+        // checked before any network activity.
         .target(name: "Remote", dependencies: ["Basics", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "Herd",
@@ -73,6 +73,9 @@ let package = Package(
                 "Imaging",
                 "Negotiation",
                 "Coalescing",
+                "Remote",
+                // pipe2(O_CLOEXEC) for the ffmpeg child (Preview/VideoFrame).
+                "CSystemShims",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -320,7 +320,11 @@ class Server(ThreadingHTTPServer):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0 = any free port)")
+    parser.add_argument("--port", type=int, default=0, help="port (0 = any free port)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="loopback address to listen on (the tests run remote servers on 127.0.0.2 and 127.0.0.3)")
+    parser.add_argument("--tls-cert", help="serve HTTPS with this certificate chain (PEM)")
+    parser.add_argument("--tls-key", help="the certificate's private key (PEM)")
     parser.add_argument("--root", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "media"))
     parser.add_argument("--test-hooks", action="store_true", help="enable the misbehaviour query parameters")
     parser.add_argument("--port-file", help="write the bound port here once listening")
@@ -331,14 +335,23 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     Origin.root = os.path.abspath(args.root)
     Origin.hooks = args.test_hooks
-    server = Server(("127.0.0.1", args.port), Origin)
+    if not args.host.startswith("127."):
+        parser.error("--host must be a loopback address (127.0.0.0/8)")
+    server = Server((args.host, args.port), Origin)
+    scheme = "http"
+    if args.tls_cert:
+        import ssl
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
     port = server.server_address[1]
     if args.port_file:
         tmp = args.port_file + ".tmp"
         with open(tmp, "w") as f:
             f.write(str(port))
         os.replace(tmp, args.port_file)
-    print("origin listening on http://127.0.0.1:%d (root %s)" % (port, Origin.root), flush=True)
+    print("origin listening on %s://%s:%d (root %s)" % (scheme, args.host, port, Origin.root), flush=True)
     # Exit with the process that started us, so a crashed test run leaves nothing behind.
     parent = os.getppid()
 

@@ -18,6 +18,8 @@ packages=(
   zlib1g-dev             # PNG iCCP profiles
   nginx                  # Debian's nginx, the front end in tests and the demo
   python3                # the stand-in origin (demo/origin.py)
+  ffmpeg                 # a video's first frame for /proxy/preview/ (a child process, never linked)
+  openssl                # the test CA of the HTTPS remote in the integration tests
   ca-certificates
 )
 if [[ "${1:-}" == "--bench" ]]; then

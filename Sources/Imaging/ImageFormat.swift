@@ -38,12 +38,15 @@ public enum ImageFormat: String, Sendable, CaseIterable {
 /// Formats herd writes.
 public enum OutputFormat: String, Sendable, CaseIterable {
     case avif, webp, jpeg
+    /// Previews with transparency, for clients that accept neither AVIF nor WebP.
+    case png
 
     public var mimeType: String {
         switch self {
         case .avif: "image/avif"
         case .webp: "image/webp"
         case .jpeg: "image/jpeg"
+        case .png: "image/png"
         }
     }
 }

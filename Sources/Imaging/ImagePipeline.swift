@@ -14,6 +14,9 @@ public struct ImagePipeline: Sendable {
     public var maxDimension: Int
     /// Seconds one conversion may take.
     public var timeBudget: Double
+    /// Decode an animated GIF's first frame as a still (previews with
+    /// `?static=true`); otherwise animations are refused as unsupported.
+    public var firstFrameOfAnimation = false
 
     public init(settings: EncoderSettings = EncoderSettings(), limits: ImageLimits = ImageLimits(),
                 maxDimension: Int = 0, timeBudget: Double = 10) {
@@ -54,7 +57,7 @@ public struct ImagePipeline: Sendable {
             try step("probe")
             // Orientation 5–8 swaps the sides: ask the JPEG decoder for the
             // side that will end up longest.
-            var image = try Decode.run(bytes, info: info, maxDimension: maxDimension)
+            var image = try Decode.run(bytes, info: info, maxDimension: maxDimension, firstFrame: firstFrameOfAnimation)
             try step("decode")
             image = Orient.apply(image, orientation: info.orientation)
             try step("orient")
@@ -66,6 +69,7 @@ public struct ImagePipeline: Sendable {
             case .avif: encoded = try AVIFEncoder.encode(image, settings: settings)
             case .webp: encoded = try WebPEncoder.encode(image, settings: settings, tryLossless: info.format == .png || info.format == .gif)
             case .jpeg: encoded = try JPEGEncoder.encode(image, settings: settings)
+            case .png: encoded = try PNGEncoder.encode(image)
             }
             try step("encode")
             return Output(bytes: encoded, format: format, width: image.width, height: image.height, source: info, timings: timings)

@@ -25,6 +25,7 @@ public enum MemoryEstimate {
         case .avif: 18
         case .webp: 6
         case .jpeg: 7
+        case .png: 6
         }
     }
 

@@ -50,6 +50,16 @@ public struct RemoteURL: Equatable, Sendable {
         pathAndQuery = path.isEmpty || path.hasPrefix("?") ? "/" + path : path
     }
 
+    /// `text` as a URL herd may fetch, or why not: 400 when it is not an
+    /// http(s) URL at all, 403 when it is one herd refuses (credentials,
+    /// localhost, a bad port or character).
+    static func checked(_ text: String) throws(SignedProxyURL.Problem) -> RemoteURL {
+        if let url = RemoteURL(text) { return url }
+        let lower = text.prefix(8).lowercased()
+        guard lower.hasPrefix("http://") || lower.hasPrefix("https://") else { throw .malformed("not an http or https URL") }
+        throw .refusedURL("an http(s) URL herd does not fetch: credentials, localhost, or a bad port or character")
+    }
+
     /// The last segment of the path, as written (percent-encoded).
     public var basename: String {
         let path = pathAndQuery.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0]
@@ -65,12 +75,46 @@ public struct RemoteURL: Equatable, Sendable {
     }
 
     public var absolute: String {
-        scheme + "://" + host + (port.map { ":\($0)" } ?? "") + pathAndQuery
+        origin + pathAndQuery
+    }
+
+    /// `scheme://host[:port]`.
+    public var origin: String {
+        scheme + "://" + host + (port.map { ":\($0)" } ?? "")
+    }
+
+    /// A redirect's `Location` made absolute against the URL it came from
+    /// (RFC 3986 §5.2, without dot-segment removal: the next hop is checked
+    /// as a whole URL anyway). A Location with another scheme is returned as
+    /// it is, for `RemoteURL.init` to refuse.
+    public static func resolve(_ location: String, against base: RemoteURL) -> String {
+        let trimmed = location.trimmingASCIIWhitespace()
+        if let colon = trimmed.firstIndex(of: ":"),
+           trimmed[..<colon].first?.isLetter == true,
+           trimmed[..<colon].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+-.".contains($0)) }) {
+            return trimmed
+        }
+        if trimmed.hasPrefix("//") { return base.scheme + ":" + trimmed }
+        if trimmed.hasPrefix("/") { return base.origin + trimmed }
+        let path = base.pathAndQuery.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0]
+        if trimmed.hasPrefix("?") { return base.origin + path + trimmed }
+        if trimmed.isEmpty { return base.absolute }
+        let directory = path[...(path.lastIndex(of: "/") ?? path.startIndex)]
+        return base.origin + directory + trimmed
     }
 }
 
-enum PercentEncoding {
-    static func decode(_ text: String) -> String? {
+extension String {
+    func trimmingASCIIWhitespace() -> String {
+        var view = Substring(self)
+        while let first = view.first, first == " " || first == "\t" { view.removeFirst() }
+        while let last = view.last, last == " " || last == "\t" { view.removeLast() }
+        return String(view)
+    }
+}
+
+public enum PercentEncoding {
+    public static func decode(_ text: String) -> String? {
         var bytes: [UInt8] = []
         var iterator = Array(text.utf8)[...]
         while let byte = iterator.popFirst() {
@@ -85,7 +129,7 @@ enum PercentEncoding {
         return String(validating: bytes, as: UTF8.self)
     }
 
-    static func encode(_ text: String) -> String {
+    public static func encode(_ text: String) -> String {
         var output = ""
         for byte in text.utf8 {
             switch byte {

@@ -31,10 +31,13 @@ public struct SignedProxyURL: Equatable, Sendable {
         case badSignature
         /// The filename is not the URL's: 302 to the same URL with the right one.
         case wrongFilename(redirectPath: String)
+        /// An http(s) URL herd will not fetch (credentials, localhost): 403.
+        case refusedURL(String)
 
         public var status: Int {
             switch self {
             case .malformed: 400
+            case .refusedURL: 403
             case .badSignature: 403
             case .wrongFilename: 302
             }
@@ -68,7 +71,7 @@ public struct SignedProxyURL: Equatable, Sendable {
             throw .malformed("the URL is not base64url UTF-8")
         }
         let url = text.hasPrefix("//") ? "https:" + text : text
-        guard let parsed = RemoteURL(url) else { throw .malformed("not an http or https URL") }
+        let parsed = try RemoteURL.checked(url)
 
         let filename = segments.count == 3 ? String(segments[2]) : nil
         if let filename, !parsed.hasBasename(filename) {

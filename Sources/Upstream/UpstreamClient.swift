@@ -138,7 +138,8 @@ public final class UpstreamClient: OriginFetching {
             error: error,
             bodyBytes: transfer.bodyBytes,
             seconds: MonotonicClock.now() - started,
-            reusedConnection: reused == 0
+            reusedConnection: reused == 0,
+            refusedAddress: connections.refused
         )
     }
 
@@ -151,6 +152,12 @@ public final class UpstreamClient: OriginFetching {
         _ = herd_curl_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, 1)
         _ = herd_curl_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, 2)
         if let caFile = configuration.caFile { _ = herd_curl_setopt_string(handle, CURLOPT_CAINFO, caFile) }
+        if configuration.admitAddress != nil {
+            // A guarded client connects to the remote itself, never through a
+            // proxy named in the environment (http_proxy, https_proxy): the
+            // guard judges the address of the server, not of a proxy.
+            _ = herd_curl_setopt_string(handle, CURLOPT_PROXY, "")
+        }
         _ = herd_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, configuration.connectTimeoutMilliseconds)
         // "Below min_speed for N seconds": until the first byte the speed is
         // 0 and libcurl arms a timer for exactly N seconds, so a slow origin

@@ -23,6 +23,13 @@ public struct UpstreamError: HTTPFailure, CustomStringConvertible, Equatable {
         case clientGone = "client_gone"
         /// The host resolved to an address the guard refuses (remote URLs).
         case refusedAddress = "refused_address"
+        /// A remote URL herd will not fetch: a redirect to another scheme,
+        /// credentials, localhost, a blocked domain (remote URLs).
+        case refusedURL = "refused_url"
+        /// More redirects than `remote.max_redirects`.
+        case tooManyRedirects = "too_many_redirects"
+        /// This remote URL failed a moment ago and is not fetched again yet.
+        case failedRecently = "failed_recently"
         /// Anything else libcurl reports.
         case other
     }
@@ -43,7 +50,7 @@ public struct UpstreamError: HTTPFailure, CustomStringConvertible, Equatable {
         switch kind {
         case .timeout: 504
         case .clientGone: 499
-        case .refusedAddress: 403
+        case .refusedAddress, .refusedURL: 403
         default: 502
         }
     }

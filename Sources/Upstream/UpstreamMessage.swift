@@ -64,8 +64,12 @@ public struct UpstreamOutcome: Sendable {
     public var seconds: Double
     /// Whether libcurl reused a kept-alive connection.
     public var reusedConnection: Bool
+    /// The address the guard refused, when it refused one.
+    public var refusedAddress: ConnectAddress?
 
-    public init(status: Int?, error: UpstreamError?, bodyBytes: Int, seconds: Double, reusedConnection: Bool) {
+    public init(status: Int?, error: UpstreamError?, bodyBytes: Int, seconds: Double, reusedConnection: Bool,
+                refusedAddress: ConnectAddress? = nil) {
+        self.refusedAddress = refusedAddress
         self.status = status
         self.error = error
         self.bodyBytes = bodyBytes

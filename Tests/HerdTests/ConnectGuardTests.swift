@@ -1,4 +1,5 @@
 import Foundation
+@testable import Herd
 import Remote
 import Testing
 import Upstream
@@ -85,19 +86,5 @@ struct ConnectGuardTests {
         // The listener never answers: the transfer times out, but it connected.
         _ = client.fetch(UpstreamRequest(url: "http://127.0.0.1:\(listener.port)/"), into: Sink())
         #expect(listener.connections() == 1)
-    }
-}
-
-extension IPAddress {
-    /// The guard's view of the address libcurl is about to connect to.
-    init(_ address: ConnectAddress) {
-        switch address {
-        case .v4(let bytes):
-            self = .v4(bytes.reduce(0) { $0 << 8 | UInt32($1) })
-        case .v6(let bytes):
-            self = .v6(bytes.reduce(0) { $0 << 8 | UInt128($1) })
-        case .unknown:
-            self = .v6(0)  // `::`, unspecified: refused
-        }
     }
 }

@@ -5,7 +5,27 @@ import Testing
 /// gixy, and the image-variant map agreeing with herd's Accept table.
 @Suite("nginx configuration files")
 struct NginxConfigTests {
-    enum Template: String, CaseIterable, Sendable { case mastodon, akkoma }
+    /// A template in deploy/nginx/sites/: the raw value is its file name.
+    enum Template: String, CaseIterable, Sendable {
+        case mastodon, akkoma, akkomaMedia = "akkoma-media"
+
+        /// Its server_name, which its certificate paths are named after.
+        var host: String {
+            switch self {
+            case .mastodon: "mastodon.example"
+            case .akkoma: "akkoma.example"
+            case .akkomaMedia: "media.example.tld"
+            }
+        }
+
+        /// The upstreams file its http {} context includes.
+        var upstreams: String {
+            switch self {
+            case .mastodon: "mastodon"
+            case .akkoma, .akkomaMedia: "akkoma"
+            }
+        }
+    }
 
     /// A directory with the shipped files rendered, a self-signed
     /// certificate and a main config that includes the site template.
@@ -16,14 +36,14 @@ struct NginxConfigTests {
         let openssl = Process()
         openssl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         openssl.arguments = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
-                             "-days", "2", "-subj", "/CN=\(template.rawValue).example"]
+                             "-days", "2", "-subj", "/CN=\(template.host)"]
         openssl.standardOutput = FileHandle.nullDevice
         openssl.standardError = FileHandle.nullDevice
         try openssl.run()
         openssl.waitUntilExit()
         var site = try String(contentsOf: directory.appendingPathComponent("herd/sites/\(template.rawValue).conf"), encoding: .utf8)
-        site = site.replacingOccurrences(of: "/etc/letsencrypt/live/\(template.rawValue).example/fullchain.pem", with: cert)
-            .replacingOccurrences(of: "/etc/letsencrypt/live/\(template.rawValue).example/privkey.pem", with: key)
+        site = site.replacingOccurrences(of: "/etc/letsencrypt/live/\(template.host)/fullchain.pem", with: cert)
+            .replacingOccurrences(of: "/etc/letsencrypt/live/\(template.host)/privkey.pem", with: key)
             .replacingOccurrences(of: "/var/log/nginx", with: directory.path)
         try site.write(to: directory.appendingPathComponent("site.conf"), atomically: true, encoding: .utf8)
         let preamble = NginxConfig.preamble(directory: directory)
@@ -32,7 +52,7 @@ struct NginxConfigTests {
         http {
         \(preamble.http)
             include herd/http.conf;
-            include herd/upstreams/\(template.rawValue).conf;
+            include herd/upstreams/\(template.upstreams).conf;
             include site.conf;
         }
         """
@@ -61,7 +81,7 @@ struct NginxConfigTests {
         return nil
     }
 
-    @Test("nginx -t passes for both site templates", arguments: Template.allCases)
+    @Test("nginx -t passes for every site template", arguments: Template.allCases)
     func nginxTest(template: Template) throws {
         let directory = try Self.renderSite(template)
         let result = try Self.run(Paths.nginxBinary, ["-t", "-p", directory.path + "/", "-c", directory.appendingPathComponent("nginx.conf").path])
@@ -69,7 +89,7 @@ struct NginxConfigTests {
         #expect(!result.output.contains("[warn]"), "\(result.output)")
     }
 
-    @Test("gixy-ng reports nothing for both site templates", .enabled(if: gixy != nil || ProcessInfo.processInfo.environment["CI"] != nil),
+    @Test("gixy-ng reports nothing for any site template", .enabled(if: gixy != nil || ProcessInfo.processInfo.environment["CI"] != nil),
           arguments: Template.allCases)
     func gixyClean(template: Template) throws {
         let gixy = try #require(Self.gixy, "gixy-ng is not installed (pip install gixy-ng); CI installs it")

@@ -1,5 +1,6 @@
 import FastCGI
 import Foundation
+import Remote
 
 /// One configuration key: its name in the file, the environment variables
 /// that set it, how to parse and check a value, and how to print it back.
@@ -15,6 +16,14 @@ struct ConfigurationKey {
     let apply: (inout HerdConfiguration, ConfigurationValue) -> String?
     /// The current value, as TOML.
     let render: (HerdConfiguration) -> String
+    /// A key or password: `check-config` says whether it is set, never what it is.
+    var secret = false
+
+    func secretValue() -> ConfigurationKey {
+        var key = self
+        key.secret = true
+        return key
+    }
 
     var section: String { String(name.split(separator: ".")[0]) }
     var leaf: String { String(name.split(separator: ".")[1]) }
@@ -66,6 +75,26 @@ extension ConfigurationKey {
         .integer("image.encoder_threads", \.image.encoderThreads, 1...64),
 
         .string("log.level", env: ["HERD_LOG"], \.log.level, check: checkLogLevel),
+
+        .string("media_proxy.secret_key_base", \.mediaProxy.secretKeyBase).secretValue(),
+        .integer("media_proxy.preview_max_dimension", \.mediaProxy.previewMaxDimension, 16...4096),
+        .integer("media_proxy.preview_quality", \.mediaProxy.previewQuality, 1...100),
+        .size("media_proxy.preview_min_bytes", \.mediaProxy.previewMinBytes, minimum: 0),
+        .string("media_proxy.ffmpeg", \.mediaProxy.ffmpeg, check: checkAbsolutePathOrEmpty),
+        .seconds("media_proxy.video_frame_timeout", \.mediaProxy.videoFrameTimeout, minimum: 0.5),
+        .size("media_proxy.video_frame_memory", \.mediaProxy.videoFrameMemory, minimum: 64 << 20),
+
+        .list("remote.allow_networks", \.remote.allowNetworks, check: checkNetwork),
+        .list("remote.blocked_domains", \.remote.blockedDomains, check: checkDomain),
+        .size("remote.max_body_size", \.remote.maxBodySize, minimum: 1),
+        .seconds("remote.timeout", \.remote.timeout, minimum: 0.001),
+        .seconds("remote.connect_timeout", \.remote.connectTimeout, minimum: 0.001),
+        .integer("remote.max_redirects", \.remote.maxRedirects, 0...10),
+        .integer("remote.failure_ttl", \.remote.failureTTL, 0...3600),
+        .integer("remote.cache_ttl", \.remote.cacheTTL, 0...31_536_000),
+        .string("remote.ca_file", \.remote.caFile, check: checkReadableFileOrEmpty),
+
+        .string("camo.key", \.camo.key).secretValue(),
     ] }
 
     static func named(_ name: String) -> ConfigurationKey? {
@@ -131,6 +160,19 @@ extension ConfigurationKey {
                check: { $0 >= minimum ? nil : "\($0) is below \(minimum)" }, render: formatSize)
     }
 
+    /// A list of strings: a TOML array, or comma-separated from the
+    /// environment and `--set`. Each item is checked on its own.
+    static func list(_ name: String, env: [String] = [], _ field: WritableKeyPath<HerdConfiguration, [String]>,
+                     check: @escaping (String) -> String?) -> ConfigurationKey {
+        parsed(name, env: env, field, expected: "a list of strings (comma-separated from the environment)",
+               parse: ValueParser.list, check: { items in
+                   for item in items {
+                       if let problem = check(item) { return problem }
+                   }
+                   return nil
+               }, render: { "[" + $0.map(tomlString).joined(separator: ", ") + "]" })
+    }
+
     /// A unix permission mode, written as a string ("0660") so TOML does not
     /// read it as decimal.
     static func fileMode(_ name: String, _ field: WritableKeyPath<HerdConfiguration, Int>) -> ConfigurationKey {
@@ -149,6 +191,7 @@ private func describe(_ value: ConfigurationValue) -> String {
     case .integer(let number): String(number)
     case .number(let number): String(number)
     case .flag(let flag): String(flag)
+    case .list(let items): "[" + items.map { "\"\($0)\"" }.joined(separator: ", ") + "]"
     case .other(let name): name
     }
 }
@@ -177,6 +220,22 @@ private func checkBind(_ text: String) -> String? {
 private func checkReadableFileOrEmpty(_ text: String) -> String? {
     guard !text.isEmpty else { return nil }
     return FileManager.default.isReadableFile(atPath: text) ? nil : "'\(text)' is not a readable file"
+}
+
+private func checkAbsolutePathOrEmpty(_ text: String) -> String? {
+    text.isEmpty || text.hasPrefix("/") ? nil : "'\(text)' is not an absolute path"
+}
+
+/// A network in CIDR form (or one address), as the address guard reads it.
+private func checkNetwork(_ text: String) -> String? {
+    IPNetwork(text) == nil ? "'\(text)' is not a network such as 10.0.0.0/8 or fd00::/8" : nil
+}
+
+/// A domain name: the domain and every name under it are refused.
+private func checkDomain(_ text: String) -> String? {
+    let valid = !text.isEmpty && text.count <= 253 && !text.hasPrefix(".") && !text.hasSuffix(".")
+        && text.unicodeScalars.allSatisfy { ($0 >= "a" && $0 <= "z") || ($0 >= "0" && $0 <= "9") || $0 == "-" || $0 == "." }
+    return valid ? nil : "'\(text)' is not a lowercase domain name such as bad.example"
 }
 
 private func checkToken(_ text: String) -> String? {

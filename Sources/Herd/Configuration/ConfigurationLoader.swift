@@ -128,6 +128,15 @@ public enum ConfigurationLoader {
         case .int: return .integer(raw.int ?? 0)
         case .double: return .number(raw.double ?? 0)
         case .bool: return .flag(raw.bool ?? false)
+        case .array:
+            var items: [String] = []
+            for item in raw.array ?? TOMLArray() {
+                guard item.type == .string, let text = item.string else {
+                    return .other(typeName: "an array holding a TOML \(item.type.rawValue)")
+                }
+                items.append(text)
+            }
+            return .list(items)
         default: return .other(typeName: "a TOML \(raw.type.rawValue)")
         }
     }
@@ -142,7 +151,10 @@ public enum ConfigurationLoader {
                 output += "[\(key.section)]\n"
                 currentSection = key.section
             }
-            output += "\(key.leaf) = \(key.render(configuration))\n"
+            // A secret is never printed: check-config output ends up in logs
+            // and bug reports.
+            let value = key.render(configuration)
+            output += "\(key.leaf) = \(key.secret && value != "\"\"" ? "\"(set, not shown)\"" : value)\n"
         }
         return output
     }

@@ -7,6 +7,8 @@ enum ConfigurationValue {
     case integer(Int)
     case number(Double)
     case flag(Bool)
+    /// A TOML array of strings.
+    case list([String])
     case other(typeName: String)
 
     var typeName: String {
@@ -15,6 +17,7 @@ enum ConfigurationValue {
         case .integer: "an integer"
         case .number: "a float"
         case .flag: "a boolean"
+        case .list: "a list"
         case .other(let name): name
         }
     }
@@ -80,6 +83,18 @@ enum ValueParser {
             let bytes = number * multiplier
             guard bytes.isFinite, bytes < Double(Int.max) else { return nil }
             return Int(bytes)
+        default: return nil
+        }
+    }
+
+    /// A TOML array of strings, or comma-separated text (the environment,
+    /// `--set`): `"10.0.0.0/8, fd00::/8"`. Blank items are dropped, so
+    /// `""` is the empty list.
+    static func list(_ value: ConfigurationValue) -> [String]? {
+        switch value {
+        case .list(let items): return items.map { $0.trimmingCharacters(in: .whitespaces) }
+        case .text(let text):
+            return text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         default: return nil
         }
     }

@@ -112,11 +112,60 @@ public struct HerdConfiguration: Sendable, Equatable {
         public var level: String = "info"
     }
 
+    /// Akkoma's and Pleroma's signed `/proxy/` and `/proxy/preview/` URLs,
+    /// answered by herd itself (off while `secretKeyBase` is empty).
+    public struct MediaProxy: Sendable, Equatable {
+        /// The Phoenix endpoint's `secret_key_base`, which signs the URLs.
+        public var secretKeyBase: String = ""
+        /// Previews fit within this many pixels a side (Akkoma: 600).
+        public var previewMaxDimension: Int = 600
+        /// Encoder quality of previews (Akkoma: 85).
+        public var previewQuality: Int = 85
+        /// Sources smaller than this are not previewed: 302 to the original
+        /// (Akkoma: 100 KiB).
+        public var previewMinBytes: Int = 100 << 10
+        /// ffmpeg, for the first frame of a video; "" = no video previews.
+        public var ffmpeg: String = "/usr/bin/ffmpeg"
+        /// Seconds one video frame may take (wall clock; CPU the same).
+        public var videoFrameTimeout: Double = 10
+        /// Address space ffmpeg may use.
+        public var videoFrameMemory: Int = 512 << 20
+    }
+
+    /// Fetches from the open internet (signed URLs): never trusted like the origin.
+    public struct Remote: Sendable, Equatable {
+        /// Networks fetched although the address guard would refuse them.
+        public var allowNetworks: [String] = []
+        /// Domains (and every name under them) never fetched.
+        public var blockedDomains: [String] = []
+        /// Largest remote body (Akkoma's ReverseProxy: 25 MiB).
+        public var maxBodySize: Int = 25 << 20
+        /// Seconds a remote may stay silent.
+        public var timeout: Double = 15
+        public var connectTimeout: Double = 5
+        /// Redirects herd follows itself, each hop judged by the guard.
+        public var maxRedirects: Int = 3
+        /// Seconds a remote URL that failed is not fetched again (Akkoma: 60).
+        public var failureTTL: Int = 60
+        /// Lifetime of a remote success (Akkoma: 14 days).
+        public var cacheTTL: Int = 1_209_600
+        /// A CA bundle to verify remotes with instead of the system's.
+        public var caFile: String = ""
+    }
+
+    /// go-camo compatible `/camo/DIGEST/URL` (off while `key` is empty).
+    public struct Camo: Sendable, Equatable {
+        public var key: String = ""
+    }
+
     public var upstream = Upstream()
     public var server = Server()
     public var cache = Cache()
     public var image = Image()
     public var log = Log()
+    public var mediaProxy = MediaProxy()
+    public var remote = Remote()
+    public var camo = Camo()
 
     public init() {}
 

@@ -66,6 +66,7 @@ enum ResponseHeaders {
         let dropped = HeaderPolicy.namedInConnection(head.headers)
         var originVia: String?
         var originVary: String?
+        var source = "origin"
         var headers: HTTPHeaders = []
         headers.reserveCapacity(head.headers.count + 8)
         for header in head.headers {
@@ -75,6 +76,8 @@ enum ResponseHeaders {
             case "via": originVia = header.value
             case "vary": originVary = (originVary.map { $0 + ", " } ?? "") + header.value
             case "x-content-type-options", "content-security-policy": continue
+            // Only a remote's head, sanitised by herd, says "remote".
+            case "x-herd-source": if header.value == "remote" { source = "remote" }
             case _ where replacingRepresentation && representation.contains(name): continue
             default: headers.append(header)
             }
@@ -84,7 +87,7 @@ enum ResponseHeaders {
             shared[index].value = originVia + ", " + shared[index].value
         }
         headers += shared
-        headers.append(("X-Herd-Source", "origin"))
+        headers.append(("X-Herd-Source", source))
         return withinHeaderBudget(headers)
     }
 
@@ -169,10 +172,11 @@ enum ResponseHeaders {
     /// origin's own lifetime when shorter (a conversion must not outlive the
     /// source it was made from), plus `immutable` when the origin said so.
     /// An origin that marked the file private or no-store is obeyed.
-    static func mediaCacheControl(origin head: UpstreamResponseHead, configuration: HerdConfiguration) -> String {
+    static func mediaCacheControl(origin head: UpstreamResponseHead, configuration: HerdConfiguration, ttl: Int? = nil) -> String {
         let originValue = head.value(of: "Cache-Control") ?? ""
         if forbidsSharedCache(originValue) { return originValue }
-        let lifetime = min(configuration.cache.ttl, originMaxAge(head) ?? configuration.cache.ttl)
+        let ttl = ttl ?? configuration.cache.ttl
+        let lifetime = min(ttl, originMaxAge(head) ?? ttl)
         return "public, max-age=\(lifetime)" + (originValue.containsLowercaseASCII("immutable") && lifetime > 0 ? ", immutable" : "")
     }
 

@@ -10,6 +10,9 @@ import Upstream
 /// a refusal.
 struct ImageAnswer {
     let context: WorkerContext
+    /// The lifetime of what herd makes when the source does not say less:
+    /// `cache.ttl` for the origin's media, `remote.cache_ttl` for a remote's.
+    var lifetime: Int? = nil
 
     private var configuration: HerdConfiguration { context.configuration }
 
@@ -108,7 +111,8 @@ struct ImageAnswer {
         let cacheControl = head.closeDelimited ? ResponseHeaders.errorCacheControl(ttl: configuration.cache.errorTTL) : cacheControl
         headers.append(("Content-Type", contentType ?? head.value(of: "Content-Type") ?? "application/octet-stream"))
         if let etag { headers.append(("ETag", etag)) }
-        headers.append(("Cache-Control", cacheControl ?? ResponseHeaders.mediaCacheControl(origin: head, configuration: configuration)))
+        headers.append(("Cache-Control", cacheControl ?? ResponseHeaders.mediaCacheControl(origin: head, configuration: configuration,
+                                                                                           ttl: lifetime)))
         // Lets nginx serve byte ranges of the cached object.
         headers.append(("Accept-Ranges", "bytes"))
         headers.append(("X-Herd-Variant", served))

@@ -8,6 +8,8 @@ struct MediaPath {
     let context: WorkerContext
     /// This thread's connection to the origin.
     let origin: any OriginFetching
+    /// This thread's guarded fetcher of remote URLs.
+    let remote: any OriginFetching
 
     /// What the request did besides its reply, for its log line.
     struct Trace {
@@ -28,14 +30,25 @@ struct MediaPath {
             return Trace()
         }
 
-        let report = SourceFetch(context: context, origin: origin).fetch(location, for: request, writer: writer)
+        let fetcher = location.fetcher == .remote ? remote : origin
+        let report = SourceFetch(context: context, origin: fetcher).fetch(location, for: request, writer: writer)
         switch report.outcome {
         case .whole(let source):
-            writer.send(ImageAnswer(context: context).reply(to: request, from: source, sourceKey: location.key))
+            if let preview = location.preview {
+                writer.send(PreviewAnswer(context: context).reply(to: request, preview: preview, from: source, sourceKey: location.key))
+            } else {
+                let lifetime = location.fetcher == .remote ? context.configuration.remote.cacheTTL : nil
+                writer.send(ImageAnswer(context: context, lifetime: lifetime).reply(to: request, from: source, sourceKey: location.key))
+            }
         case .streamed:
             break
         case .failed(let failure):
-            writer.fail(failure)
+            if let preview = location.preview, (failure as? UpstreamError)?.kind == .bodyTooLarge {
+                // Too large to preview: the original, as Akkoma does.
+                writer.send(PreviewAnswer.redirect(to: preview.originalPath, reason: "too_large", configuration: context.configuration))
+            } else {
+                writer.fail(failure)
+            }
         }
         return Trace(provenance: report.provenance, origin: report.origin)
     }

@@ -37,11 +37,16 @@ struct OriginBody {
         var revalidating: Bool
         /// False for a HEAD: a streamed answer stops after its head.
         var includeBody: Bool
+        /// Hold a 200 whatever it is (a preview needs the whole video too);
+        /// one over `maxHeldBytes` is refused instead of streamed.
+        var holdsEverything = false
     }
 
     enum HeadAction: Equatable {
         /// The response answers a question herd did not ask: stop, answer 502.
         case refuse(reason: String)
+        /// Larger than `maxHeldBytes` where it must be held: stop.
+        case tooLargeToHold
         /// Keep reading into memory.
         case hold
         /// The cached copy is still good; nothing more to read.
@@ -62,6 +67,8 @@ struct OriginBody {
         case forward
         /// Stop the transfer: nothing more is needed.
         case stop
+        /// Larger than `maxHeldBytes` where it must be held: stop.
+        case tooLargeToHold
     }
 
     /// What the transfer left once it ended well.
@@ -103,6 +110,10 @@ struct OriginBody {
             state = .revalidated
             return .revalidated
         }
+        if status == 200, rules.holdsEverything, (head.contentLength ?? 0) > rules.maxHeldBytes {
+            state = .stopped
+            return .tooLargeToHold
+        }
         if status == 200, (head.contentLength ?? 0) <= rules.maxHeldBytes {
             state = .sniffing
             // One allocation for the whole body when its length is known.
@@ -121,10 +132,17 @@ struct OriginBody {
         case .sniffing, .holding:
             buffer.append(contentsOf: chunk)
             if state == .sniffing, buffer.count >= Self.sniffLength {
-                guard buffer.withUnsafeBytes(ImageFormat.sniff) != nil else { return streamHeld() }
+                guard rules.holdsEverything || buffer.withUnsafeBytes(ImageFormat.sniff) != nil else { return streamHeld() }
                 state = .holding
             }
-            if buffer.count > rules.maxHeldBytes { return streamHeld() }
+            if buffer.count > rules.maxHeldBytes {
+                guard !rules.holdsEverything else {
+                    buffer = []
+                    state = .stopped
+                    return .tooLargeToHold
+                }
+                return streamHeld()
+            }
             return .held
         }
     }

@@ -27,6 +27,9 @@ final class OriginBodySink: UpstreamResponseSink {
         case .refuse(let reason):
             refusal = UpstreamError(kind: .protocolError, message: reason)
             return false
+        case .tooLargeToHold:
+            refusal = Self.tooLarge
+            return false
         case .hold, .revalidated:
             return true
         case .stream(let thenStop):
@@ -46,6 +49,9 @@ final class OriginBodySink: UpstreamResponseSink {
         case .stop:
             stoppedEarly = true
             return false
+        case .tooLargeToHold:
+            refusal = Self.tooLarge
+            return false
         }
     }
 
@@ -63,6 +69,8 @@ final class OriginBodySink: UpstreamResponseSink {
         case .streamed, .nothing: .streamed
         }
     }
+
+    private static let tooLarge = UpstreamError(kind: .bodyTooLarge, message: "over the size that may be held in memory")
 
     private func stream(_ head: UpstreamResponseHead, buffered: [UInt8], thenStop: Bool) -> Bool {
         guard writer.beginStream(passthroughHead(head), buffered: buffered) else { return false }

@@ -2,7 +2,9 @@ import Basics
 import Upstream
 
 /// The HTTP origin (`upstream.url`): the media path as the client sent
-/// it, appended to the origin's base URL. Claims every media route.
+/// it, appended to the origin's base URL. Claims every media route but
+/// `/camo/` (and `/proxy/` when herd verifies it itself: `SignedRemoteSource`
+/// is asked first).
 struct OriginSource: SourceLocator {
     /// `upstream.url` without its trailing slashes.
     let base: String
@@ -17,6 +19,8 @@ struct OriginSource: SourceLocator {
     }
 
     func locate(_ request: MediaRequest) -> SourceLocation? {
+        // A signed route whose key is not set is not the origin's.
+        guard request.route != .camo else { return nil }
         let url = base + request.forwardURI
         return SourceLocation(
             request: UpstreamRequest(url: url, headers: request.forwardedHeaders),

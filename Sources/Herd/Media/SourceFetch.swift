@@ -70,7 +70,8 @@ struct SourceFetch {
             }
             guard let host = context.originHosts.enter(location.request.url) else { return .failure(Self.originBusy) }
             defer { context.originHosts.leave(host: host) }
-            let (result, trace) = fetchOnce(conditional, for: request, writer: writer, revalidating: revalidating != nil)
+            let (result, trace) = fetchOnce(conditional, for: request, writer: writer, revalidating: revalidating != nil,
+                                            holdsEverything: location.preview != nil)
             leaderTrace = trace
             switch result {
             case .held(let source):
@@ -119,7 +120,8 @@ struct SourceFetch {
             return Report(outcome: .failed(Self.originBusy), provenance: .origin)
         }
         defer { context.originHosts.leave(host: host) }
-        let (result, trace) = fetchOnce(location.request, for: request, writer: writer, revalidating: false)
+        let (result, trace) = fetchOnce(location.request, for: request, writer: writer, revalidating: false,
+                                        holdsEverything: location.preview != nil)
         switch result {
         case .held(let source): return Report(outcome: .whole(source), provenance: .origin, origin: trace)
         case .streamed, .revalidated: return Report(outcome: .streamed, provenance: .origin, origin: trace)
@@ -136,14 +138,16 @@ struct SourceFetch {
 
     /// One origin transfer, through the body state machine.
     private func fetchOnce(_ upstreamRequest: UpstreamRequest, for request: MediaRequest, writer: ReplyWriter,
-                           revalidating: Bool) -> (OnceResult, OriginTrace) {
+                           revalidating: Bool, holdsEverything: Bool) -> (OnceResult, OriginTrace) {
         let configuration = context.configuration
         let rules = OriginBody.Rules(
             maxHeldBytes: configuration.image.maxSourceBytes,
             sentConditional: upstreamRequest.headers.contains { $0.name == "If-None-Match" || $0.name == "If-Modified-Since" },
             sentRange: upstreamRequest.headers.contains { $0.name == "Range" },
             revalidating: revalidating,
-            includeBody: !request.isHead)
+            // A HEAD of a preview is answered from the whole source too.
+            includeBody: !request.isHead || holdsEverything,
+            holdsEverything: holdsEverything)
         let sink = OriginBodySink(rules: rules, writer: writer) { head in
             PassthroughReply.head(for: head, configuration: configuration)
         }

@@ -23,4 +23,21 @@ struct SourceLocation: Sendable {
     /// cache. Requests the origin must answer itself (ranges, its own
     /// validators) and what is not an image (a video streams) may not.
     var shareable: Bool
+    /// Who is asked: the configured origin (trusted), or a remote server
+    /// on the open internet (behind the address guard, `RemoteFetcher`).
+    var fetcher: Fetcher = .origin
+    /// A preview is made from the whole source, whatever it is (a video's
+    /// first frame): held in memory up to `image.max_source_bytes`.
+    var preview: PreviewRequest? = nil
+
+    enum Fetcher: Sendable { case origin, remote }
+}
+
+/// What `/proxy/preview/…` asked for (`PreviewAnswer`).
+struct PreviewRequest: Sendable {
+    /// The plain `/proxy/…` path of the same URL: where a source that is
+    /// not worth a preview is redirected.
+    var originalPath: String
+    /// `?static=true`: the first frame of an animated GIF.
+    var staticFrame: Bool
 }

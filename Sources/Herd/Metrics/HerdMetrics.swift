@@ -26,6 +26,8 @@ public final class HerdMetrics: Sendable {
     private let sourceCacheEntries: Gauge
     private let sourceCacheEvictions: Gauge
     private let peakLock = Locked(0)
+    private let previewDuration: DurationHistogram
+    private let videoFrameDuration: DurationHistogram
 
     public init() {
         upstreamDuration = registry.makeDurationHistogram(
@@ -55,6 +57,20 @@ public final class HerdMetrics: Sendable {
             labels: [],
             buckets: [.milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
                       .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10)])
+        previewDuration = registry.makeDurationHistogram(
+            descriptor: MetricNameDescriptor(
+                namespace: "herd", metricName: "preview_duration", unitName: "seconds",
+                helpText: "Time to make one preview (a video's includes its first frame)."),
+            labels: [],
+            buckets: [.milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+                      .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10)])
+        videoFrameDuration = registry.makeDurationHistogram(
+            descriptor: MetricNameDescriptor(
+                namespace: "herd", metricName: "video_frame_duration", unitName: "seconds",
+                helpText: "Time ffmpeg took for one video's first frame, process start to exit."),
+            labels: [],
+            buckets: [.milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+                      .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30)])
         let registry = self.registry
         func gauge(_ name: String, _ help: String) -> Gauge {
             registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "herd", subsystem: "source_cache", metricName: name, unitName: "", helpText: help))
@@ -136,6 +152,39 @@ public final class HerdMetrics: Sendable {
                 sourceCacheBytesPeak.set(Int64(bytes))
             }
         }
+    }
+
+    // MARK: Remote media (signed URLs)
+
+    private static var remoteFetches: MetricNameDescriptor { MetricNameDescriptor(
+        namespace: "herd", subsystem: "remote", metricName: "fetches", unitName: "total",
+        helpText: "Fetches of remote URLs, by outcome (status_2xx…status_5xx, or the error kind).") }
+    private static var remoteRefusals: MetricNameDescriptor { MetricNameDescriptor(
+        namespace: "herd", subsystem: "remote", metricName: "refusals", unitName: "total",
+        helpText: "Signed remote URLs refused, by reason (bad_signature, malformed_signed_url, wrong_filename, refused_address with the address class, refused_url, too_many_redirects, failed_recently, body_too_large).") }
+    private static var previews: MetricNameDescriptor { MetricNameDescriptor(
+        namespace: "herd", metricName: "previews", unitName: "total",
+        helpText: "Previews (/proxy/preview/), by source kind (image, gif_static, video) and result (made, or why not).") }
+    private static var videoFrames: MetricNameDescriptor { MetricNameDescriptor(
+        namespace: "herd", metricName: "video_frames", unitName: "total",
+        helpText: "First frames extracted from videos by ffmpeg, by result (ok, failed).") }
+
+    func remoteFetched(outcome: String) {
+        registry.makeCounter(descriptor: Self.remoteFetches, labels: [("outcome", outcome)]).increment()
+    }
+
+    func remoteRefused(reason: String, addressClass: String = "") {
+        registry.makeCounter(descriptor: Self.remoteRefusals, labels: [("reason", reason), ("class", addressClass)]).increment()
+    }
+
+    func previewMade(source: String, result: String, seconds: Double?) {
+        registry.makeCounter(descriptor: Self.previews, labels: [("source", source), ("result", result)]).increment()
+        if let seconds { previewDuration.record(.nanoseconds(Int64(seconds * 1e9))) }
+    }
+
+    func videoFrameExtracted(result: String, seconds: Double) {
+        registry.makeCounter(descriptor: Self.videoFrames, labels: [("result", result)]).increment()
+        videoFrameDuration.record(.nanoseconds(Int64(seconds * 1e9)))
     }
 
     /// The Prometheus text exposition.

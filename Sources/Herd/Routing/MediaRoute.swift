@@ -27,8 +27,10 @@ public enum MediaRoute: String, Sendable, CaseIterable {
     case mastodonMediaProxy = "mastodon-media-proxy"
     /// Akkoma/Pleroma uploads under `/media/…`.
     case akkomaMedia = "akkoma-media"
-    /// Akkoma/Pleroma's remote media proxy `/proxy/…`.
+    /// Akkoma/Pleroma's remote media proxy `/proxy/…` (and `/proxy/preview/…`).
     case akkomaProxy = "akkoma-proxy"
+    /// go-camo compatible signed remote URLs `/camo/DIGEST/URL` (`camo.key`).
+    case camo
 }
 
 public enum Router {
@@ -55,6 +57,9 @@ public enum Router {
         }
         if path.hasPrefix("/proxy/") {
             return path.count > "/proxy/".count ? .media(.akkomaProxy) : .notFound
+        }
+        if path.hasPrefix("/camo/") {
+            return path.count > "/camo/".count ? .media(.camo) : .notFound
         }
         return .notFound
     }

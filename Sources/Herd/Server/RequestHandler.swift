@@ -10,9 +10,13 @@ final class RequestHandler: FastCGIResponder {
     let context: WorkerContext
     private let media: MediaPath
 
-    init(context: WorkerContext, origin: any OriginFetching) {
+    /// `origin` fetches from the configured origin; `remote` from remote
+    /// URLs, behind the address guard (nil: signed URLs fetch through
+    /// `origin` wrapped in a `RemoteFetcher`, as the unit tests do).
+    init(context: WorkerContext, origin: any OriginFetching, remote: (any OriginFetching)? = nil) {
         self.context = context
-        self.media = MediaPath(context: context, origin: origin)
+        self.media = MediaPath(context: context, origin: origin,
+                               remote: RemoteFetcher(client: remote ?? origin, policy: context.remote))
     }
 
     func respond(to exchange: FastCGIExchange) {

@@ -15,10 +15,17 @@ public struct WorkerContext: Sendable {
     let sources: SourceStore
     /// One conversion per (source, variant) at a time.
     let conversions: Coalescer<ImageConversion.Decision>
+    /// One preview per (source, variant) at a time.
+    let previewConversions: Coalescer<Result<ImagePipeline.Output, PreviewFailure>>
     /// How many requests may wait on one origin host at once.
     let originHosts: OriginHostLimiter
     /// Where media bytes come from, asked in order (`SourceLocator`).
     let locators: [any SourceLocator]
+    /// Redirects, blocked domains and remembered failures of remote fetches.
+    let remote: RemotePolicy
+    /// Previews: the image pipeline at the preview size and quality, and
+    /// the video frame extractor.
+    let previews: PreviewMaker
 
     public init(configuration: HerdConfiguration, metrics: HerdMetrics, logger: Logger) {
         self.configuration = configuration
@@ -30,7 +37,11 @@ public struct WorkerContext: Sendable {
             memoryBudget: configuration.image.memoryBudget)
         self.sources = SourceStore(configuration: configuration.cache, metrics: metrics)
         self.conversions = Coalescer()
+        self.previewConversions = Coalescer()
         self.originHosts = OriginHostLimiter(limit: configuration.effectiveMaxFetchesPerHost)
-        self.locators = [OriginSource(configuration: configuration)]
+        let signed: [(any SourceLocator)?] = [SignedRemoteSource(configuration: configuration), CamoSource(configuration: configuration)]
+        self.locators = signed.compactMap { $0 } + [OriginSource(configuration: configuration)]
+        self.remote = RemotePolicy(configuration: configuration, metrics: metrics)
+        self.previews = PreviewMaker(configuration: configuration)
     }
 }

@@ -1,4 +1,7 @@
 import FastCGI
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import Upstream
 
@@ -26,6 +29,7 @@ public enum WorkerProcess {
 
         let context = WorkerContext(configuration: configuration, metrics: HerdMetrics(), logger: logger)
         let upstreamConfiguration = UpstreamClient.Configuration(configuration.upstream)
+        let remoteConfiguration = RemoteClient.configuration(configuration)
         let server: FastCGIServer
         do {
             server = try FastCGIServer(
@@ -33,7 +37,10 @@ public enum WorkerProcess {
                 configuration: .init(threads: configuration.effectiveThreads)
             ) {
                 do {
-                    return RequestHandler(context: context, origin: try UpstreamClient(configuration: upstreamConfiguration))
+                    // Two clients per thread: the origin's connections are never
+                    // reused for a remote, nor a remote's for the origin.
+                    return RequestHandler(context: context, origin: try UpstreamClient(configuration: upstreamConfiguration),
+                                          remote: try UpstreamClient(configuration: remoteConfiguration))
                 } catch {
                     logger.critical("cannot create an upstream client", metadata: ["error": "\(error)"])
                     return nil
@@ -49,7 +56,14 @@ public enum WorkerProcess {
             "bind": .string(address.description),
             "threads": .stringConvertible(configuration.effectiveThreads),
             "upstream": .string(configuration.upstream.url),
+            "media_proxy": .string(configuration.mediaProxy.secretKeyBase.isEmpty ? "off" : "on"),
+            "camo": .string(configuration.camo.key.isEmpty ? "off" : "on"),
         ])
+        if !configuration.mediaProxy.secretKeyBase.isEmpty, !configuration.mediaProxy.ffmpeg.isEmpty,
+           access(configuration.mediaProxy.ffmpeg, X_OK) != 0 {
+            logger.warning("ffmpeg not found: video previews redirect to the original",
+                           metadata: ["media_proxy.ffmpeg": .string(configuration.mediaProxy.ffmpeg)])
+        }
 
         let signal = ShutdownSignals.wait()
         logger.notice("shutting down", metadata: [

@@ -8,12 +8,17 @@ import CWebP
 /// decoder scale down while decoding (1/2, 1/4, 1/8), which is much cheaper
 /// than decoding full size and resampling after.
 public enum Decode {
-    public static func run(_ bytes: UnsafeRawBufferPointer, info: SourceInfo, maxDimension: Int) throws(ImageError) -> RasterImage {
-        guard !info.isAnimated else { throw ImageError(.unsupported, "animated \(info.format.rawValue)") }
+    /// `firstFrame`: an animated GIF gives its first frame (other
+    /// animations are still refused).
+    public static func run(_ bytes: UnsafeRawBufferPointer, info: SourceInfo, maxDimension: Int,
+                           firstFrame: Bool = false) throws(ImageError) -> RasterImage {
+        guard !info.isAnimated || (firstFrame && info.format == .gif) else {
+            throw ImageError(.unsupported, "animated \(info.format.rawValue)")
+        }
         switch info.format {
         case .jpeg: return try jpeg(bytes, info: info, maxDimension: maxDimension)
         case .png: return try png(bytes)
-        case .gif: return try gif(bytes)
+        case .gif: return try gif(bytes, firstFrame: firstFrame)
         case .webp: return try webp(bytes, info: info)
         case .avif: return try avif(bytes)
         }
@@ -171,7 +176,7 @@ public enum Decode {
 
     // MARK: GIF (giflib; static images only)
 
-    static func gif(_ bytes: UnsafeRawBufferPointer) throws(ImageError) -> RasterImage {
+    static func gif(_ bytes: UnsafeRawBufferPointer, firstFrame: Bool = false) throws(ImageError) -> RasterImage {
         final class Reader {
             let bytes: UnsafeRawBufferPointer
             var offset = 0
@@ -195,7 +200,7 @@ public enum Decode {
         guard slurped == GIF_OK, file.pointee.ImageCount >= 1, let saved = file.pointee.SavedImages else {
             throw ImageError(.corrupt, "GIF: " + (GifErrorString(file.pointee.Error).map { String(cString: $0) } ?? "decode failed"))
         }
-        guard file.pointee.ImageCount == 1 else { throw ImageError(.unsupported, "animated GIF") }
+        guard file.pointee.ImageCount == 1 || firstFrame else { throw ImageError(.unsupported, "animated GIF") }
         let width = Int(file.pointee.SWidth), height = Int(file.pointee.SHeight)
         let frame = saved[0]
         guard let colorMap = frame.ImageDesc.ColorMap ?? file.pointee.SColorMap, let raster = frame.RasterBits else {

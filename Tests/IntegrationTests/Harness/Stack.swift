@@ -65,11 +65,13 @@ final class Stack: @unchecked Sendable {
     }
 
     /// The stand-in origin (demo/origin.py with its test hooks) on a free port.
-    static func startOrigin(root: String, directory: URL) throws -> (ChildProcess, UInt16) {
-        let portFile = directory.appendingPathComponent("origin.port").path
+    /// `extraArguments`: `--host 127.0.0.2` for a remote server, `--tls-cert …`.
+    static func startOrigin(root: String, directory: URL, name: String = "origin",
+                            extraArguments: [String] = []) throws -> (ChildProcess, UInt16) {
+        let portFile = directory.appendingPathComponent("\(name).port").path
         let origin = try ChildProcess(
-            name: "origin", executable: "/usr/bin/env",
-            arguments: ["python3", Paths.originScript, "--test-hooks", "--root", root, "--port-file", portFile],
+            name: name, executable: "/usr/bin/env",
+            arguments: ["python3", Paths.originScript, "--test-hooks", "--root", root, "--port-file", portFile] + extraArguments,
             directory: directory)
         guard Wait.until(timeout: 10, { FileManager.default.fileExists(atPath: portFile) }),
               let text = try? String(contentsOfFile: portFile, encoding: .utf8), let port = UInt16(text) else {

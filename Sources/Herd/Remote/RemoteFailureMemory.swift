@@ -1,0 +1,49 @@
+import Basics
+
+/// Remote URLs that failed a moment ago (no answer, a 5xx, a refused
+/// address), not fetched again for `remote.failure_ttl` seconds, as Akkoma
+/// remembers them for 60 s: a dead remote whose post is being boosted
+/// would otherwise be asked once per request. Bounded in entries.
+final class RemoteFailureMemory: Sendable {
+    private struct Entry {
+        var until: Double
+        var what: String
+    }
+
+    private let ttl: Double
+    private let limit: Int
+    private let entries = Locked<[String: Entry]>([:])
+
+    init(ttl: Double, limit: Int = 10_000) {
+        self.ttl = ttl
+        self.limit = limit
+    }
+
+    func remember(_ url: String, what: String) {
+        guard ttl > 0 else { return }
+        let now = MonotonicClock.now()
+        entries.withLock { entries in
+            if entries.count >= limit {
+                entries = entries.filter { $0.value.until > now }
+                // Still full of live entries: forget the oldest half at once
+                // rather than one per insert.
+                if entries.count >= limit {
+                    let keep = entries.sorted { $0.value.until > $1.value.until }.prefix(limit / 2)
+                    entries = Dictionary(uniqueKeysWithValues: keep.map { ($0.key, $0.value) })
+                }
+            }
+            entries[url] = Entry(until: now + ttl, what: what)
+        }
+    }
+
+    /// What failed, if `url` failed within the last `ttl` seconds.
+    func recent(_ url: String) -> String? {
+        let now = MonotonicClock.now()
+        return entries.withLock { entries in
+            guard let entry = entries[url] else { return nil }
+            if entry.until > now { return entry.what }
+            entries[url] = nil
+            return nil
+        }
+    }
+}

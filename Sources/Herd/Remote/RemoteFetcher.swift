@@ -1,0 +1,153 @@
+import Basics
+import Remote
+import Upstream
+
+/// Fetches a remote URL from the open internet, for the signed-URL
+/// sources (`SignedRemoteSource`, `CamoSource`). Wraps this thread's
+/// guarded `UpstreamClient` (its address guard judges every address at
+/// connect time) and adds what a remote needs and the origin does not:
+///
+/// - redirects followed here, not by libcurl, at most `remote.max_redirects`,
+///   each hop checked like the first URL (http/https only, no credentials,
+///   no localhost, no blocked domain) before any connection;
+/// - the remote's head reduced to what a client may see (`RemoteHead`);
+/// - failures remembered for `remote.failure_ttl` (`RemoteFailureMemory`),
+///   so a dead remote is not asked again by every request for it.
+final class RemoteFetcher: OriginFetching {
+    private let client: any OriginFetching
+    private let policy: RemotePolicy
+
+    init(client: any OriginFetching, policy: RemotePolicy) {
+        self.client = client
+        self.policy = policy
+    }
+
+    func fetch(_ request: UpstreamRequest, into sink: UpstreamResponseSink) -> UpstreamOutcome {
+        let started = MonotonicClock.now()
+        if let remembered = policy.failures.recent(request.url) {
+            policy.metrics.remoteRefused(reason: UpstreamError.Kind.failedRecently.rawValue)
+            return Self.failed(UpstreamError(kind: .failedRecently, message: "failed (\(remembered)) within the last \(policy.failureTTL) s; not fetched again yet"),
+                               started: started)
+        }
+        let outcome = follow(request, into: sink, started: started)
+        policy.metrics.remoteFetched(outcome: outcome.error?.kind.rawValue ?? outcome.status.map { "status_\($0 / 100)xx" } ?? "none")
+        if Self.isRemembered(outcome) {
+            policy.failures.remember(request.url, what: outcome.error?.kind.rawValue ?? "status \(outcome.status ?? 0)")
+        }
+        return outcome
+    }
+
+    private func follow(_ request: UpstreamRequest, into sink: UpstreamResponseSink, started: Double) -> UpstreamOutcome {
+        var url = request.url
+        var bodyBytes = 0
+        for hop in 0...policy.maxRedirects {
+            // nginx gives a worker 60 s of silence (fastcgi_read_timeout):
+            // a chain of slow redirects must end well before that.
+            if hop > 0, MonotonicClock.now() - started > Self.redirectChainBudget {
+                return Self.failed(UpstreamError(kind: .timeout, message: "redirects took over \(Int(Self.redirectChainBudget)) s"),
+                                   started: started)
+            }
+            guard let remote = RemoteURL(url) else {
+                return refused(.refusedURL, "redirect to '\(url.prefix(200))': not an http or https URL herd may fetch", started: started)
+            }
+            if let domain = policy.blockedDomain(of: remote.host) {
+                return refused(.refusedURL, "\(remote.host) is under the blocked domain \(domain)", started: started)
+            }
+            let interceptor = RedirectInterceptor(sink: sink, url: remote, cacheTTL: policy.cacheTTL)
+            var outcome = client.fetch(UpstreamRequest(url: remote.absolute, headers: request.headers), into: interceptor)
+            bodyBytes += outcome.bodyBytes
+            if let address = outcome.refusedAddress {
+                let addressClass = RemoteClient.addressClass(address)
+                policy.metrics.remoteRefused(reason: "refused_address", addressClass: addressClass)
+                outcome.error = UpstreamError(kind: .refusedAddress,
+                                              message: "\(remote.host) is \(address) (\(addressClass)): the address guard refuses it; no connection was opened")
+            }
+            guard let location = interceptor.location else {
+                outcome.bodyBytes = bodyBytes
+                outcome.seconds = MonotonicClock.now() - started
+                return outcome
+            }
+            guard hop < policy.maxRedirects else { break }
+            url = RemoteURL.resolve(location, against: remote) ?? location
+        }
+        return refused(.tooManyRedirects, "more than \(policy.maxRedirects) redirects", started: started)
+    }
+
+    static let redirectChainBudget = 30.0
+
+    private func refused(_ kind: UpstreamError.Kind, _ message: String, started: Double) -> UpstreamOutcome {
+        policy.metrics.remoteRefused(reason: kind.rawValue)
+        return Self.failed(UpstreamError(kind: kind, message: message), started: started)
+    }
+
+    private static func failed(_ error: UpstreamError, started: Double) -> UpstreamOutcome {
+        UpstreamOutcome(status: nil, error: error, bodyBytes: 0, seconds: MonotonicClock.now() - started, reusedConnection: false)
+    }
+
+    /// What is worth remembering: the remote did not answer, answered with
+    /// a server error, or is somewhere herd will not go. Not a client that
+    /// left, nor a body too large to hold for a preview (the original may
+    /// still be fetched).
+    private static func isRemembered(_ outcome: UpstreamOutcome) -> Bool {
+        if let error = outcome.error {
+            switch error.kind {
+            case .clientGone, .bodyTooLarge, .failedRecently: return false
+            default: return true
+            }
+        }
+        return (outcome.status ?? 0) >= 500
+    }
+}
+
+/// Stops at a redirect (remembering where it points) and hands any other
+/// response on, its head reduced to what a client may see.
+private final class RedirectInterceptor: UpstreamResponseSink {
+    private let sink: UpstreamResponseSink
+    private let url: RemoteURL
+    private let cacheTTL: Int
+    private(set) var location: String?
+
+    init(sink: UpstreamResponseSink, url: RemoteURL, cacheTTL: Int) {
+        self.sink = sink
+        self.url = url
+        self.cacheTTL = cacheTTL
+    }
+
+    func receiveHead(_ head: UpstreamResponseHead) -> Bool {
+        if [301, 302, 303, 307, 308].contains(head.status), let target = head.value(of: "Location"), !target.isEmpty {
+            location = target
+            return false
+        }
+        return sink.receiveHead(RemoteHead.sanitised(head, url: url, cacheTTL: cacheTTL))
+    }
+
+    func receiveBody(_ chunk: UnsafeRawBufferPointer) -> Bool {
+        sink.receiveBody(chunk)
+    }
+}
+
+/// What every thread's `RemoteFetcher` shares.
+struct RemotePolicy: Sendable {
+    let maxRedirects: Int
+    let blockedDomains: [String]
+    let cacheTTL: Int
+    let failureTTL: Int
+    let failures: RemoteFailureMemory
+    let metrics: HerdMetrics
+
+    init(configuration: HerdConfiguration, metrics: HerdMetrics) {
+        maxRedirects = configuration.remote.maxRedirects
+        blockedDomains = configuration.remote.blockedDomains.map { $0.lowercased() }
+        cacheTTL = configuration.remote.cacheTTL
+        failureTTL = configuration.remote.failureTTL
+        failures = RemoteFailureMemory(ttl: Double(configuration.remote.failureTTL))
+        self.metrics = metrics
+    }
+
+    /// The blocked domain `host` is, or lies under.
+    func blockedDomain(of host: String) -> String? {
+        var name = host.lowercased()
+        if name.hasSuffix(".") { name.removeLast() }
+        return blockedDomains.first { name == $0 || name.hasSuffix("." + $0) }
+    }
+}
