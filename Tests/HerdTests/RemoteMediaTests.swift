@@ -1,0 +1,345 @@
+import Basics
+import Foundation
+import HerdTestSupport
+import Imaging
+import Logging
+import Remote
+import Testing
+import Upstream
+@testable import Herd
+
+/// Signed remote URLs without nginx or a network: recorded params in, a
+/// recording writer out, a scripted "remote" behind the `RemoteFetcher`
+/// (redirects, failures and header rules are herd's, above libcurl). The
+/// address guard itself is tested with real sockets (ConnectGuardTests)
+/// and end to end through nginx (RemoteProxyTests).
+@Suite("Signed remote media, without nginx")
+struct RemoteMediaTests {
+    static let secret = "test-secret-key-base"
+    static let photo = TestImages.jpeg(TestImages.photo(width: 1200, height: 900), quality: 95)
+
+    static func handler(_ remote: ScriptedOrigin, configure: (inout HerdConfiguration) -> Void = { _ in }) -> RequestHandler {
+        var configuration = HerdConfiguration()
+        configuration.upstream.url = "http://origin.test/"
+        configuration.mediaProxy.secretKeyBase = secret
+        configuration.mediaProxy.previewMinBytes = 1024
+        configuration.camo.key = "camo-key"
+        configure(&configuration)
+        let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+        return RequestHandler(context: WorkerContext(configuration: configuration, metrics: HerdMetrics(), logger: logger),
+                              origin: remote)
+    }
+
+    static func serve(_ handler: RequestHandler, _ path: String, method: String = "GET", variant: String = "webp") -> RecordingWriter {
+        let writer = RecordingWriter()
+        handler.handle(params: RecordedParams(method, path, ["HERD_VARIANT": variant]), output: writer)
+        return writer
+    }
+
+    static func signed(_ url: String, preview: Bool = false, filename: String? = nil) -> String {
+        SignedProxyURL.sign(url, secret: Array(secret.utf8), kind: preview ? .preview : .original, filename: filename)
+    }
+
+    static func answering(_ answer: ScriptedOrigin.Answer) -> ScriptedOrigin {
+        ScriptedOrigin { _ in answer }
+    }
+
+    // MARK: Checks before any network activity
+
+    @Test("Akkoma's vector: the URL is fetched as signed, the filename accepted percent-encoded")
+    func vector() {
+        let remote = Self.answering(.init(headers: [("Content-Type", "image/png")], body: TestImages.png(TestImages.quadrants(), kind: .rgb)))
+        let writer = Self.serve(Self.handler(remote),
+                                "/proxy/ewBfA86F2Tjm63sNjFbekqTWgzw/aHR0cHM6Ly9yZW1vdGUuZXhhbXBsZS9tZWRpYS9jYXQlMjBwaWMucG5nP3g9MQ/cat%20pic.png")
+        #expect(writer.status == 200)
+        #expect(remote.asked.map(\.url) == ["https://remote.example/media/cat%20pic.png?x=1"])
+    }
+
+    @Test("bad signature 403, malformed 400, wrong filename 302, localhost and credentials 403: nothing fetched")
+    func refusedBeforeFetching() {
+        let remote = Self.answering(.init(body: Self.photo))
+        let handler = Self.handler(remote)
+        let good = Self.signed("https://remote.example/a.jpg")
+        let parts = good.split(separator: "/")
+        // Another valid base64url signature: the first character changed.
+        let badSignature = "/proxy/" + (parts[1].first == "A" ? "B" : "A") + parts[1].dropFirst() + "/" + parts[2]
+        #expect(Self.serve(handler, badSignature).status == 403)
+        #expect(Self.serve(handler, "/proxy/" + parts[1] + "/" + parts[2] + "x").status == 403)  // a different URL, same MAC
+        #expect(Self.serve(handler, "/proxy/not-base64!/" + parts[2]).status == 400)
+        #expect(Self.serve(handler, "/proxy/" + parts[1]).status == 400)
+        #expect(Self.serve(handler, Self.signed("ftp://remote.example/a.jpg")).status == 400)
+        #expect(Self.serve(handler, Self.signed("file:///etc/passwd")).status == 400)
+        #expect(Self.serve(handler, Self.signed("gopher://remote.example/")).status == 400)
+        for url in ["http://localhost/a.jpg", "http://img.localhost/a.jpg", "http://user:pass@remote.example/a.jpg"] {
+            let writer = Self.serve(handler, Self.signed(url))
+            #expect(writer.status == 403, "\(url)")
+            #expect(writer.header("X-Herd-Error") == "refused_url", "\(url)")
+        }
+        let wrongName = Self.serve(handler, Self.signed("https://remote.example/a.jpg", filename: "b.jpg") + "?static=true")
+        #expect(wrongName.status == 302)
+        #expect(wrongName.header("Location") == good + "/a.jpg?static=true")
+        #expect(remote.asked.isEmpty)
+    }
+
+    // MARK: What the client gets
+
+    @Test("a remote's headers are allowed in by name: validators and type kept; cookies, CORS, Location, its CSP dropped; 14 days")
+    func headerAllowlist() {
+        let video = Array(String(repeating: "a video, not an image. ", count: 200).utf8)
+        let remote = Self.answering(.init(headers: [
+            ("Content-Type", "video/mp4"), ("ETag", "\"v1\""), ("Last-Modified", "Mon, 02 Nov 2026 10:00:00 GMT"),
+            ("Set-Cookie", "a=b"), ("Access-Control-Allow-Origin", "*"), ("Content-Security-Policy", "default-src *"),
+            ("X-Secret", "internal"), ("Link", "</x>; rel=preload"), ("Cache-Control", "max-age=60"),
+            ("Content-Disposition", "attachment; filename=\"../../evil\r\nX: y\""),
+        ], body: video))
+        let writer = Self.serve(Self.handler(remote), Self.signed("https://remote.example/media/clip%20one.mp4"))
+        #expect(writer.status == 200)
+        #expect(writer.body == video)
+        #expect(writer.header("Content-Type") == "video/mp4")
+        #expect(writer.header("ETag") == "\"v1\"")
+        #expect(writer.header("Last-Modified") == "Mon, 02 Nov 2026 10:00:00 GMT")
+        #expect(writer.header("Content-Disposition") == "inline; filename=\"clip_one.mp4\"")
+        #expect(writer.header("Cache-Control") == "public, max-age=1209600")
+        #expect(writer.header("X-Content-Type-Options") == "nosniff")
+        #expect(writer.header("Content-Security-Policy")?.contains("sandbox") == true)
+        #expect(writer.header("X-Herd-Source") == "remote")
+        #expect(writer.header("Vary") == "Accept")
+        for dropped in ["Set-Cookie", "Access-Control-Allow-Origin", "X-Secret", "Link"] {
+            #expect(writer.header(dropped) == nil, "\(dropped)")
+        }
+    }
+
+    @Test("HTML, SVG and an unnamed type are attachments; an image and audio are inline", arguments: [
+        ("text/html; charset=utf-8", "attachment"), ("image/svg+xml", "attachment"), (nil, "attachment"),
+        ("application/javascript", "attachment"), ("audio/ogg", "inline"), ("image/png", "inline"),
+    ] as [(String?, String)])
+    func disposition(type: String?, disposition: String) {
+        let body = Array("<html><script>alert(document.domain)</script></html>".utf8)
+        let remote = Self.answering(.init(headers: type.map { [("Content-Type", $0)] } ?? [], body: body))
+        let writer = Self.serve(Self.handler(remote), Self.signed("https://remote.example/page.html"))
+        #expect(writer.status == 200)
+        #expect(writer.header("Content-Disposition") == "\(disposition); filename=\"page.html\"")
+        #expect(writer.header("Content-Type") == type ?? "application/octet-stream")
+    }
+
+    @Test("a remote image is converted for the client's variant and kept 14 days")
+    func converted() throws {
+        let remote = Self.answering(.init(headers: [("Content-Type", "image/jpeg")], body: Self.photo))
+        let writer = Self.serve(Self.handler(remote), Self.signed("https://remote.example/photo.jpg"), variant: "webp")
+        #expect(writer.status == 200)
+        #expect(writer.header("Content-Type") == "image/webp")
+        #expect(writer.header("Cache-Control") == "public, max-age=1209600")
+        #expect(try TestImages.decode(writer.body).width == 1200)
+    }
+
+    @Test("a remote that says private or no-store is obeyed")
+    func privateObeyed() {
+        let remote = Self.answering(.init(headers: [("Content-Type", "image/jpeg"), ("Cache-Control", "private")], body: Self.photo))
+        let writer = Self.serve(Self.handler(remote), Self.signed("https://remote.example/photo.jpg"), variant: "orig")
+        #expect(writer.status == 200)
+        #expect(ResponseHeaders.forbidsSharedCache(writer.header("Cache-Control")))
+        #expect(writer.values("X-Accel-Expires") == ["0"])
+    }
+
+    // MARK: Redirects, failures, blocked domains
+
+    @Test("redirects are followed by herd, relative ones resolved, each hop asked anew")
+    func redirects() {
+        let remote = ScriptedOrigin { request in
+            switch request.url {
+            case "https://remote.example/a/start.jpg": .init(status: 301, headers: [("Location", "next.jpg")])
+            case "https://remote.example/a/next.jpg": .init(status: 302, headers: [("Location", "//cdn.example/img?id=1")])
+            case "https://cdn.example/img?id=1": .init(status: 307, headers: [("Location", "/final.jpg")])
+            default: .init(headers: [("Content-Type", "image/jpeg")], body: Self.photo)
+            }
+        }
+        let writer = Self.serve(Self.handler(remote), Self.signed("https://remote.example/a/start.jpg"), variant: "orig")
+        #expect(writer.status == 200)
+        #expect(writer.body == Self.photo)
+        #expect(remote.asked.map(\.url) == ["https://remote.example/a/start.jpg", "https://remote.example/a/next.jpg",
+                                            "https://cdn.example/img?id=1", "https://cdn.example/final.jpg"])
+    }
+
+    @Test("a fourth redirect is refused (502), a redirect to another scheme or to localhost 403", arguments: [
+        ("ftp://remote.example/a.jpg", 403), ("file:///etc/passwd", 403), ("gopher://remote.example:70/", 403),
+        ("http://localhost/a.jpg", 403), ("http://user:pw@remote.example/", 403), ("/again", 502),
+    ])
+    func refusedRedirect(location: String, status: Int) {
+        let remote = Self.answering(.init(status: 302, headers: [("Location", location)]))
+        let writer = Self.serve(Self.handler(remote), Self.signed("https://remote.example/a.jpg"))
+        #expect(writer.status == status)
+        #expect(remote.asked.count == (status == 502 ? 4 : 1))
+        #expect(remote.asked.allSatisfy { $0.url.hasPrefix("https://remote.example/") })
+    }
+
+    @Test("a remote that failed is not asked again for remote.failure_ttl; another URL is")
+    func failureRemembered() {
+        let remote = Self.answering(.init(failBeforeHead: .connect))
+        let handler = Self.handler(remote)
+        let url = Self.signed("https://dead.example/a.jpg")
+        #expect(Self.serve(handler, url).status == 502)
+        let again = Self.serve(handler, url)
+        #expect(again.status == 502)
+        #expect(again.header("X-Herd-Error") == "failed_recently")
+        #expect(remote.asked.count == 1)
+        _ = Self.serve(handler, Self.signed("https://dead.example/b.jpg"))
+        #expect(remote.asked.count == 2)
+        let forgetful = Self.answering(.init(failBeforeHead: .connect))
+        let noMemory = Self.handler(forgetful) { $0.remote.failureTTL = 0 }
+        _ = Self.serve(noMemory, url)
+        _ = Self.serve(noMemory, url)
+        #expect(forgetful.asked.count == 2)
+    }
+
+    @Test("a remote's 5xx is passed on short-lived and remembered; a 404 is not remembered")
+    func statusesRemembered() {
+        let remote = ScriptedOrigin { request in
+            .init(status: request.url.hasSuffix("gone.jpg") ? 404 : 503, headers: [("Content-Type", "text/plain")],
+                  body: Array("no".utf8))
+        }
+        let handler = Self.handler(remote)
+        let busy = Self.serve(handler, Self.signed("https://remote.example/busy.jpg"))
+        #expect(busy.status == 503)
+        #expect(busy.header("Cache-Control") == "public, max-age=5")
+        _ = Self.serve(handler, Self.signed("https://remote.example/busy.jpg"))
+        _ = Self.serve(handler, Self.signed("https://remote.example/gone.jpg"))
+        _ = Self.serve(handler, Self.signed("https://remote.example/gone.jpg"))
+        #expect(remote.asked.map(\.url).filter { $0.hasSuffix("busy.jpg") }.count == 1)
+        #expect(remote.asked.map(\.url).filter { $0.hasSuffix("gone.jpg") }.count == 2)
+    }
+
+    @Test("a blocked domain and every name under it are refused before any fetch, redirects too")
+    func blockedDomains() {
+        let remote = Self.answering(.init(status: 302, headers: [("Location", "https://cdn.bad.example/x.jpg")]))
+        let handler = Self.handler(remote) { $0.remote.blockedDomains = ["bad.example"] }
+        #expect(Self.serve(handler, Self.signed("https://bad.example/a.jpg")).status == 403)
+        #expect(Self.serve(handler, Self.signed("https://media.BAD.example./a.jpg")).status == 403)
+        #expect(remote.asked.isEmpty)
+        #expect(Self.serve(handler, Self.signed("https://good.example/a.jpg")).status == 403)
+        #expect(remote.asked.map(\.url) == ["https://good.example/a.jpg"])
+        #expect(Self.serve(handler, Self.signed("https://notbad.example/a.jpg")).status == 403)  // the redirect, not the name
+        #expect(remote.asked.count == 2)
+    }
+
+    // MARK: Previews
+
+    @Test("a preview fits within 600 px in the client's variant; a small source redirects to /proxy/")
+    func previews() throws {
+        let remote = Self.answering(.init(headers: [("Content-Type", "image/jpeg")], body: Self.photo))
+        let handler = Self.handler(remote)
+        let url = "https://remote.example/photo.jpg"
+        for (variant, type) in [("avif", "image/avif"), ("webp", "image/webp"), ("orig", "image/jpeg")] {
+            let writer = Self.serve(handler, Self.signed(url, preview: true, filename: "photo.jpg"), variant: variant)
+            #expect(writer.status == 200)
+            #expect(writer.header("Content-Type") == type)
+            let image = try TestImages.decode(writer.body)
+            #expect(max(image.width, image.height) == 600)
+        }
+        // One fetch for every variant (the preview fetch is shared and cached).
+        #expect(remote.asked.count == 1)
+
+        let small = Self.handler(Self.answering(.init(headers: [("Content-Type", "image/jpeg")], body: Self.photo))) {
+            $0.mediaProxy.previewMinBytes = Self.photo.count + 1
+        }
+        let redirect = Self.serve(small, Self.signed(url, preview: true, filename: "photo.jpg"))
+        #expect(redirect.status == 302)
+        #expect(redirect.header("Location") == Self.signed(url, filename: "photo.jpg"))
+    }
+
+    @Test("a transparent preview for a client that takes neither AVIF nor WebP is a PNG")
+    func transparentPreview() throws {
+        let png = TestImages.png(TestImages.quadrants(width: 1000, height: 800, alpha: true), kind: .rgba)
+        let handler = Self.handler(Self.answering(.init(headers: [("Content-Type", "image/png")], body: png))) {
+            $0.mediaProxy.previewMinBytes = 0
+        }
+        let writer = Self.serve(handler, Self.signed("https://remote.example/t.png", preview: true), variant: "orig")
+        #expect(writer.status == 200)
+        #expect(writer.header("Content-Type") == "image/png")
+        let image = try TestImages.decode(writer.body)
+        #expect(image.width == 600 && image.hasAlpha)
+    }
+
+    @Test("an animated GIF: 302 without static=true, its first frame with it; not an image: 302")
+    func gifAndOthers() throws {
+        let gif = TestImages.gif(TestImages.quadrants(width: 800, height: 640), frames: 3)
+        let handler = Self.handler(Self.answering(.init(headers: [("Content-Type", "image/gif")], body: gif))) {
+            $0.mediaProxy.previewMinBytes = 0
+        }
+        let path = Self.signed("https://remote.example/anim.gif", preview: true)
+        #expect(Self.serve(handler, path).status == 302)
+        let still = Self.serve(handler, path + "?static=true", variant: "webp")
+        #expect(still.status == 200)
+        #expect(still.header("Content-Type") == "image/webp")
+        #expect(try TestImages.decode(still.body).width == 600)
+
+        let text = Self.handler(Self.answering(.init(headers: [("Content-Type", "text/html")],
+                                                     body: Array(String(repeating: "<p>hello</p>", count: 500).utf8))))
+        #expect(Self.serve(text, Self.signed("https://remote.example/page.html", preview: true)).status == 302)
+    }
+
+    @Test("a preview source over image.max_source_bytes is not held: 302 to the original")
+    func previewTooLarge() {
+        let remote = Self.answering(.init(headers: [("Content-Type", "video/mp4")], body: [UInt8](repeating: 7, count: 300_000)))
+        let handler = Self.handler(remote) { $0.image.maxSourceBytes = 100_000 }
+        let writer = Self.serve(handler, Self.signed("https://remote.example/v.mp4", preview: true))
+        #expect(writer.status == 302)
+        #expect(writer.header("Location") == Self.signed("https://remote.example/v.mp4"))
+    }
+
+    // MARK: go-camo
+
+    @Test("go-camo's hex and base64url forms are fetched; a bad digest is 403; no key, no route")
+    func camo() {
+        let remote = Self.answering(.init(headers: [("Content-Type", "image/png")], body: TestImages.png(TestImages.quadrants(), kind: .rgb)))
+        let handler = Self.handler(remote)
+        // Made with Python's hmac: HMAC-SHA1("camo-key", "http://remote.test/media/a.png").
+        let hex = "/camo/ba631ed546f053e57476d5423b3b48d7a54fbb62/687474703a2f2f72656d6f74652e746573742f6d656469612f612e706e67"
+        let base64 = "/camo/umMe1UbwU-V0dtVCOztI16VPu2I/aHR0cDovL3JlbW90ZS50ZXN0L21lZGlhL2EucG5n"
+        #expect(CamoURL.sign("http://remote.test/media/a.png", key: Array("camo-key".utf8), hex: true) == hex)
+        #expect(CamoURL.sign("http://remote.test/media/a.png", key: Array("camo-key".utf8), hex: false) == base64)
+        #expect(Self.serve(handler, hex, variant: "orig").status == 200)
+        #expect(Self.serve(handler, base64, variant: "orig").status == 200)
+        #expect(Self.serve(handler, "/camo/ba631ed546f053e57476d5423b3b48d7a54fbb63/687474703a2f2f72656d6f74652e746573742f6d656469612f612e706e67").status == 403)
+        #expect(Self.serve(handler, "/camo/zz/687474").status == 400)
+        #expect(remote.asked.count == 1)  // the second was the source cache's
+
+        let off = ScriptedOrigin { _ in .init(body: [1, 2, 3]) }
+        let noKey = Self.handler(off) { $0.camo.key = "" }
+        #expect(Self.serve(noKey, hex).status == 404)
+        #expect(off.asked.isEmpty)
+    }
+
+    @Test("without secret_key_base, /proxy/ goes to the origin as before")
+    func proxyToOrigin() {
+        let origin = Self.answering(.init(headers: [("Content-Type", "image/png")], body: [1, 2, 3]))
+        let handler = Self.handler(origin) { $0.mediaProxy.secretKeyBase = "" }
+        let path = Self.signed("https://remote.example/a.png")
+        _ = Self.serve(handler, path, variant: "orig")
+        #expect(origin.asked.map(\.url) == ["http://origin.test" + path])
+    }
+}
+
+@Suite("Remote URLs")
+struct RemoteURLTests {
+    @Test("a Location resolved against the URL it came from", arguments: [
+        ("next.jpg", "https://r.example/a/next.jpg"), ("/b.jpg", "https://r.example/b.jpg"),
+        ("//cdn.example/c", "https://cdn.example/c"), ("?v=2", "https://r.example/a/start.jpg?v=2"),
+        ("http://other.example:8080/d", "http://other.example:8080/d"), ("FTP://x/y", "FTP://x/y"),
+        ("  /spaced ", "https://r.example/spaced"), ("", "https://r.example/a/start.jpg?x=1"),
+    ])
+    func resolve(location: String, expected: String) throws {
+        let base = try #require(RemoteURL("https://r.example/a/start.jpg?x=1"))
+        #expect(RemoteURL.resolve(location, against: base) == expected)
+    }
+
+    @Test("only http and https, no credentials, no localhost, no bad port")
+    func parsing() {
+        for bad in ["ftp://a.example/", "file:///etc/passwd", "gopher://a.example/", "http://u@a.example/", "http://localhost/",
+                    "http://a.localhost./", "http://a.example:0/", "http://a.example:99999/", "http://a.example:x/", "http://[::1/",
+                    "http:// a.example/", "http://a.example/\u{7f}", "javascript:alert(1)", "//a.example/"] {
+            #expect(RemoteURL(bad) == nil, "\(bad)")
+        }
+        #expect(RemoteURL("HTTPS://A.Example:8443")?.absolute == "https://a.example:8443/")
+        #expect(RemoteURL("http://[::ffff:127.0.0.1]:81/x#frag")?.absolute == "http://[::ffff:127.0.0.1]:81/x")
+    }
+}
