@@ -101,7 +101,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["herd", "Herd", "Imaging", "HerdTestSupport"]
+            dependencies: ["herd", "Herd", "Imaging", "Remote", "HerdTestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

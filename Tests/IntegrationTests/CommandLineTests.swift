@@ -130,6 +130,45 @@ struct CommandLineTests {
         #expect(withFlags.output.contains("threads = 5"))
     }
 
+    @Test("lists: a TOML array in the file, comma-separated in the environment; a bad CIDR is named; secrets never printed")
+    func listsAndSecrets() throws {
+        let path = try writeConfig("""
+            [upstream]
+            url = "https://file.example"
+            [remote]
+            allow_networks = ["10.1.0.0/16", "fd00:1::/64"]
+            blocked_domains = ["bad.example"]
+            [media_proxy]
+            secret_key_base = "very-secret-key-base-value"
+            """)
+        let file = try herd(["check-config", "-c", path])
+        #expect(file.status == 0, "\(file.errors)")
+        #expect(file.output.contains("allow_networks = [\"10.1.0.0/16\", \"fd00:1::/64\"]"))
+        #expect(file.output.contains("blocked_domains = [\"bad.example\"]"))
+        #expect(!file.output.contains("very-secret-key-base-value"))
+        #expect(file.output.contains("secret_key_base = \"(set, not shown)\""))
+
+        let environment = try herd(["check-config", "-c", path],
+                                   environment: ["HERD_REMOTE_ALLOW_NETWORKS": "127.0.0.2/32, 127.0.0.3/32", "HERD_CAMO_KEY": "k"])
+        #expect(environment.status == 0, "\(environment.errors)")
+        #expect(environment.output.contains("allow_networks = [\"127.0.0.2/32\", \"127.0.0.3/32\"]"))
+        #expect(environment.output.contains("key = \"(set, not shown)\""))
+
+        let bad = try herd(["check-config", "-c", path], environment: ["HERD_REMOTE_ALLOW_NETWORKS": "10.0.0.0/33"])
+        #expect(bad.status == 2)
+        #expect(bad.errors.contains("remote.allow_networks"))
+        #expect(bad.errors.contains("10.0.0.0/33"))
+        let wrongType = try writeConfig("""
+            [upstream]
+            url = "https://file.example"
+            [remote]
+            allow_networks = [1, 2]
+            """)
+        let typed = try herd(["check-config", "-c", wrongType])
+        #expect(typed.status == 2)
+        #expect(typed.errors.contains("remote.allow_networks"))
+    }
+
     @Test("nothing but an origin is enough")
     func onlyAnOrigin() throws {
         let run = try herd(["check-config"], environment: ["UPSTREAM_URL": "https://example.social"])

@@ -30,9 +30,9 @@ struct HTTPClientError: Error, CustomStringConvertible {
 enum RawHTTP {
     static func request(
         port: UInt16, method: String = "GET", target: String, headers: [(String, String)] = [],
-        host: String = "localhost", timeout: Double = 30, discardBody: Bool = false
+        host: String = "localhost", timeout: Double = 30, discardBody: Bool = false, address: String = "127.0.0.1"
     ) throws -> HTTPResponse {
-        let fd = try connectLoopback(port: port, timeout: timeout)
+        let fd = try connectLoopback(port: port, timeout: timeout, address: address)
         defer { close(fd) }
 
         var request = "\(method) \(target) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n"
@@ -86,7 +86,8 @@ enum RawHTTP {
 
     /// A TCP connection to 127.0.0.1:`port` whose reads give up after
     /// `timeout` seconds of silence; the caller closes it.
-    static func connectLoopback(port: UInt16, timeout: Double) throws -> Int32 {
+    /// `address`: another loopback address (the remote servers on 127.0.0.2, .3).
+    static func connectLoopback(port: UInt16, timeout: Double, address loopback: String = "127.0.0.1") throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw HTTPClientError(description: "socket failed") }
         var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1e6))
@@ -94,7 +95,8 @@ enum RawHTTP {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        precondition(loopback.hasPrefix("127."), "test traffic stays on loopback")
+        address.sin_addr.s_addr = inet_addr(loopback)
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
