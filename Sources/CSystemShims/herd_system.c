@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+#include <spawn.h>
 #include "herd_system.h"
 
 #include <fcntl.h>
@@ -53,4 +54,8 @@ int herd_fix_malloc_mmap_threshold(int bytes) {
 
 int herd_limit_malloc_arenas(int arenas) {
     return mallopt(M_ARENA_MAX, arenas);
+}
+
+int herd_spawn_close_from(void *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np((posix_spawn_file_actions_t *)actions, from);
 }

@@ -49,6 +49,10 @@ public enum AddressClass: String, Sendable, CaseIterable {
         ("2001:2::/48", .benchmarking), ("2001:db8::/32", .documentation), ("3fff::/20", .documentation),
         ("2001::/23", .protocolAssignments), ("fc00::/7", .uniqueLocal), ("fe80::/10", .linkLocal),
         ("fec0::/10", .siteLocal), ("ff00::/8", .multicast),
+        // Local-use NAT64 (RFC 8215): deployed with any RFC 6052 prefix
+        // length inside the /48, so the IPv4 address it carries cannot be
+        // read reliably; it leads into a local network: refused whole.
+        ("64:ff9b:1::/48", .reserved),
     ])
 
     private static func networks(_ table: [(String, AddressClass)]) -> [(IPNetwork, AddressClass)] {
@@ -80,12 +84,6 @@ public enum AddressClass: String, Sendable, CaseIterable {
         if value >> 32 == 0xffff_0000 { return low32 }                     // ::ffff:0:0:0/96, SIIT
         if value >> 112 == 0x2002 { return UInt32(truncatingIfNeeded: value >> 80) }   // 2002::/16, 6to4
         if value >> 32 == 0x0064_ff9b_0000_0000_0000_0000 { return low32 }    // 64:ff9b::/96, NAT64
-        if value >> 80 == 0x0064_ff9b_0001 {                                // 64:ff9b:1::/48, local NAT64 (RFC 8215)
-            // RFC 6052 /48: bits 48–63 and 72–87 hold the address; 64–71 are zero.
-            let high = UInt32(truncatingIfNeeded: value >> 64) & 0xffff
-            let low = UInt32(truncatingIfNeeded: value >> 40) & 0xffff
-            return high << 16 | low
-        }
         if value >> 96 == 0x2001_0000 { return ~low32 }                    // 2001::/32, Teredo client (XOR-ed)
         return nil
     }

@@ -41,6 +41,18 @@ public struct RemoteURL: Equatable, Sendable {
             port = number
         }
         let host = hostPart.lowercased()
+        // A name in letters, digits, dots and hyphens, or an IPv6 literal:
+        // libcurl would percent-decode `bad%2eexample` into a name the
+        // blocklist and the localhost check never saw.
+        let isName = host.utf8.allSatisfy {
+            ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z")) || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9"))
+                || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-")
+        }
+        let isIPv6Literal = host.hasPrefix("[") && host.hasSuffix("]") && host.utf8.dropFirst().dropLast().allSatisfy {
+            ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "f")) || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9"))
+                || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".")
+        }
+        guard isName || isIPv6Literal, !host.contains(".."), !host.hasPrefix("."), !host.hasPrefix("-") else { return nil }
         guard !host.isEmpty, host != "localhost", !host.hasSuffix(".localhost"), host != "localhost.",
               !host.hasSuffix(".localhost.") else { return nil }
         self.host = host
@@ -81,6 +93,21 @@ public struct RemoteURL: Equatable, Sendable {
     /// `scheme://host[:port]`.
     public var origin: String {
         scheme + "://" + host + (port.map { ":\($0)" } ?? "")
+    }
+
+    /// Bytes outside ASCII in a `Location` (raw UTF-8, which servers send)
+    /// percent-encoded, as browsers do; the URL is then checked as usual.
+    public static func percentEncodingNonASCII(_ location: String) -> String {
+        guard location.utf8.contains(where: { $0 >= 0x80 }) else { return location }
+        var output = ""
+        for byte in location.utf8 {
+            if byte >= 0x80 {
+                output += "%" + String(byte, radix: 16, uppercase: true)
+            } else {
+                output.unicodeScalars.append(Unicode.Scalar(byte))
+            }
+        }
+        return output
     }
 
     /// A redirect's `Location` made absolute against the URL it came from

@@ -128,7 +128,7 @@ public final class UpstreamClient: OriginFetching {
         var reused: Int = 0
         _ = herd_curl_getinfo_long(handle, CURLINFO_NUM_CONNECTS, &reused)
         var error: UpstreamError? = nil
-        if let refused = connections.refused {
+        if code != CURLE_OK, let refused = connections.refused {
             error = UpstreamError(kind: .refusedAddress, message: "no connection to \(refused): the address guard refuses it")
         } else if code != CURLE_OK {
             error = transfer.abortReason ?? Self.classify(code, message: String(cString: curl_easy_strerror(code)))
@@ -139,7 +139,7 @@ public final class UpstreamClient: OriginFetching {
             bodyBytes: transfer.bodyBytes,
             seconds: MonotonicClock.now() - started,
             reusedConnection: reused == 0,
-            refusedAddress: connections.refused
+            refusedAddress: code != CURLE_OK ? connections.refused : nil
         )
     }
 

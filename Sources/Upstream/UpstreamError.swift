@@ -30,6 +30,10 @@ public struct UpstreamError: HTTPFailure, CustomStringConvertible, Equatable {
         case tooManyRedirects = "too_many_redirects"
         /// This remote URL failed a moment ago and is not fetched again yet.
         case failedRecently = "failed_recently"
+        /// The remote answered 404 or 410 (remote URLs; its page is not passed on).
+        case remoteNotFound = "remote_not_found"
+        /// The remote answered another error, or a 3xx without a Location.
+        case remoteError = "remote_error"
         /// Anything else libcurl reports.
         case other
     }
@@ -51,6 +55,7 @@ public struct UpstreamError: HTTPFailure, CustomStringConvertible, Equatable {
         case .timeout: 504
         case .clientGone: 499
         case .refusedAddress, .refusedURL: 403
+        case .remoteNotFound: 404
         default: 502
         }
     }

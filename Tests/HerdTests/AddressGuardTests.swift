@@ -42,7 +42,7 @@ struct AddressGuardTests {
         ("::ffff:0:127.0.0.1", .loopback), ("::ffff:0:8.8.8.8", .global),
         ("2002:7f00:1::", .loopback), ("2002:c0a8:101::1", .privateUse), ("2002:808:808::1", .global),
         ("64:ff9b::127.0.0.1", .loopback), ("64:ff9b::a00:1", .privateUse), ("64:ff9b::8.8.8.8", .global),
-        ("64:ff9b:1:7f00:0:100::", .loopback), ("64:ff9b:1:808:8:800::", .global),
+        ("64:ff9b:1:7f00:0:100::", .reserved), ("64:ff9b:1:808:8:800::", .reserved),
         // Teredo: the client's address, XOR-ed with ones.
         ("2001:0:4136:e378:8000:63bf:80ff:fffe", .loopback), ("2001:0:4136:e378:8000:63bf:f7f7:f7f7", .global),
         ("2001:0:4136:e378:8000:63bf:f5ff:fffe", .privateUse),

@@ -109,17 +109,34 @@ struct RemoteMediaTests {
         }
     }
 
-    @Test("HTML, SVG and an unnamed type are attachments; an image and audio are inline", arguments: [
-        ("text/html; charset=utf-8", "attachment"), ("image/svg+xml", "attachment"), (nil, "attachment"),
-        ("application/javascript", "attachment"), ("audio/ogg", "inline"), ("image/png", "inline"),
-    ] as [(String?, String)])
-    func disposition(type: String?, disposition: String) {
+    @Test("only exact image, audio and video types are inline; HTML, SVG, +xml, lists, empty and odd types are attachments",
+          arguments: [
+        (["text/html; charset=utf-8"], "attachment", "text/html"), (["image/svg+xml"], "attachment", "image/svg+xml"),
+        ([], "attachment", "application/octet-stream"), (["application/javascript"], "attachment", "application/javascript"),
+        (["image/x+xml"], "attachment", "image/x+xml"), (["video/x-foo+xml"], "attachment", "video/x-foo+xml"),
+        ([""], "attachment", "application/octet-stream"), ([";"], "attachment", "application/octet-stream"),
+        (["image/png, text/html"], "attachment", "application/octet-stream"),
+        (["image/png", "text/html"], "attachment", "application/octet-stream"),
+        (["image/"], "attachment", "application/octet-stream"), (["/png"], "attachment", "application/octet-stream"),
+        (["Audio/OGG; codecs=opus"], "inline", "audio/ogg"), (["image/png"], "inline", "image/png"),
+        (["video/mp4"], "inline", "video/mp4"),
+    ] as [([String], String, String)])
+    func disposition(types: [String], disposition: String, served: String) {
         let body = Array("<html><script>alert(document.domain)</script></html>".utf8)
-        let remote = Self.answering(.init(headers: type.map { [("Content-Type", $0)] } ?? [], body: body))
+        let remote = Self.answering(.init(headers: types.map { ("Content-Type", $0) }, body: body))
         let writer = Self.serve(Self.handler(remote), Self.signed("https://remote.example/page.html"))
         #expect(writer.status == 200)
-        #expect(writer.header("Content-Disposition") == "\(disposition); filename=\"page.html\"")
-        #expect(writer.header("Content-Type") == type ?? "application/octet-stream")
+        #expect(writer.values("Content-Disposition") == ["\(disposition); filename=\"page.html\""])
+        #expect(writer.values("Content-Type") == [served])
+    }
+
+    @Test("a body too short to sniff keeps the attachment and type herd gave it")
+    func tinyBody() {
+        let remote = Self.answering(.init(headers: [("Content-Type", "text/html")], body: Array("<svg/onload=x>".utf8)))
+        let writer = Self.serve(Self.handler(remote), Self.signed("https://remote.example/x.html"))
+        #expect(writer.status == 200)
+        #expect(writer.header("Content-Disposition") == "attachment; filename=\"x.html\"")
+        #expect(writer.header("Content-Type") == "text/html")
     }
 
     @Test("a remote image is converted for the client's variant and kept 14 days")
@@ -191,18 +208,25 @@ struct RemoteMediaTests {
         #expect(forgetful.asked.count == 2)
     }
 
-    @Test("a remote's 5xx is passed on short-lived and remembered; a 404 is not remembered")
+    @Test("a remote's error page is never passed on: its 404 is herd's 404, a 5xx or a 3xx without Location herd's 502; 5xx remembered")
     func statusesRemembered() {
         let remote = ScriptedOrigin { request in
-            .init(status: request.url.hasSuffix("gone.jpg") ? 404 : 503, headers: [("Content-Type", "text/plain")],
-                  body: Array("no".utf8))
+            if request.url.hasSuffix("moved.jpg") { return .init(status: 302, headers: [("Content-Type", "text/html")], body: Array("x".utf8)) }
+            return .init(status: request.url.hasSuffix("gone.jpg") ? 404 : 503, headers: [("Content-Type", "text/html")],
+                         body: Array("<script>phish()</script>".utf8))
         }
         let handler = Self.handler(remote)
         let busy = Self.serve(handler, Self.signed("https://remote.example/busy.jpg"))
-        #expect(busy.status == 503)
+        #expect(busy.status == 502)
+        #expect(busy.header("X-Herd-Error") == "remote_error")
+        #expect(busy.header("Content-Type") == "text/plain; charset=utf-8")
         #expect(busy.header("Cache-Control") == "public, max-age=5")
+        #expect(!String(decoding: busy.body, as: UTF8.self).contains("phish"))
+        let gone = Self.serve(handler, Self.signed("https://remote.example/gone.jpg"))
+        #expect(gone.status == 404)
+        #expect(!String(decoding: gone.body, as: UTF8.self).contains("phish"))
+        #expect(Self.serve(handler, Self.signed("https://remote.example/moved.jpg")).status == 502)
         _ = Self.serve(handler, Self.signed("https://remote.example/busy.jpg"))
-        _ = Self.serve(handler, Self.signed("https://remote.example/gone.jpg"))
         _ = Self.serve(handler, Self.signed("https://remote.example/gone.jpg"))
         #expect(remote.asked.map(\.url).filter { $0.hasSuffix("busy.jpg") }.count == 1)
         #expect(remote.asked.map(\.url).filter { $0.hasSuffix("gone.jpg") }.count == 2)
@@ -334,7 +358,8 @@ struct RemoteURLTests {
 
     @Test("only http and https, no credentials, no localhost, no bad port")
     func parsing() {
-        for bad in ["ftp://a.example/", "file:///etc/passwd", "gopher://a.example/", "http://u@a.example/", "http://localhost/",
+        for bad in ["http://localhos%74/", "http://bad%2eexample/", "http://a..example/", "http://[::1%25lo]/", "http://a_b.example/",
+                    "ftp://a.example/", "file:///etc/passwd", "gopher://a.example/", "http://u@a.example/", "http://localhost/",
                     "http://a.localhost./", "http://a.example:0/", "http://a.example:99999/", "http://a.example:x/", "http://[::1/",
                     "http:// a.example/", "http://a.example/\u{7f}", "javascript:alert(1)", "//a.example/"] {
             #expect(RemoteURL(bad) == nil, "\(bad)")

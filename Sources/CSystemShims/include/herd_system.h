@@ -36,6 +36,11 @@ int herd_limit_malloc_arenas(int arenas);
 /// every image buffer is its own mapping and goes back to the OS on free.
 int herd_fix_malloc_mmap_threshold(int bytes);
 
+/// posix_spawn_file_actions_addclosefrom_np(actions, from): the child
+/// closes every descriptor from `from` up, whatever a library opened
+/// without close-on-exec. `actions` is a `posix_spawn_file_actions_t *`.
+int herd_spawn_close_from(void *actions, int from);
+
 /// Names the calling thread (15 bytes at most), for top -H and gdb.
 int herd_set_thread_name(const char *name);
 

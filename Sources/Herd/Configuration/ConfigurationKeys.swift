@@ -89,6 +89,7 @@ extension ConfigurationKey {
         .size("remote.max_body_size", \.remote.maxBodySize, minimum: 1),
         .seconds("remote.timeout", \.remote.timeout, minimum: 0.001),
         .seconds("remote.connect_timeout", \.remote.connectTimeout, minimum: 0.001),
+        .seconds("remote.transfer_timeout", \.remote.transferTimeout, minimum: 1),
         .integer("remote.max_redirects", \.remote.maxRedirects, 0...10),
         .integer("remote.failure_ttl", \.remote.failureTTL, 0...3600),
         .integer("remote.cache_ttl", \.remote.cacheTTL, 0...31_536_000),

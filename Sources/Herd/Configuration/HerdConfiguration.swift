@@ -143,6 +143,8 @@ public struct HerdConfiguration: Sendable, Equatable {
         /// Seconds a remote may stay silent.
         public var timeout: Double = 15
         public var connectTimeout: Double = 5
+        /// Upper bound on one whole remote transfer (a thread is held that long at most).
+        public var transferTimeout: Double = 60
         /// Redirects herd follows itself, each hop judged by the guard.
         public var maxRedirects: Int = 3
         /// Seconds a remote URL that failed is not fetched again (Akkoma: 60).

@@ -20,9 +20,11 @@ struct ImageAnswer {
         let head = source.head
         let body = source.body
         guard let format = body.withUnsafeBytes(ImageFormat.sniff) else {
-            // Not an image (or under 16 bytes): the original, as received.
+            // Not an image (or under 16 bytes): the original, as received,
+            // with the disposition it came with (a remote's attachment).
             return whole(body, contentType: nil, etag: head.value(of: "ETag"),
-                         cacheControl: head.value(of: "Cache-Control"), served: "orig", note: nil, head: head)
+                         cacheControl: head.value(of: "Cache-Control"), served: "orig", note: nil, head: head,
+                         disposition: head.value(of: "Content-Disposition"))
         }
         let variant = request.variant
         let settings = context.pipeline.settings
@@ -104,12 +106,13 @@ struct ImageAnswer {
     }
 
     private func whole(_ body: [UInt8], contentType: String?, etag: String?, cacheControl: String?,
-                       served: String, note: String?, head: UpstreamResponseHead) -> Reply {
+                       served: String, note: String?, head: UpstreamResponseHead, disposition: String? = nil) -> Reply {
         var headers = ResponseHeaders.fromOrigin(head, configuration: configuration, replacingRepresentation: true)
         // A body that ended with the connection may have been cut: whatever
         // is made from it is short-lived.
         let cacheControl = head.closeDelimited ? ResponseHeaders.errorCacheControl(ttl: configuration.cache.errorTTL) : cacheControl
         headers.append(("Content-Type", contentType ?? head.value(of: "Content-Type") ?? "application/octet-stream"))
+        if let disposition { headers.append(("Content-Disposition", disposition)) }
         if let etag { headers.append(("ETag", etag)) }
         headers.append(("Cache-Control", cacheControl ?? ResponseHeaders.mediaCacheControl(origin: head, configuration: configuration,
                                                                                            ttl: lifetime)))

@@ -26,6 +26,10 @@ struct MediaPath {
             }
             location = found
         } catch {
+            if request.route == .akkomaProxy || request.route == .camo {
+                // A signed URL that failed its checks: nothing was fetched.
+                context.metrics.remoteRefused(reason: error.reason)
+            }
             writer.send(.failure(error))
             return Trace()
         }
@@ -45,7 +49,8 @@ struct MediaPath {
         case .failed(let failure):
             if let preview = location.preview, (failure as? UpstreamError)?.kind == .bodyTooLarge {
                 // Too large to preview: the original, as Akkoma does.
-                writer.send(PreviewAnswer.redirect(to: preview.originalPath, reason: "too_large", configuration: context.configuration))
+                writer.send(PreviewAnswer.redirect(to: preview.originalPath, reason: "too_large", configuration: context.configuration,
+                                                   cacheControl: "public, max-age=\(context.configuration.remote.cacheTTL)"))
             } else {
                 writer.fail(failure)
             }

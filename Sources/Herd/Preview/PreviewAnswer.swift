@@ -71,8 +71,12 @@ struct PreviewAnswer {
             return .whole(ReplyHead(status: 200, headers: headers, served: output.format.rawValue, note: "preview"), body: output.bytes)
         case .value(.failure(let failure), _):
             context.metrics.previewMade(source: kind.label, result: failure.reason, seconds: nil)
-            // A source herd cannot preview may still be shown as it is.
-            return Self.redirect(to: preview.originalPath, reason: failure.reason, configuration: configuration)
+            // A source herd cannot preview may still be shown as it is. A
+            // file that fails fails again: the redirect lives as long as the
+            // source; a failure of the moment (time, memory) only briefly.
+            let momentary = ["timeout", "over_memory_budget", "killed"].contains { failure.reason.contains($0) }
+            return Self.redirect(to: preview.originalPath, reason: failure.reason, configuration: configuration,
+                                 cacheControl: momentary ? nil : lifetime)
         case .failure, .timedOut:
             context.metrics.previewMade(source: kind.label, result: "busy", seconds: nil)
             return .failure(Refusal(status: 503, reason: "conversion_queue_full", retryAfter: 1))
@@ -162,8 +166,10 @@ struct PreviewAnswer {
             return MemoryEstimate.peakBytes(info: info, sourceBytes: sourceBytes, output: output,
                                             maxDimension: maker.pipeline.maxDimension) + info.frames * info.pixelCount
         case .video:
+            // ffmpeg's frame (its resident memory, in another process but
+            // the same cgroup), then the PNG converted like any image.
             let side = maker.pipeline.maxDimension
-            return sourceBytes + side * side * 24 + (8 << 20)
+            return VideoFrame.estimatedBytes(sourceBytes: sourceBytes) + side * side * 24
         }
     }
 

@@ -11,7 +11,7 @@ enum RemoteClient {
         return UpstreamClient.Configuration(
             connectTimeoutMilliseconds: Int((remote.connectTimeout * 1000).rounded(.up)),
             idleTimeoutSeconds: Int(remote.timeout.rounded(.up)),
-            transferTimeoutSeconds: Int(configuration.upstream.transferTimeout.rounded(.up)),
+            transferTimeoutSeconds: Int(remote.transferTimeout.rounded(.up)),
             minSpeedBytesPerSecond: configuration.upstream.minSpeed,
             maxBodyBytes: remote.maxBodySize,
             userAgent: "herd/\(HerdVersion.string) (media proxy)",

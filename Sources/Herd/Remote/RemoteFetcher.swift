@@ -62,13 +62,17 @@ final class RemoteFetcher: OriginFetching {
                 outcome.error = UpstreamError(kind: .refusedAddress,
                                               message: "\(remote.host) is \(address) (\(addressClass)): the address guard refuses it; no connection was opened")
             }
+            if let status = interceptor.refusedStatus {
+                outcome.error = UpstreamError(kind: status == 404 || status == 410 ? .remoteNotFound : .remoteError,
+                                              message: "the remote answered \(status)")
+            }
             guard let location = interceptor.location else {
                 outcome.bodyBytes = bodyBytes
                 outcome.seconds = MonotonicClock.now() - started
                 return outcome
             }
             guard hop < policy.maxRedirects else { break }
-            url = RemoteURL.resolve(location, against: remote) ?? location
+            url = RemoteURL.resolve(location, against: remote)
         }
         return refused(.tooManyRedirects, "more than \(policy.maxRedirects) redirects", started: started)
     }
@@ -89,23 +93,24 @@ final class RemoteFetcher: OriginFetching {
     /// left, nor a body too large to hold for a preview (the original may
     /// still be fetched).
     private static func isRemembered(_ outcome: UpstreamOutcome) -> Bool {
-        if let error = outcome.error {
-            switch error.kind {
-            case .clientGone, .bodyTooLarge, .failedRecently: return false
-            default: return true
-            }
+        guard let error = outcome.error else { return false }
+        switch error.kind {
+        case .clientGone, .bodyTooLarge, .failedRecently, .remoteNotFound: return false
+        case .remoteError: return (outcome.status ?? 0) >= 500
+        default: return true
         }
-        return (outcome.status ?? 0) >= 500
     }
 }
 
-/// Stops at a redirect (remembering where it points) and hands any other
-/// response on, its head reduced to what a client may see.
+/// Stops at a redirect (remembering where it points) or at an error (its
+/// status: herd answers with its own error, never the remote's page), and
+/// hands a 2xx or 304 on, its head reduced to what a client may see.
 private final class RedirectInterceptor: UpstreamResponseSink {
     private let sink: UpstreamResponseSink
     private let url: RemoteURL
     private let cacheTTL: Int
     private(set) var location: String?
+    private(set) var refusedStatus: Int?
 
     init(sink: UpstreamResponseSink, url: RemoteURL, cacheTTL: Int) {
         self.sink = sink
@@ -115,7 +120,11 @@ private final class RedirectInterceptor: UpstreamResponseSink {
 
     func receiveHead(_ head: UpstreamResponseHead) -> Bool {
         if [301, 302, 303, 307, 308].contains(head.status), let target = head.value(of: "Location"), !target.isEmpty {
-            location = target
+            location = RemoteURL.percentEncodingNonASCII(target)
+            return false
+        }
+        guard (200...299).contains(head.status) || head.status == 304 else {
+            refusedStatus = head.status
             return false
         }
         return sink.receiveHead(RemoteHead.sanitised(head, url: url, cacheTTL: cacheTTL))

@@ -7,43 +7,67 @@ import Upstream
 /// passthrough) treats it like the origin's head. A remote is anyone on the
 /// internet, so its headers are allowed in by name, not filtered out:
 ///
-/// - kept: the type, validators, length, ranges, encoding;
-/// - made here: `Content-Disposition` (`inline` for images, audio and
-///   video; `attachment` for everything else, so an HTML page or an SVG
-///   with script is never rendered from the media host) with a filename of
+/// - kept: validators, length, encoding, `Accept-Ranges`, and
+///   `Content-Range` on a 206 only;
+/// - `Content-Type` normalised to one `type/subtype` (one header line, no
+///   list: browsers read a list differently than herd would), else
+///   `application/octet-stream`;
+/// - made here: `Content-Disposition` (`inline` only for an exact list of
+///   image, audio and video types a browser shows as media; `attachment`
+///   for everything else, so an HTML page, an SVG or an `image/x+xml`
+///   document is never rendered from the media host) with a filename of
 ///   safe characters, and `Cache-Control` (`remote.cache_ttl`, 14 days like
 ///   Akkoma, for a success; a remote's `private` or `no-store` is obeyed);
 /// - dropped: everything else (cookies, CORS, CSP, Location, Link, …).
 ///   `Content-Security-Policy: sandbox` and `nosniff` are added to every
 ///   media answer by `ResponseHeaders.common`.
+///
+/// Only 2xx and 304 heads get here: `RemoteFetcher` answers a remote's
+/// error with herd's own (its page is never passed on).
 enum RemoteHead {
-    static let kept: Set<String> = [
-        "content-type", "content-length", "content-encoding", "content-range", "accept-ranges", "etag", "last-modified",
-    ]
+    static let kept: Set<String> = ["content-length", "content-encoding", "accept-ranges", "etag", "last-modified"]
 
     static func sanitised(_ head: UpstreamResponseHead, url: RemoteURL, cacheTTL: Int) -> UpstreamResponseHead {
         var headers: HTTPHeaders = head.headers.filter { kept.contains($0.name.lowercased()) }
-        let contentType = head.value(of: "Content-Type")
+        if head.status == 206, let range = head.value(of: "Content-Range") { headers.append(("Content-Range", range)) }
+        let declared = head.headers.filter { $0.name.caseInsensitiveEquals("Content-Type") }
+        let type = declared.count == 1 ? mediaType(declared[0].value) : nil
+        headers.append(("Content-Type", type ?? "application/octet-stream"))
         if (200...299).contains(head.status) {
-            let disposition = isInlineMedia(contentType) ? "inline" : "attachment"
+            let disposition = type.map(inlineTypes.contains) == true ? "inline" : "attachment"
             headers.append(("Content-Disposition", "\(disposition); filename=\"\(safeFilename(url))\""))
             let remoteCacheControl = head.value(of: "Cache-Control")
             headers.append(("Cache-Control", ResponseHeaders.forbidsSharedCache(remoteCacheControl)
                                 ? "private, no-store" : "public, max-age=\(cacheTTL)"))
         }
-        if contentType == nil { headers.append(("Content-Type", "application/octet-stream")) }
         headers.append(("X-Herd-Source", "remote"))
         return UpstreamResponseHead(status: head.status, headers: headers, closeDelimited: head.closeDelimited)
     }
 
-    /// Images, audio and video a browser shows inline; never SVG (it can
-    /// carry script) nor anything unnamed.
-    static func isInlineMedia(_ contentType: String?) -> Bool {
-        guard let contentType else { return false }
-        let type = contentType.split(separator: ";", maxSplits: 1)[0].trimmingHTTPWhitespace().lowercased()
-        if type.hasPrefix("image/") { return !type.hasPrefix("image/svg") }
-        return type.hasPrefix("audio/") || type.hasPrefix("video/")
+    /// `type/subtype`, lowercased, without parameters; nil unless both are
+    /// RFC 9110 tokens (a comma-separated list is not one type).
+    static func mediaType(_ value: String) -> String? {
+        let essence = value.prefix { $0 != ";" }.trimmingHTTPWhitespace().lowercased()
+        let parts = essence.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy(isTokenByte) }) else { return nil }
+        return essence
     }
+
+    private static func isTokenByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
+        default: "!#$%&'*+-.^_`|~".utf8.contains(byte)
+        }
+    }
+
+    /// What a browser shows as an image, a sound or a video, and nothing
+    /// else (no SVG, no `+xml`).
+    static let inlineTypes: Set<String> = [
+        "image/png", "image/apng", "image/jpeg", "image/pjpeg", "image/gif", "image/webp", "image/avif", "image/jxl",
+        "image/heic", "image/heif", "image/bmp", "image/x-icon", "image/vnd.microsoft.icon",
+        "audio/mpeg", "audio/mp4", "audio/aac", "audio/ogg", "audio/opus", "audio/flac", "audio/wav", "audio/x-wav",
+        "audio/webm", "video/mp4", "video/webm", "video/ogg", "video/quicktime", "video/x-matroska",
+    ]
 
     /// The URL's last path segment, percent-decoded, in characters that need
     /// no quoting anywhere: at most 100, never empty.
