@@ -35,9 +35,20 @@ struct SignedRemoteSource: SourceLocator {
         return RemoteLocation.make(url: signed.remoteURL, for: request, preview: preview, sharing: sharing)
     }
 
-    /// `static=true` (Akkoma's `?static=true` on a GIF preview).
+    /// `static=true` (Akkoma's `?static=true` on a GIF preview), read as
+    /// nginx reads `$arg_static` for its cache key: the first parameter
+    /// named `static` in any case, its value as written.
     static func asksStatic(_ query: Substring?) -> Bool {
-        query?.split(separator: "&").contains { $0 == "static=true" || $0 == "static=1" } ?? false
+        let value = staticValue(query)
+        return value == "true" || value == "1"
+    }
+
+    static func staticValue(_ query: Substring?) -> Substring? {
+        for parameter in query?.split(separator: "&") ?? [] {
+            let parts = parameter.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            if parts[0].lowercased() == "static" { return parts.count == 2 ? parts[1] : "" }
+        }
+        return nil
     }
 }
 
@@ -95,8 +106,11 @@ extension Refusal {
         case .refusedURL(let detail):
             self.init(status: 403, reason: "refused_url", detail: detail)
         case .wrongFilename(let redirectPath):
+            // Only `static` of the query is kept: nginx keys these URLs on
+            // it alone, so nothing else may change the answer.
+            let kept = SignedRemoteSource.staticValue(query).map { "?static=" + $0 } ?? ""
             self.init(status: 302, reason: "wrong_filename", detail: "the filename is not the URL's",
-                      headers: [("Location", redirectPath + (query.map { "?" + $0 } ?? ""))])
+                      headers: [("Location", redirectPath + kept)])
         }
     }
 }

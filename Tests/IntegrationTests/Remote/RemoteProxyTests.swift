@@ -80,6 +80,29 @@ struct RemoteProxyTests {
         #expect(try remotes.plainHits()["/media/big.jpg"] == 1)
     }
 
+    @Test("nginx keys signed URLs on their path and `static` alone: other query strings are HITs; herd's answers agree")
+    func queryStringsShareOneEntry() throws {
+        let remotes = try RemoteServers()
+        defer { remotes.stop() }
+        let path = RemoteServers.signed("\(remotes.plainBase)/media/anim.gif", preview: true, filename: "anim.gif")
+        let first = try remotes.app.get(path + "?static=true&x=1", headers: [("Accept", "image/webp,*/*")])
+        #expect(first.status == 200)
+        #expect(first.header("X-Cache-Status") == "MISS")
+        let other = try remotes.app.get(path + "?x=2&static=true", headers: [("Accept", "image/webp,*/*")])
+        #expect(other.header("X-Cache-Status") == "HIT")
+        #expect(other.body == first.body)
+        // nginx's $arg_static is the first `static`; herd reads the same one.
+        let conflicting = try remotes.app.get(path + "?static=false&static=true", headers: [("Accept", "image/webp,*/*")])
+        #expect(conflicting.status == 302)
+        let plain = try remotes.app.get(path + "?static=false", headers: [("Accept", "image/webp,*/*")])
+        #expect(plain.status == 302)
+        // A wrong filename's redirect carries `static` only, whatever else was asked.
+        let wrong = try remotes.app.get(RemoteServers.signed("\(remotes.plainBase)/media/anim.gif", preview: true, filename: "x.gif")
+                                        + "?junk=1&static=true")
+        #expect(wrong.status == 302)
+        #expect(wrong.header("Location") == path + "?static=true")
+    }
+
     @Test("previews: a large JPEG within 600 px in the browser's variant, a GIF's static frame, an MP4's first frame; small and animated → 302; HTML is a sandboxed attachment")
     func previews() throws {
         let remotes = try RemoteServers()
