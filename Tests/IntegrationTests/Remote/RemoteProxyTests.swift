@@ -52,6 +52,9 @@ struct RemoteProxyTests {
         #expect(Wait.until(timeout: 5) { listener.connections == 1 })
         // The redirects were fetched from the allowed remote; the hop was refused.
         #expect(try remotes.plainHits().keys.contains { $0.hasPrefix("/media/r1") })
+        let metrics = try remotes.app.metrics()
+        #expect(metrics.contains("herd_remote_refusals_total{reason=\"refused_address\",class=\"loopback\"}"))
+        #expect(metrics.contains("herd_remote_refusals_total{reason=\"malformed_signed_url\",class=\"\"}"))
     }
 
     @Test("a bad signature is 403 and a wrong filename 302, nothing fetched; the right URL is fetched once and cached")
@@ -141,6 +144,17 @@ struct RemoteProxyTests {
         let small = try remotes.app.get(RemoteServers.signed("\(remotes.plainBase)/media/small.png", preview: true))
         #expect(small.status == 302)
         #expect(small.header("Location") == RemoteServers.signed("\(remotes.plainBase)/media/small.png"))
+
+        // A video streams with ranges (the remote's 206 passed on, never stored).
+        let clip = RemoteServers.signed("\(remotes.plainBase)/media/clip.mp4")
+        let range = try remotes.app.get(clip, headers: [("Range", "bytes=0-99")])
+        #expect(range.status == 206)
+        #expect(range.body.count == 100)
+        #expect(range.header("Content-Range")?.hasPrefix("bytes 0-99/") == true)
+        let whole = try remotes.app.get(clip)
+        #expect(whole.status == 200)
+        #expect(Array(whole.body.prefix(100)) == range.body)
+        #expect(whole.header("Content-Type") == "video/mp4")
 
         let html = try remotes.app.get(RemoteServers.signed("\(remotes.plainBase)/media/page.html"))
         #expect(html.status == 200)
