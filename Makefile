@@ -5,7 +5,7 @@ PREFIX       ?= /usr/local
 DESTDIR      ?=
 BIN           = .build/$(CONFIG)/herd
 
-.PHONY: all build deps test demo bench-passthrough bench-convert bench-offload bench-coalesce bench-memory release install clean
+.PHONY: all build deps test demo bench-passthrough bench-convert bench-offload bench-coalesce bench-memory bench-preview release install clean
 
 all: build
 
@@ -64,6 +64,13 @@ bench-offload: deps
 bench-memory: release
 	@scripts/install-deps.sh --bench
 	HERD_BIN=$(RELEASE_BIN) python3 bench/memory.py
+
+# /proxy/preview/ by herd beside ImageMagick (Akkoma), vipsthumbnail
+# (Pleroma) and the ffmpeg CLI (video first frames), on the corpus.
+bench-preview: release
+	@scripts/install-deps.sh --bench
+	@test -d bench/out/corpus || { mkdir -p bench/out && ../shared/corpus/build-corpus.sh bench/out/corpus; }
+	HERD_BIN=$(RELEASE_BIN) python3 bench/preview.py
 
 # One fetch per source: origin requests and latency for bursts, on and off.
 bench-coalesce: release

@@ -68,8 +68,8 @@ struct SourceFetch {
                     conditional.headers.append(("If-Modified-Since", modified))
                 }
             }
-            guard let host = context.originHosts.enter(location.request.url) else { return .failure(Self.originBusy) }
-            defer { context.originHosts.leave(host: host) }
+            guard let places = enter(location) else { return .failure(Self.originBusy) }
+            defer { leave(places) }
             let (result, trace) = fetchOnce(conditional, for: request, writer: writer, revalidating: revalidating != nil,
                                             holdsEverything: location.preview != nil)
             leaderTrace = trace
@@ -116,10 +116,10 @@ struct SourceFetch {
 
     /// A fetch of this request's own, within the origin host's cap.
     private func fetchAlone(_ location: SourceLocation, for request: MediaRequest, writer: ReplyWriter) -> Report {
-        guard let host = context.originHosts.enter(location.request.url) else {
+        guard let places = enter(location) else {
             return Report(outcome: .failed(Self.originBusy), provenance: .origin)
         }
-        defer { context.originHosts.leave(host: host) }
+        defer { leave(places) }
         let (result, trace) = fetchOnce(location.request, for: request, writer: writer, revalidating: false,
                                         holdsEverything: location.preview != nil)
         switch result {
@@ -163,6 +163,26 @@ struct SourceFetch {
         case .streamed: return (.streamed, trace)
         }
     }
+
+    /// A place among the fetches to the source's host, and for a remote
+    /// among all remote fetches too: a remote is anyone's server, and one
+    /// name per fetch (wildcard subdomains) must not take every thread.
+    private func enter(_ location: SourceLocation) -> (host: String, remote: String?)? {
+        guard let host = context.originHosts.enter(location.request.url) else { return nil }
+        guard location.fetcher == .remote else { return (host, nil) }
+        guard let remote = context.remoteFetches.enter(Self.allRemotes) else {
+            context.originHosts.leave(host: host)
+            return nil
+        }
+        return (host, remote)
+    }
+
+    private func leave(_ places: (host: String, remote: String?)) {
+        context.originHosts.leave(host: places.host)
+        if let remote = places.remote { context.remoteFetches.leave(host: remote) }
+    }
+
+    private static let allRemotes = "https://all-remote-hosts/"
 
     /// The origin host has no room for another fetch (OriginHostLimiter):
     /// answered at once, never stored (the next request may find room).

@@ -19,6 +19,8 @@ public struct WorkerContext: Sendable {
     let previewConversions: Coalescer<Result<ImagePipeline.Output, PreviewFailure>>
     /// How many requests may wait on one origin host at once.
     let originHosts: OriginHostLimiter
+    /// How many may wait on remote hosts at once, all together: half the threads.
+    let remoteFetches: OriginHostLimiter
     /// Where media bytes come from, asked in order (`SourceLocator`).
     let locators: [any SourceLocator]
     /// Redirects, blocked domains and remembered failures of remote fetches.
@@ -39,6 +41,7 @@ public struct WorkerContext: Sendable {
         self.conversions = Coalescer()
         self.previewConversions = Coalescer()
         self.originHosts = OriginHostLimiter(limit: configuration.effectiveMaxFetchesPerHost)
+        self.remoteFetches = OriginHostLimiter(limit: max(1, configuration.effectiveThreads / 2))
         let signed: [(any SourceLocator)?] = [SignedRemoteSource(configuration: configuration), CamoSource(configuration: configuration)]
         self.locators = signed.compactMap { $0 } + [OriginSource(configuration: configuration)]
         self.remote = RemotePolicy(configuration: configuration, metrics: metrics)
