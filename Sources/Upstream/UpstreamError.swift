@@ -28,8 +28,6 @@ public struct UpstreamError: HTTPFailure, CustomStringConvertible, Equatable {
         case refusedURL = "refused_url"
         /// More redirects than `remote.max_redirects`.
         case tooManyRedirects = "too_many_redirects"
-        /// This remote URL failed a moment ago and is not fetched again yet.
-        case failedRecently = "failed_recently"
         /// The remote answered 404 or 410 (remote URLs; its page is not passed on).
         case remoteNotFound = "remote_not_found"
         /// The remote answered another error, or a 3xx without a Location.

@@ -197,7 +197,7 @@ struct RemoteMediaTests {
         #expect(Self.serve(handler, url).status == 502)
         let again = Self.serve(handler, url)
         #expect(again.status == 502)
-        #expect(again.header("X-Herd-Error") == "failed_recently")
+        #expect(again.header("X-Herd-Error") == "connect")  // the first answer, from memory
         #expect(remote.asked.count == 1)
         _ = Self.serve(handler, Self.signed("https://dead.example/b.jpg"))
         #expect(remote.asked.count == 2)
@@ -366,5 +366,69 @@ struct RemoteURLTests {
         }
         #expect(RemoteURL("HTTPS://A.Example:8443")?.absolute == "https://a.example:8443/")
         #expect(RemoteURL("http://[::ffff:127.0.0.1]:81/x#frag")?.absolute == "http://[::ffff:127.0.0.1]:81/x")
+    }
+}
+
+@Suite("A 206 checked against the Range asked for")
+struct PartialContentTests {
+    @Test("answers", arguments: [
+        ("bytes=0-99", "bytes 0-99/1000", 100, true), ("bytes=0-99", "bytes 0-49/1000", 50, true),
+        ("bytes=100-", "bytes 100-999/1000", 900, true), ("bytes=-10", "bytes 990-999/1000", 10, true),
+        ("bytes=-2000", "bytes 0-999/1000", 1000, true), ("bytes=0-99", "bytes 0-99/*", 100, true),
+        ("bytes=100-109", "bytes 0-9/1000", 10, false), ("bytes=100-109", "bytes 500-509/1000", 10, false),
+        ("bytes=100-109", "bytes 100-109/50", 10, false), ("bytes=100-109", "bytes */1000", 0, false),
+        ("bytes=100-109", "garbage", 10, false), ("bytes=100-109", "bytes 100-109/1000", 11, false),
+        ("bytes=100-109", "bytes 100-120/1000", 21, false), ("bytes=-10", "bytes 0-9/1000", 10, false),
+        ("bytes=0-99", "bytes -1-99/1000", 101, false), ("items=0-9", "bytes 0-9/10", 10, false),
+    ] as [(String, String, Int, Bool)])
+    func answers(range: String, contentRange: String, length: Int, expected: Bool) {
+        #expect(PartialContent.answers(range: range, contentRange: contentRange, contentLength: length, contentType: "video/mp4") == expected)
+    }
+
+    @Test("several ranges: a multipart body without Content-Range only")
+    func multipart() {
+        #expect(PartialContent.answers(range: "bytes=0-9,20-29", contentRange: nil, contentLength: nil,
+                                       contentType: "multipart/byteranges; boundary=x"))
+        #expect(!PartialContent.answers(range: "bytes=0-9,20-29", contentRange: "bytes 0-9/100", contentLength: 10, contentType: "video/mp4"))
+    }
+
+    @Test("a remote's 206 for another range is refused; the one asked for is passed on")
+    func throughTheMediaPath() {
+        let body = [UInt8](repeating: 1, count: 10)
+        let remote = ScriptedOrigin { request in
+            let asked = request.headers.first { $0.name == "Range" }?.value
+            return .init(status: 206, headers: [("Content-Type", "video/mp4"),
+                                                ("Content-Range", asked == "bytes=100-109" ? "bytes 500-509/1000" : "bytes 0-9/1000")],
+                         body: body)
+        }
+        let handler = RemoteMediaTests.handler(remote)
+        let path = RemoteMediaTests.signed("https://remote.example/v.mp4")
+        let wrong = RecordingWriter()
+        handler.handle(params: RecordedParams("GET", path, ["HTTP_RANGE": "bytes=100-109"]), output: wrong)
+        #expect(wrong.status == 502)
+        let right = RecordingWriter()
+        handler.handle(params: RecordedParams("GET", path, ["HTTP_RANGE": "bytes=0-9"]), output: right)
+        #expect(right.status == 206)
+        #expect(right.header("Content-Range") == "bytes 0-9/1000")
+    }
+
+    @Test("a refused URL answers the same from the failure memory as the first time")
+    func sameAnswerRemembered() {
+        let remote = ScriptedOrigin { _ in .init(status: 302, headers: [("Location", "ftp://remote.example/x")]) }
+        let handler = RemoteMediaTests.handler(remote)
+        let path = RemoteMediaTests.signed("https://remote.example/a.jpg")
+        let first = RemoteMediaTests.serve(handler, path)
+        let second = RemoteMediaTests.serve(handler, path)
+        #expect(first.status == 403 && second.status == 403)
+        #expect(first.header("X-Herd-Error") == second.header("X-Herd-Error"))
+        #expect(remote.asked.count == 1)
+    }
+
+    @Test("a remote's malformed validators are not passed on")
+    func validators() {
+        #expect(RemoteHead.isEntityTag("\"abc\"") && RemoteHead.isEntityTag("W/\"abc\""))
+        #expect(!RemoteHead.isEntityTag("\"abc") && !RemoteHead.isEntityTag("abc") && !RemoteHead.isEntityTag("\"a\"b\""))
+        #expect(RemoteHead.isHTTPDate("Sun, 06 Nov 1994 08:49:37 GMT"))
+        #expect(!RemoteHead.isHTTPDate("garbage") && !RemoteHead.isHTTPDate("Sunday, 06-Nov-94 08:49:37 GMT"))
     }
 }

@@ -18,9 +18,11 @@ enum ResponseHeaders {
     static func common(configuration: HerdConfiguration, varyWith originVary: String?) -> [(name: String, value: String)] {
         var headers: HTTPHeaders = [("Vary", mergedVary(originVary))] + via(configuration)
         headers.append(("X-Content-Type-Options", "nosniff"))
-        headers.append(("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; sandbox"))
+        headers.append(("Content-Security-Policy", contentSecurityPolicy))
         return headers
     }
+
+    static let contentSecurityPolicy = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 
     /// The headers of an error answer, made from the failure alone: a
     /// failure that may pass soon (`retryAfter`) is never stored, the rest
@@ -33,7 +35,15 @@ enum ResponseHeaders {
         ]
         if let retryAfter = failure.retryAfter { headers.append(("Retry-After", String(retryAfter))) }
         headers += failure.headers
-        headers += onMediaRoute ? common(configuration: configuration, varyWith: nil) : via(configuration)
+        if onMediaRoute {
+            headers += common(configuration: configuration, varyWith: nil)
+        } else {
+            // A refused URI is nobody's media, but the host serves it: the
+            // same protection, without Vary.
+            headers += via(configuration)
+            headers.append(("X-Content-Type-Options", "nosniff"))
+            headers.append(("Content-Security-Policy", contentSecurityPolicy))
+        }
         return headers
     }
 

@@ -32,6 +32,8 @@ struct OriginBody {
         /// may the origin answer 304 or 206.
         var sentConditional: Bool
         var sentRange: Bool
+        /// The Range herd sent, to check a 206 against (`PartialContent`).
+        var range: String? = nil
         /// Whether this fetch revalidates a cached copy (a 304 then means
         /// "serve the cached body").
         var revalidating: Bool
@@ -105,6 +107,12 @@ struct OriginBody {
             || ((200...299).contains(status) && ![200, 203, 206].contains(status)) {
             state = .stopped
             return .refuse(reason: "\(status) to a request that did not ask for one")
+        }
+        if status == 206, let range = rules.range,
+           !PartialContent.answers(range: range, contentRange: head.value(of: "Content-Range"),
+                                   contentLength: head.contentLength, contentType: head.value(of: "Content-Type")) {
+            state = .stopped
+            return .refuse(reason: "a 206 that is not the range asked for")
         }
         if status == 304, rules.revalidating {
             state = .revalidated

@@ -144,6 +144,7 @@ struct SourceFetch {
             maxHeldBytes: configuration.image.maxSourceBytes,
             sentConditional: upstreamRequest.headers.contains { $0.name == "If-None-Match" || $0.name == "If-Modified-Since" },
             sentRange: upstreamRequest.headers.contains { $0.name == "Range" },
+            range: upstreamRequest.headers.first { $0.name == "Range" }?.value,
             revalidating: revalidating,
             // A HEAD of a preview is answered from the whole source too.
             includeBody: !request.isHead || holdsEverything,

@@ -161,7 +161,7 @@ public final class HerdMetrics: Sendable {
         helpText: "Fetches of remote URLs, by outcome (status_2xx…status_5xx, or the error kind).") }
     private static var remoteRefusals: MetricNameDescriptor { MetricNameDescriptor(
         namespace: "herd", subsystem: "remote", metricName: "refusals", unitName: "total",
-        helpText: "Signed remote URLs refused, by reason (bad_signature, malformed_signed_url, wrong_filename, refused_address with the address class, refused_url, too_many_redirects, failed_recently, body_too_large).") }
+        helpText: "Signed remote URLs refused, by reason (bad_signature, malformed_signed_url, wrong_filename, refused_address with the address class, refused_url, too_many_redirects, failed_recently: answered from the failure memory).") }
     private static var previews: MetricNameDescriptor { MetricNameDescriptor(
         namespace: "herd", metricName: "previews", unitName: "total",
         helpText: "Previews (/proxy/preview/), by source kind (image, gif_static, video) and result (made, or why not).") }

@@ -1,13 +1,16 @@
 import Basics
+import Upstream
 
 /// Remote URLs that failed a moment ago (no answer, a 5xx, a refused
-/// address), not fetched again for `remote.failure_ttl` seconds, as Akkoma
-/// remembers them for 60 s: a dead remote whose post is being boosted
-/// would otherwise be asked once per request. Bounded in entries.
+/// address, too large), not fetched again for `remote.failure_ttl` seconds,
+/// as Akkoma remembers them for 60 s: a dead remote whose post is being
+/// boosted would otherwise be asked once per request. The failure itself is
+/// kept, so the answer from memory is the first answer's (same status).
+/// Bounded in entries.
 final class RemoteFailureMemory: Sendable {
     private struct Entry {
         var until: Double
-        var what: String
+        var failure: UpstreamError
     }
 
     private let ttl: Double
@@ -19,7 +22,7 @@ final class RemoteFailureMemory: Sendable {
         self.limit = limit
     }
 
-    func remember(_ url: String, what: String) {
+    func remember(_ url: String, failure: UpstreamError) {
         guard ttl > 0 else { return }
         let now = MonotonicClock.now()
         entries.withLock { entries in
@@ -32,16 +35,16 @@ final class RemoteFailureMemory: Sendable {
                     entries = Dictionary(uniqueKeysWithValues: keep.map { ($0.key, $0.value) })
                 }
             }
-            entries[url] = Entry(until: now + ttl, what: what)
+            entries[url] = Entry(until: now + ttl, failure: failure)
         }
     }
 
-    /// What failed, if `url` failed within the last `ttl` seconds.
-    func recent(_ url: String) -> String? {
+    /// How `url` failed, if it did within the last `ttl` seconds.
+    func recent(_ url: String) -> UpstreamError? {
         let now = MonotonicClock.now()
         return entries.withLock { entries in
             guard let entry = entries[url] else { return nil }
-            if entry.until > now { return entry.what }
+            if entry.until > now { return entry.failure }
             entries[url] = nil
             return nil
         }

@@ -25,14 +25,15 @@ final class RemoteFetcher: OriginFetching {
     func fetch(_ request: UpstreamRequest, into sink: UpstreamResponseSink) -> UpstreamOutcome {
         let started = MonotonicClock.now()
         if let remembered = policy.failures.recent(request.url) {
-            policy.metrics.remoteRefused(reason: UpstreamError.Kind.failedRecently.rawValue)
-            return Self.failed(UpstreamError(kind: .failedRecently, message: "failed (\(remembered)) within the last \(policy.failureTTL) s; not fetched again yet"),
+            policy.metrics.remoteRefused(reason: "failed_recently")
+            return Self.failed(UpstreamError(kind: remembered.kind, message: remembered.message
+                                                 + " (remembered: not fetched again within \(policy.failureTTL) s)"),
                                started: started)
         }
         let outcome = follow(request, into: sink, started: started)
         policy.metrics.remoteFetched(outcome: outcome.error?.kind.rawValue ?? outcome.status.map { "status_\($0 / 100)xx" } ?? "none")
-        if Self.isRemembered(outcome) {
-            policy.failures.remember(request.url, what: outcome.error?.kind.rawValue ?? "status \(outcome.status ?? 0)")
+        if let failure = outcome.error, Self.isRemembered(outcome) {
+            policy.failures.remember(request.url, failure: failure)
         }
         return outcome
     }
@@ -89,13 +90,13 @@ final class RemoteFetcher: OriginFetching {
     }
 
     /// What is worth remembering: the remote did not answer, answered with
-    /// a server error, or is somewhere herd will not go. Not a client that
-    /// left, nor a body too large to hold for a preview (the original may
-    /// still be fetched).
+    /// a server error, sent more than `remote.max_body_size`, or is
+    /// somewhere herd will not go. Not a client that left (a preview that
+    /// stopped reading a source too large to hold looks the same), nor a 404.
     private static func isRemembered(_ outcome: UpstreamOutcome) -> Bool {
         guard let error = outcome.error else { return false }
         switch error.kind {
-        case .clientGone, .bodyTooLarge, .failedRecently, .remoteNotFound: return false
+        case .clientGone, .remoteNotFound: return false
         case .remoteError: return (outcome.status ?? 0) >= 500
         default: return true
         }

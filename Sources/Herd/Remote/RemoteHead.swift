@@ -25,10 +25,13 @@ import Upstream
 /// Only 2xx and 304 heads get here: `RemoteFetcher` answers a remote's
 /// error with herd's own (its page is never passed on).
 enum RemoteHead {
-    static let kept: Set<String> = ["content-length", "content-encoding", "accept-ranges", "etag", "last-modified"]
+    static let kept: Set<String> = ["content-length", "content-encoding", "accept-ranges"]
 
     static func sanitised(_ head: UpstreamResponseHead, url: RemoteURL, cacheTTL: Int) -> UpstreamResponseHead {
         var headers: HTTPHeaders = head.headers.filter { kept.contains($0.name.lowercased()) }
+        // Validators only when well-formed: nginx revalidates with them.
+        if let etag = head.value(of: "ETag"), isEntityTag(etag) { headers.append(("ETag", etag)) }
+        if let modified = head.value(of: "Last-Modified"), isHTTPDate(modified) { headers.append(("Last-Modified", modified)) }
         if head.status == 206, let range = head.value(of: "Content-Range") { headers.append(("Content-Range", range)) }
         let declared = head.headers.filter { $0.name.caseInsensitiveEquals("Content-Type") }
         let type = declared.count == 1 ? mediaType(declared[0].value) : nil
@@ -42,6 +45,23 @@ enum RemoteHead {
         }
         headers.append(("X-Herd-Source", "remote"))
         return UpstreamResponseHead(status: head.status, headers: headers, closeDelimited: head.closeDelimited)
+    }
+
+    /// `"…"` or `W/"…"` with visible ASCII and no quote inside (RFC 9110 §8.8.3).
+    static func isEntityTag(_ value: String) -> Bool {
+        var tag = Substring(value)
+        if tag.hasPrefix("W/") { tag = tag.dropFirst(2) }
+        guard tag.count >= 2, tag.first == "\"", tag.last == "\"", tag.utf8.count <= 256 else { return false }
+        return tag.dropFirst().dropLast().utf8.allSatisfy { $0 >= 0x21 && $0 < 0x7f && $0 != 0x22 }
+    }
+
+    /// IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`: the one form a
+    /// sender must use (RFC 9110 §5.6.7).
+    static func isHTTPDate(_ value: String) -> Bool {
+        let bytes = Array(value.utf8)
+        guard bytes.count == 29, value.hasSuffix(" GMT"), bytes[3] == UInt8(ascii: ","), bytes[4] == 0x20 else { return false }
+        let digits = [5, 6, 12, 13, 14, 15, 17, 18, 20, 21, 23, 24]
+        return digits.allSatisfy { bytes[$0] >= 48 && bytes[$0] <= 57 } && bytes[19] == UInt8(ascii: ":") && bytes[22] == UInt8(ascii: ":")
     }
 
     /// `type/subtype`, lowercased, without parameters; nil unless both are
