@@ -17,6 +17,10 @@ struct PreviewMaker: Sendable {
         // it. AVIF keeps `image.avif_quality`, whose scale is its own.
         pipeline.settings.jpegQuality = mediaProxy.previewQuality
         pipeline.settings.webpQuality = mediaProxy.previewQuality
+        // No lossless WebP try for previews: a PNG photo (or a video's
+        // frame, which ffmpeg hands over as PNG) took 10× as long for it
+        // (make bench-preview: 150 ms against 12 ms).
+        pipeline.settings.webpLosslessMaxPixels = 0
         self.pipeline = pipeline
         minBytes = mediaProxy.previewMinBytes
         video = mediaProxy.ffmpeg.isEmpty ? nil : VideoFrame(
