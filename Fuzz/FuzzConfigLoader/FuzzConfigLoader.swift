@@ -55,7 +55,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     case .failure(let error):
         guard !error.key.isEmpty, !error.message.isEmpty else { violated("an error names a key and a problem", input, "\(error)") }
     case .success(let configuration):
-        let rendered = ConfigurationLoader.render(configuration)
+        let rendered = ConfigurationLoader.render(configuration, showingSecrets: true)
         // Known, reported: a control byte in a string value (server.bind
         // takes them) is printed unescaped, which TOML refuses. Skipped until
         // `tomlString` escapes them.

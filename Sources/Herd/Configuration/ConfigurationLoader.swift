@@ -141,8 +141,9 @@ public enum ConfigurationLoader {
         }
     }
 
-    /// The effective configuration as a TOML document.
-    public static func render(_ configuration: HerdConfiguration) -> String {
+    /// The effective configuration as a TOML document. Secrets are shown as
+    /// set or not, unless `showingSecrets` (a round trip, in the fuzzer).
+    public static func render(_ configuration: HerdConfiguration, showingSecrets: Bool = false) -> String {
         var output = ""
         var currentSection = ""
         for key in ConfigurationKey.all {
@@ -154,7 +155,7 @@ public enum ConfigurationLoader {
             // A secret is never printed: check-config output ends up in logs
             // and bug reports.
             let value = key.render(configuration)
-            output += "\(key.leaf) = \(key.secret && value != "\"\"" ? "\"(set, not shown)\"" : value)\n"
+            output += "\(key.leaf) = \(key.secret && !showingSecrets && value != "\"\"" ? "\"(set, not shown)\"" : value)\n"
         }
         return output
     }
