@@ -124,6 +124,7 @@ if Context.environment["HERD_FUZZ"] != nil {
         ("FuzzConfigValue", "fuzz-config-value", ["Herd", .product(name: "TOMLKit", package: "TOMLKit")]),
         ("FuzzConfigLoader", "fuzz-config-loader", ["Herd"]),
         ("FuzzResponseHead", "fuzz-response-head", ["Upstream"]),
+        ("FuzzRemoteURL", "fuzz-remote-url", ["Herd", "Remote"]),
     ]
     for target in fuzzTargets {
         package.targets.append(.executableTarget(

@@ -234,15 +234,34 @@ def response_heads():
         write("response-head", name, head.encode("latin-1"))
 
 
+# MARK: Remote URLs
+
+def remote_urls():
+    seeds = [
+        "https://remote.example/media/cat%20pic.png?x=1", "http://[::ffff:127.0.0.1]:8080/a.jpg", "http://2130706433/",
+        "http://0x7f.1/x", "https://user:pw@host.example/", "http://localhost./", "//cdn.example/img?id=1", "../up/a.gif",
+        "?v=2", "ftp://remote.example/a", "http://a..b/", "http://bad%2eexample/", "https://r\u00e9mote.example/caf\u00e9.jpg",
+        "bytes=0-99\nbytes 0-99/1000", "bytes=-10\nbytes 990-999/1000", "bytes 0-99/*", "bytes=0-9,20-29\n",
+        "image/png; charset=binary", "image/png, text/html", "Audio/OGG", "W/\"abc\"", "Sun, 06 Nov 1994 08:49:37 GMT",
+        "ewBfA86F2Tjm63sNjFbekqTWgzw/aHR0cHM6Ly9yZW1vdGUuZXhhbXBsZS9tZWRpYS9jYXQlMjBwaWMucG5nP3g9MQ/cat%20pic.png",
+        "preview/ewBfA86F2Tjm63sNjFbekqTWgzw/aHR0cHM6Ly9yZW1vdGUuZXhhbXBsZS9tZWRpYS9jYXQlMjBwaWMucG5nP3g9MQ",
+        "ba631ed546f053e57476d5423b3b48d7a54fbb62/687474703a2f2f72656d6f74652e746573742f6d656469612f612e706e67",
+    ]
+    for seed in seeds:
+        seed = seed.encode().decode("unicode_escape").encode("latin-1").decode("utf-8")
+        write("remote-url", hashlib.sha1(seed.encode()).hexdigest()[:12], seed)
+
+
 def main():
     for target in ["request-target", "accept", "jpeg-segments", "png-chunks", "gif-structure", "probe",
-                   "config-value", "config-loader", "response-head"]:
+                   "config-value", "config-loader", "response-head", "remote-url"]:
         shutil.rmtree(os.path.join(CORPUS, target), ignore_errors=True)
     request_targets()
     accepts()
     images()
     configs()
     response_heads()
+    remote_urls()
 
 
 if __name__ == "__main__":

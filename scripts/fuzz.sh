@@ -36,6 +36,7 @@ probe            8192
 config-value     256    -detect_leaks=0
 config-loader    16384  -detect_leaks=0
 response-head    16384
+remote-url       4096
 "
 
 declare -A MAX_LEN OPTIONS

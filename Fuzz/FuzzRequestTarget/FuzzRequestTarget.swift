@@ -127,8 +127,11 @@ private func checkRoute(_ path: Substring, raw: String) {
         guard longer("/media/") else { violated("akkoma media under /media/", raw, route.label) }
     case .media(.akkomaProxy):
         guard longer("/proxy/") else { violated("akkoma proxy under /proxy/", raw, route.label) }
+    case .media(.camo):
+        guard longer("/camo/") else { violated("camo under /camo/", raw, route.label) }
     case .notFound:
-        if path == "/health" || path == "/metrics" || longer("/media_proxy/") || longer("/media/") || longer("/proxy/") {
+        if path == "/health" || path == "/metrics" || longer("/media_proxy/") || longer("/media/") || longer("/proxy/")
+            || longer("/camo/") {
             violated("a served prefix is routed", raw, route.label)
         }
     }
