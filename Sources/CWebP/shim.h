@@ -16,4 +16,16 @@ static inline VP8StatusCode herd_webp_get_features(const uint8_t *data, size_t s
 }
 static inline WebPMux *herd_webp_mux_new(void) { return WebPMuxNew(); }
 static inline WebPDemuxer *herd_webp_demux(const WebPData *data) { return WebPDemux(data); }
+static inline int herd_webp_anim_decoder_options_init(WebPAnimDecoderOptions *options) {
+    return WebPAnimDecoderOptionsInit(options);
+}
+static inline WebPAnimDecoder *herd_webp_anim_decoder_new(const WebPData *data, const WebPAnimDecoderOptions *options) {
+    return WebPAnimDecoderNew(data, options);
+}
+static inline int herd_webp_anim_encoder_options_init(WebPAnimEncoderOptions *options) {
+    return WebPAnimEncoderOptionsInit(options);
+}
+static inline WebPAnimEncoder *herd_webp_anim_encoder_new(int width, int height, const WebPAnimEncoderOptions *options) {
+    return WebPAnimEncoderNew(width, height, options);
+}
 #endif

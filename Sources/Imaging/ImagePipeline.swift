@@ -55,6 +55,11 @@ public struct ImagePipeline: Sendable {
             guard bytes.count > 0 else { throw ImageError(.corrupt, "empty file") }
             let info = try Probe.run(bytes, limits: limits)
             try step("probe")
+            if info.isAnimated, info.format == .gif, format == .webp, !firstFrameOfAnimation {
+                let (encoded, width, height) = try animatedWebP(bytes, started: started)
+                try step("animate")
+                return Output(bytes: encoded, format: .webp, width: width, height: height, source: info, timings: timings)
+            }
             // Orientation 5–8 swaps the sides: ask the JPEG decoder for the
             // side that will end up longest.
             var image = try Decode.run(bytes, info: info, maxDimension: maxDimension, firstFrame: firstFrameOfAnimation)
@@ -74,6 +79,32 @@ public struct ImagePipeline: Sendable {
             try step("encode")
             return Output(bytes: encoded, format: format, width: image.width, height: image.height, source: info, timings: timings)
         }
+    }
+
+    /// An animated GIF as animated WebP: every frame composited as a
+    /// browser plays it, fitted within `maxDimension`, encoded as it comes
+    /// (one canvas in memory besides giflib's indexed frames), the time
+    /// budget checked between frames.
+    private func animatedWebP(_ bytes: UnsafeRawBufferPointer, started: Double) throws(ImageError) -> ([UInt8], Int, Int) {
+        let gif = try GIFFile(bytes)
+        var width = gif.width, height = gif.height
+        if maxDimension > 0, max(width, height) > maxDimension {
+            let scale = Double(maxDimension) / Double(max(width, height))
+            width = max(1, Int((Double(width) * scale).rounded()))
+            height = max(1, Int((Double(height) * scale).rounded()))
+        }
+        let encoder = try AnimatedWebPEncoder(width: width, height: height, loopCount: gif.loopCount, settings: settings)
+        let budget = timeBudget
+        let maxDimension = self.maxDimension
+        let end = try GIFAnimation.play(gif) { (canvas: [UInt8], startMs: Int) throws(ImageError) in
+            guard MonotonicClock.now() - started <= budget else {
+                throw ImageError(.timeout, "over the \(budget) s budget at the frame shown at \(startMs) ms")
+            }
+            var frame = RasterImage(width: gif.width, height: gif.height, channels: 4, pixels: canvas)
+            if frame.width != width || frame.height != height { frame = try Fit.apply(frame, maxDimension: maxDimension) }
+            try encoder.add(frame, timestampMs: startMs)
+        }
+        return (try encoder.finish(endMs: end), width, height)
     }
 
     /// `withUnsafeBytes` with a typed error.

@@ -68,6 +68,7 @@ extension ConfigurationKey {
         .size("image.max_source_bytes", \.image.maxSourceBytes, minimum: 1024),
         .integer("image.max_pixels", \.image.maxPixels, 1...1_000_000_000),
         .integer("image.max_frames", \.image.maxFrames, 1...100_000),
+        .integer("image.max_animation_pixels", \.image.maxAnimationPixels, 1...4_000_000_000),
         .seconds("image.timeout", \.image.timeout, minimum: 0.1),
         .integer("image.workers", \.image.workers, 0...256),
         .integer("image.queue", \.image.queue, 0...100_000),

@@ -92,6 +92,8 @@ public struct HerdConfiguration: Sendable, Equatable {
         public var maxPixels: Int = ImageLimits().maxPixels
         /// Most frames in an animation.
         public var maxFrames: Int = ImageLimits().maxFrames
+        /// Most pixels over all of an animation's frames.
+        public var maxAnimationPixels: Int = ImageLimits().maxAnimationPixels
         /// Seconds one conversion may take.
         public var timeout: Double = 10
         /// Conversions at once; 0 = one per core.

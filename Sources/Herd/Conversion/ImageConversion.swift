@@ -18,9 +18,12 @@ struct ImageConversion {
     }
 
     /// The format to convert to, or nil when the original is what this
-    /// variant wants.
-    static func target(for variant: Variant, source: ImageFormat) -> OutputFormat? {
-        switch variant {
+    /// variant wants. An animated GIF becomes animated WebP for every
+    /// client that takes WebP or AVIF (every browser that takes AVIF takes
+    /// WebP; herd makes no AVIF sequences) and stays a GIF for the rest.
+    static func target(for variant: Variant, source: ImageFormat, animated: Bool = false) -> OutputFormat? {
+        if animated, source == .gif { return variant == .orig ? nil : .webp }
+        return switch variant {
         case .avif: source == .avif ? nil : .avif
         case .webp: source == .webp ? nil : .webp
         // A client that named neither format may not display them: give it
@@ -43,7 +46,7 @@ struct ImageConversion {
     func estimatedPeakBytes(source: [UInt8], variant: Variant) -> Int {
         source.withUnsafeBytes { bytes in
             guard let info = try? Probe.run(bytes, limits: pipeline.limits),
-                  let output = Self.target(for: variant, source: info.format) else { return 0 }
+                  let output = Self.target(for: variant, source: info.format, animated: info.isAnimated) else { return 0 }
             return MemoryEstimate.peakBytes(info: info, sourceBytes: bytes.count, output: output,
                                             maxDimension: pipeline.maxDimension)
         }
@@ -57,8 +60,8 @@ struct ImageConversion {
             : .refuse(status: 415, reason: "over_memory_budget")
     }
 
-    func decide(source: [UInt8], format: ImageFormat, variant: Variant) -> Decision {
-        guard let target = Self.target(for: variant, source: format) else {
+    func decide(source: [UInt8], format: ImageFormat, variant: Variant, animated: Bool = false) -> Decision {
+        guard let target = Self.target(for: variant, source: format, animated: animated) else {
             return .original(reason: nil, shortLived: false)
         }
         do {

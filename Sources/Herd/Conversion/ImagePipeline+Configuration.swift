@@ -13,7 +13,8 @@ extension ImagePipeline {
         settings.threads = image.encoderThreads
         self.init(
             settings: settings,
-            limits: ImageLimits(maxSourceBytes: image.maxSourceBytes, maxPixels: image.maxPixels, maxFrames: image.maxFrames),
+            limits: ImageLimits(maxSourceBytes: image.maxSourceBytes, maxPixels: image.maxPixels, maxFrames: image.maxFrames,
+                                maxAnimationPixels: image.maxAnimationPixels),
             maxDimension: image.maxDimension,
             timeBudget: image.timeout)
     }

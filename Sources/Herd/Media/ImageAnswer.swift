@@ -39,7 +39,8 @@ struct ImageAnswer {
             headers.append(("Cache-Control", ResponseHeaders.mediaCacheControl(origin: head, configuration: configuration)))
             return .notModified(ReplyHead(status: 304, headers: headers, served: "orig", note: "not_modified"))
         }
-        guard ImageConversion.target(for: variant, source: format) != nil else {
+        let animated = format == .gif && body.withUnsafeBytes(ImageFormat.isAnimatedGIF)
+        guard ImageConversion.target(for: variant, source: format, animated: animated) != nil else {
             return whole(body, contentType: format.mimeType, etag: head.value(of: "ETag"),
                          cacheControl: head.value(of: "Cache-Control"), served: "orig", note: nil, head: head)
         }
@@ -47,7 +48,7 @@ struct ImageAnswer {
         let baseTag = makeBaseTag()
         let started = MonotonicClock.now()
         let decision: ImageConversion.Decision
-        switch convert(body, format: format, variant: variant, key: baseTag, started: started) {
+        switch convert(body, format: format, variant: variant, animated: animated, key: baseTag, started: started) {
         case .value(let value, let coalesced):
             decision = value
             if coalesced { context.metrics.coalesced(kind: "conversion") }
@@ -79,7 +80,7 @@ struct ImageAnswer {
     /// arrive meanwhile share it, and only the one converting holds a CPU
     /// slot. Admitted by its estimated peak memory, read from the header
     /// before any pixel is decoded.
-    private func convert(_ body: [UInt8], format: ImageFormat, variant: Variant, key: String,
+    private func convert(_ body: [UInt8], format: ImageFormat, variant: Variant, animated: Bool, key: String,
                          started: Double) -> Coalescer<ImageConversion.Decision>.Result {
         let context = self.context
         let work = { () -> Result<ImageConversion.Decision, any Error> in
@@ -94,7 +95,7 @@ struct ImageAnswer {
             case .overBudget: return .success(ImageConversion.overBudget(format: format, variant: variant))
             }
             defer { limiter.release(bytes: bytes) }
-            return .success(conversion.decide(source: body, format: format, variant: variant))
+            return .success(conversion.decide(source: body, format: format, variant: variant, animated: animated))
         }
         guard configuration.cache.singleFlight else {
             switch work() {

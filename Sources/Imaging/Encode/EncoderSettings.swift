@@ -24,7 +24,8 @@ public struct EncoderSettings: Sendable, Equatable {
     public init() {}
 
     /// Bumped when the pipeline changes what it writes for the same settings.
-    public static let pipelineVersion = 1
+    /// 2: animated GIFs become animated WebP.
+    public static let pipelineVersion = 2
 
     /// A short stable string for ETags.
     public var version: String {

@@ -174,58 +174,14 @@ public enum Decode {
         return raster
     }
 
-    // MARK: GIF (giflib; static images only)
+    // MARK: GIF (giflib; a still, or the first frame; animations: GIFAnimation)
 
     static func gif(_ bytes: UnsafeRawBufferPointer, firstFrame: Bool = false) throws(ImageError) -> RasterImage {
-        final class Reader {
-            let bytes: UnsafeRawBufferPointer
-            var offset = 0
-            init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
-        }
-        let reader = Reader(bytes)
-        var error: Int32 = 0
-        let file = withExtendedLifetime(reader) { () -> UnsafeMutablePointer<GifFileType>? in
-            DGifOpen(Unmanaged.passUnretained(reader).toOpaque(), { file, buffer, length in
-                let reader = Unmanaged<Reader>.fromOpaque(file!.pointee.UserData).takeUnretainedValue()
-                let count = min(Int(length), reader.bytes.count - reader.offset)
-                guard count > 0, let buffer else { return 0 }
-                buffer.update(from: reader.bytes.baseAddress!.advanced(by: reader.offset).assumingMemoryBound(to: UInt8.self), count: count)
-                reader.offset += count
-                return Int32(count)
-            }, &error)
-        }
-        guard let file else { throw ImageError(.corrupt, "GIF: open failed (\(error))") }
-        defer { DGifCloseFile(file, &error) }
-        let slurped = withExtendedLifetime(reader) { DGifSlurp(file) }
-        guard slurped == GIF_OK, file.pointee.ImageCount >= 1, let saved = file.pointee.SavedImages else {
-            throw ImageError(.corrupt, "GIF: " + (GifErrorString(file.pointee.Error).map { String(cString: $0) } ?? "decode failed"))
-        }
-        guard file.pointee.ImageCount == 1 || firstFrame else { throw ImageError(.unsupported, "animated GIF") }
-        let width = Int(file.pointee.SWidth), height = Int(file.pointee.SHeight)
-        let frame = saved[0]
-        guard let colorMap = frame.ImageDesc.ColorMap ?? file.pointee.SColorMap, let raster = frame.RasterBits else {
-            throw ImageError(.corrupt, "GIF: no colour map")
-        }
-        var gcb = GraphicsControlBlock()
-        gcb.TransparentColor = -1
-        _ = DGifSavedExtensionToGCB(file, 0, &gcb)
+        let gif = try GIFFile(bytes)
+        guard gif.frameCount == 1 || firstFrame else { throw ImageError(.unsupported, "animated GIF") }
         // Canvas: transparent, the frame drawn at its offset.
-        var pixels = [UInt8](repeating: 0, count: width * height * 4)
-        let left = Int(frame.ImageDesc.Left), top = Int(frame.ImageDesc.Top)
-        let frameWidth = Int(frame.ImageDesc.Width), frameHeight = Int(frame.ImageDesc.Height)
-        let colors = colorMap.pointee.Colors!
-        let colorCount = Int(colorMap.pointee.ColorCount)
-        for y in 0..<frameHeight where top + y < height {
-            for x in 0..<frameWidth where left + x < width {
-                let index = Int(raster[y * frameWidth + x])
-                guard index != Int(gcb.TransparentColor), index < colorCount else { continue }
-                let target = ((top + y) * width + left + x) * 4
-                pixels[target] = colors[index].Red
-                pixels[target + 1] = colors[index].Green
-                pixels[target + 2] = colors[index].Blue
-                pixels[target + 3] = 255
-            }
-        }
-        return RasterImage(width: width, height: height, channels: 4, pixels: pixels).droppingOpaqueAlpha()
+        var pixels = [UInt8](repeating: 0, count: gif.width * gif.height * 4)
+        try gif.draw(frame: 0, into: &pixels)
+        return RasterImage(width: gif.width, height: gif.height, channels: 4, pixels: pixels).droppingOpaqueAlpha()
     }
 }

@@ -10,11 +10,16 @@ public struct ImageLimits: Sendable {
     public var maxPixels: Int
     /// Most frames accepted in an animation.
     public var maxFrames: Int
+    /// Most pixels over all of an animation's frames (frames × canvas):
+    /// giflib holds every frame's pixels while an animation is converted.
+    public var maxAnimationPixels: Int
 
-    public init(maxSourceBytes: Int = 16 << 20, maxPixels: Int = 40_000_000, maxFrames: Int = 1_000) {
+    public init(maxSourceBytes: Int = 16 << 20, maxPixels: Int = 40_000_000, maxFrames: Int = 1_000,
+                maxAnimationPixels: Int = 100_000_000) {
         self.maxSourceBytes = maxSourceBytes
         self.maxPixels = maxPixels
         self.maxFrames = maxFrames
+        self.maxAnimationPixels = maxAnimationPixels
     }
 }
 
@@ -53,6 +58,10 @@ public enum Probe {
         }
         guard info.frames <= limits.maxFrames else {
             throw ImageError(.tooManyFrames, "\(info.frames) frames over the cap of \(limits.maxFrames)")
+        }
+        guard info.frames * info.pixelCount <= limits.maxAnimationPixels || !info.isAnimated else {
+            throw ImageError(.tooManyPixels, "\(info.frames) frames of \(info.width)×\(info.height) over the "
+                             + "\(limits.maxAnimationPixels)-pixel cap over all frames")
         }
         return info
     }

@@ -1,0 +1,120 @@
+import HerdTestSupport
+import Imaging
+import Negotiation
+import Testing
+@testable import Herd
+
+/// Animated GIF → animated WebP: every frame composited as a browser plays
+/// the GIF (disposal, transparency), each frame's time and the loop count
+/// kept; the original where a client can show nothing better.
+@Suite("Animated GIF to animated WebP")
+struct AnimationTests {
+    static let red: (UInt8, UInt8, UInt8) = (220, 20, 20)
+    static let green: (UInt8, UInt8, UInt8) = (20, 200, 20)
+    static let blue: (UInt8, UInt8, UInt8) = (20, 20, 220)
+
+    /// A red canvas; a green square kept (disposal 1); a blue square then
+    /// cleared to the background (2); a yellow square over the cleared
+    /// area, then restored to the previous canvas (3); a last frame.
+    static let frames: [TestImages.GIFFrame] = [
+        .init(left: 0, top: 0, width: 64, height: 48, color: red, delay: 20),
+        .init(left: 8, top: 8, width: 12, height: 12, color: green, delay: 5),
+        .init(left: 30, top: 20, width: 12, height: 12, color: blue, delay: 10, disposal: 2),
+        .init(left: 44, top: 30, width: 10, height: 10, color: (230, 220, 20), delay: 30, disposal: 3),
+        .init(left: 0, top: 40, width: 4, height: 4, color: green, delay: 1),
+    ]
+
+    static func close(_ pixel: (Int, Int, Int, Int), _ color: (UInt8, UInt8, UInt8), alpha: Int = 255) -> Bool {
+        abs(pixel.0 - Int(color.0)) < 40 && abs(pixel.1 - Int(color.1)) < 40 && abs(pixel.2 - Int(color.2)) < 40
+            && abs(pixel.3 - alpha) < 8
+    }
+
+    @Test("frames composited with their disposal, times and loop count kept")
+    func composited() throws {
+        let gif = TestImages.animatedGIF(width: 64, height: 48, frames: Self.frames, loop: 3)
+        let output = try ImagePipeline().convert(gif, to: .webp)
+        #expect(output.format == .webp)
+        let animation = try #require(TestImages.decodeAnimatedWebP(output.bytes))
+        #expect(animation.width == 64 && animation.height == 48)
+        #expect(animation.loopCount == 3)
+        // 200, 50, 100, 300 ms; a 10 ms delay plays as 100 ms, as in browsers.
+        #expect(animation.frames.map(\.endMs) == [200, 250, 350, 650, 750])
+        let f = animation.frames.map(\.image)
+        #expect(Self.close(TestImages.pixel(f[0], 1, 1), Self.red))
+        #expect(Self.close(TestImages.pixel(f[1], 12, 12), Self.green))
+        #expect(Self.close(TestImages.pixel(f[2], 35, 25), Self.blue))
+        #expect(Self.close(TestImages.pixel(f[2], 12, 12), Self.green), "disposal 1 keeps the green square")
+        // Disposal 2: the blue square's area is transparent from frame 3 on.
+        #expect(TestImages.pixel(f[3], 35, 25).3 < 8, "disposal 2 clears to transparent")
+        #expect(Self.close(TestImages.pixel(f[3], 48, 34), (230, 220, 20)))
+        // Disposal 3: the yellow square is gone again in frame 4.
+        #expect(Self.close(TestImages.pixel(f[4], 48, 34), Self.red), "disposal 3 restores the previous canvas")
+        #expect(Self.close(TestImages.pixel(f[4], 1, 41), Self.green))
+    }
+
+    @Test("no loop extension plays once; loop 0 forever")
+    func loops() throws {
+        for (loop, expected) in [(nil, 1), (0, 0)] as [(Int?, Int)] {
+            let gif = TestImages.animatedGIF(width: 64, height: 48, frames: Self.frames, loop: loop)
+            let animation = try #require(TestImages.decodeAnimatedWebP(try ImagePipeline().convert(gif, to: .webp).bytes))
+            #expect(animation.loopCount == expected)
+        }
+    }
+
+    @Test("fitted within max_dimension, every frame")
+    func fitted() throws {
+        let gif = TestImages.animatedGIF(width: 64, height: 48, frames: Self.frames)
+        let animation = try #require(TestImages.decodeAnimatedWebP(try ImagePipeline(maxDimension: 32).convert(gif, to: .webp).bytes))
+        #expect(animation.width == 32 && animation.height == 24)
+        #expect(animation.frames.count == 5)
+    }
+
+    @Test("caps before decoding: frames, and pixels over all frames")
+    func caps() {
+        let gif = TestImages.animatedGIF(width: 64, height: 48, frames: Self.frames)
+        #expect(throws: ImageError.self) { try ImagePipeline(limits: ImageLimits(maxFrames: 4)).convert(gif, to: .webp) }
+        #expect(throws: ImageError.self) {
+            try ImagePipeline(limits: ImageLimits(maxAnimationPixels: 64 * 48 * 4)).convert(gif, to: .webp)
+        }
+        #expect((try? ImagePipeline(limits: ImageLimits(maxAnimationPixels: 64 * 48 * 5)).convert(gif, to: .webp)) != nil)
+    }
+
+    @Test("the time budget applies across frames, not only between steps")
+    func budget() throws {
+        // 60 full 640×480 frames take far over 20 ms to encode; the probe
+        // takes microseconds: the budget runs out between frames.
+        let big = (0..<60).map { TestImages.GIFFrame(left: 0, top: 0, width: 640, height: 480,
+                                                      color: ($0 % 2 == 0 ? Self.red : Self.blue), delay: 4) }
+        let gif = TestImages.animatedGIF(width: 640, height: 480, frames: big)
+        let error = #expect(throws: ImageError.self) { try ImagePipeline(timeBudget: 0.02).convert(gif, to: .webp) }
+        #expect(error?.kind == .timeout)
+        #expect(error?.detail.contains("frame") == true, "\(String(describing: error))")
+    }
+
+    @Test("through the media path: animated WebP for a WebP client, never larger, the GIF for the rest")
+    func mediaPath() throws {
+        let gif = TestImages.animatedGIF(width: 64, height: 48, frames: Self.frames)
+        let origin = ScriptedOrigin { _ in .init(headers: [("Content-Type", "image/gif")], body: gif) }
+        let handler = MediaPathTests.handler(origin)
+        let webp = MediaPathTests.serve(handler, RecordedParams("GET", "/media/a.gif", ["HERD_VARIANT": "avif"]))
+        #expect(webp.status == 200)
+        if webp.header("Content-Type") == "image/webp" {
+            #expect(try #require(TestImages.decodeAnimatedWebP(webp.body)).frames.count == 5)
+            #expect(webp.body.count < gif.count)
+        } else {
+            // Never larger: a tiny GIF may stay a GIF.
+            #expect(webp.header("Content-Type") == "image/gif")
+            #expect(webp.body == gif)
+        }
+        let orig = MediaPathTests.serve(handler, RecordedParams("GET", "/media/a.gif", ["HERD_VARIANT": "orig"]))
+        #expect(orig.body == gif)
+    }
+
+    @Test("the variant decides: animated WebP for WebP and AVIF clients, the GIF for the rest")
+    func variants() {
+        #expect(ImageConversion.target(for: .avif, source: .gif, animated: true) == .webp)
+        #expect(ImageConversion.target(for: .webp, source: .gif, animated: true) == .webp)
+        #expect(ImageConversion.target(for: .orig, source: .gif, animated: true) == nil)
+        #expect(ImageConversion.target(for: .avif, source: .gif, animated: false) == .avif)
+    }
+}

@@ -1,0 +1,105 @@
+import CGIF
+import CWebP
+import Imaging
+
+/// Animated test images: GIFs written frame by frame with giflib (each
+/// frame a rectangle of one colour, its delay and disposal), and animated
+/// WebP read back with libwebpdemux's WebPAnimDecoder, which composites
+/// every frame as a browser shows it.
+extension TestImages {
+    public struct GIFFrame: Sendable {
+        public var left, top, width, height: Int
+        public var color: (UInt8, UInt8, UInt8)
+        /// Centiseconds, as GIF stores them.
+        public var delay: Int
+        /// 0/1 keep, 2 restore to background, 3 restore to previous.
+        public var disposal: Int
+
+        public init(left: Int, top: Int, width: Int, height: Int, color: (UInt8, UInt8, UInt8), delay: Int, disposal: Int = 1) {
+            (self.left, self.top, self.width, self.height) = (left, top, width, height)
+            self.color = color
+            self.delay = delay
+            self.disposal = disposal
+        }
+    }
+
+    /// `loop`: the NETSCAPE2.0 count (nil: no loop extension, plays once).
+    public static func animatedGIF(width: Int, height: Int, frames: [GIFFrame], loop: Int? = 0) -> [UInt8] {
+        final class Sink { var bytes: [UInt8] = [] }
+        let sink = Sink()
+        var error: Int32 = 0
+        let file = EGifOpen(Unmanaged.passUnretained(sink).toOpaque(), { file, data, length in
+            let sink = Unmanaged<Sink>.fromOpaque(file!.pointee.UserData).takeUnretainedValue()
+            sink.bytes.append(contentsOf: UnsafeBufferPointer(start: data, count: Int(length)))
+            return length
+        }, &error)!
+        // Index 0 transparent; one index per frame colour.
+        var colors = [GifColorType(Red: 0, Green: 0, Blue: 0)] + frames.map { GifColorType(Red: $0.color.0, Green: $0.color.1, Blue: $0.color.2) }
+        while colors.count < 16 || colors.count & (colors.count - 1) != 0 { colors.append(GifColorType(Red: 0, Green: 0, Blue: 0)) }
+        let map = GifMakeMapObject(Int32(colors.count), colors)!
+        defer { GifFreeMapObject(map) }
+        EGifSetGifVersion(file, true)
+        EGifPutScreenDesc(file, Int32(width), Int32(height), 8, 0, map)
+        if let loop {
+            var name = Array("NETSCAPE2.0".utf8)
+            var count: [GifByteType] = [1, UInt8(loop & 0xff), UInt8(loop >> 8)]
+            EGifPutExtensionLeader(file, APPLICATION_EXT_FUNC_CODE)
+            EGifPutExtensionBlock(file, 11, &name)
+            EGifPutExtensionBlock(file, 3, &count)
+            EGifPutExtensionTrailer(file)
+        }
+        for (index, frame) in frames.enumerated() {
+            var gcb = GraphicsControlBlock(DisposalMode: Int32(frame.disposal), UserInputFlag: false, DelayTime: Int32(frame.delay),
+                                           TransparentColor: 0)
+            var extension_ = [GifByteType](repeating: 0, count: 4)
+            let length = EGifGCBToExtension(&gcb, &extension_)
+            EGifPutExtension(file, GRAPHICS_EXT_FUNC_CODE, Int32(length), extension_)
+            EGifPutImageDesc(file, Int32(frame.left), Int32(frame.top), Int32(frame.width), Int32(frame.height), false, nil)
+            for _ in 0..<frame.height {
+                var line = [GifPixelType](repeating: GifPixelType(index + 1), count: frame.width)
+                EGifPutLine(file, &line, Int32(frame.width))
+            }
+        }
+        EGifCloseFile(file, &error)
+        return sink.bytes
+    }
+
+    public struct Animation {
+        public var width: Int
+        public var height: Int
+        public var loopCount: Int
+        /// Each frame composited (RGBA) and the time it ends, in ms.
+        public var frames: [(image: RasterImage, endMs: Int)]
+    }
+
+    /// An animated WebP decoded frame by frame; nil when libwebp refuses it.
+    public static func decodeAnimatedWebP(_ bytes: [UInt8]) -> Animation? {
+        bytes.withUnsafeBufferPointer { buffer -> Animation? in
+            var data = WebPData(bytes: buffer.baseAddress, size: buffer.count)
+            var options = WebPAnimDecoderOptions()
+            guard herd_webp_anim_decoder_options_init(&options) != 0 else { return nil }
+            options.color_mode = MODE_RGBA
+            guard let decoder = herd_webp_anim_decoder_new(&data, &options) else { return nil }
+            defer { WebPAnimDecoderDelete(decoder) }
+            var info = WebPAnimInfo()
+            guard WebPAnimDecoderGetInfo(decoder, &info) != 0 else { return nil }
+            let width = Int(info.canvas_width), height = Int(info.canvas_height)
+            var frames: [(RasterImage, Int)] = []
+            while WebPAnimDecoderHasMoreFrames(decoder) != 0 {
+                var pixels: UnsafeMutablePointer<UInt8>? = nil
+                var timestamp: Int32 = 0
+                guard WebPAnimDecoderGetNext(decoder, &pixels, &timestamp) != 0, let pixels else { return nil }
+                let copy = Array(UnsafeBufferPointer(start: pixels, count: width * height * 4))
+                frames.append((RasterImage(width: width, height: height, channels: 4, pixels: copy), Int(timestamp)))
+            }
+            return Animation(width: width, height: height, loopCount: Int(info.loop_count), frames: frames)
+        }
+    }
+
+    /// RGBA at (x, y).
+    public static func pixel(_ image: RasterImage, _ x: Int, _ y: Int) -> (Int, Int, Int, Int) {
+        let at = (y * image.width + x) * image.channels
+        let p = image.pixels
+        return (Int(p[at]), Int(p[at + 1]), Int(p[at + 2]), image.channels == 4 ? Int(p[at + 3]) : 255)
+    }
+}
