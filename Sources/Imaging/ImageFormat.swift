@@ -20,11 +20,6 @@ public enum ImageFormat: String, Sendable, CaseIterable {
         return nil
     }
 
-    /// A GIF with more than one frame, from its block structure alone.
-    public static func isAnimatedGIF(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        (GIFStructure.read(bytes, stopAfter: 2)?.frames ?? 0) > 1
-    }
-
     public static func sniff(_ bytes: [UInt8]) -> ImageFormat? {
         bytes.withUnsafeBytes { sniff($0) }
     }

@@ -62,7 +62,10 @@ public struct ImagePipeline: Sendable {
             }
             // Orientation 5–8 swaps the sides: ask the JPEG decoder for the
             // side that will end up longest.
-            var image = try Decode.run(bytes, info: info, maxDimension: maxDimension, firstFrame: firstFrameOfAnimation)
+            // Any other animation asked for is made a still on purpose (a
+            // client that can show no animated form of it): its first frame.
+            let firstFrame = firstFrameOfAnimation || info.isAnimated
+            var image = try Decode.run(bytes, info: info, maxDimension: maxDimension, firstFrame: firstFrame)
             try step("decode")
             image = Orient.apply(image, orientation: info.orientation)
             try step("orient")

@@ -118,3 +118,28 @@ struct AnimationTests {
         #expect(ImageConversion.target(for: .avif, source: .gif, animated: false) == .avif)
     }
 }
+
+@Suite("Other animations")
+struct OtherAnimationTests {
+    @Test("an animated WebP goes as it is to WebP and AVIF clients, as its first frame (JPEG) to the rest")
+    func animatedWebP() throws {
+        let gif = TestImages.animatedGIF(width: 64, height: 48, frames: AnimationTests.frames)
+        let webp = try ImagePipeline().convert(gif, to: .webp).bytes
+        #expect(ImageConversion.target(for: .avif, source: .webp, animated: true) == nil)
+        #expect(ImageConversion.target(for: .webp, source: .webp, animated: true) == nil)
+        #expect(ImageConversion.target(for: .orig, source: .webp, animated: true) == .jpeg)
+        #expect(ImageConversion.target(for: .orig, source: .png, animated: true) == nil)  // APNG: every browser shows it
+        #expect(ImageConversion.target(for: .webp, source: .avif, animated: true) == .webp)  // a still, for a client without AVIF
+        let still = try ImagePipeline().convert(webp, to: .jpeg)
+        let image = try TestImages.decode(still.bytes)
+        #expect(image.width == 64 && image.height == 48)
+        #expect(AnimationTests.close(TestImages.pixel(image, 1, 1), AnimationTests.red))
+
+        let origin = ScriptedOrigin { _ in .init(headers: [("Content-Type", "image/webp")], body: webp) }
+        let handler = MediaPathTests.handler(origin)
+        let avifClient = MediaPathTests.serve(handler, RecordedParams("GET", "/media/a.webp", ["HERD_VARIANT": "avif"]))
+        #expect(avifClient.body == webp)
+        let oldClient = MediaPathTests.serve(handler, RecordedParams("GET", "/media/a.webp", ["HERD_VARIANT": "orig"]))
+        #expect(oldClient.header("Content-Type") == "image/jpeg")
+    }
+}

@@ -21,8 +21,15 @@ struct ImageConversion {
     /// variant wants. An animated GIF becomes animated WebP for every
     /// client that takes WebP or AVIF (every browser that takes AVIF takes
     /// WebP; herd makes no AVIF sequences) and stays a GIF for the rest.
+    /// Another animation (WebP, APNG, an AVIF sequence) goes as it is to a
+    /// client that shows it, and as its first frame, still, only to one
+    /// that cannot.
     static func target(for variant: Variant, source: ImageFormat, animated: Bool = false) -> OutputFormat? {
-        if animated, source == .gif { return variant == .orig ? nil : .webp }
+        if animated {
+            if source == .gif { return variant == .orig ? nil : .webp }
+            if canDisplay(source, variant: variant) { return nil }
+            return variant == .orig ? .jpeg : .webp
+        }
         return switch variant {
         case .avif: source == .avif ? nil : .avif
         case .webp: source == .webp ? nil : .webp

@@ -39,7 +39,10 @@ struct ImageAnswer {
             headers.append(("Cache-Control", ResponseHeaders.mediaCacheControl(origin: head, configuration: configuration)))
             return .notModified(ReplyHead(status: 304, headers: headers, served: "orig", note: "not_modified"))
         }
-        let animated = format == .gif && body.withUnsafeBytes(ImageFormat.isAnimatedGIF)
+        // From the header alone (a GIF's block structure, WebP's and APNG's
+        // flags, an AVIF's image count); a header over the caps is not
+        // converted anyway.
+        let animated = body.withUnsafeBytes { (try? Probe.run($0, limits: context.pipeline.limits))?.isAnimated } ?? false
         guard ImageConversion.target(for: variant, source: format, animated: animated) != nil else {
             return whole(body, contentType: format.mimeType, etag: head.value(of: "ETag"),
                          cacheControl: head.value(of: "Cache-Control"), served: "orig", note: nil, head: head)

@@ -8,13 +8,14 @@ import CWebP
 /// decoder scale down while decoding (1/2, 1/4, 1/8), which is much cheaper
 /// than decoding full size and resampling after.
 public enum Decode {
-    /// `firstFrame`: an animated GIF gives its first frame (other
-    /// animations are still refused).
+    /// `firstFrame`: an animation (GIF, WebP, AVIF sequence) gives its
+    /// first frame, composited; without it animations are refused.
     public static func run(_ bytes: UnsafeRawBufferPointer, info: SourceInfo, maxDimension: Int,
                            firstFrame: Bool = false) throws(ImageError) -> RasterImage {
-        guard !info.isAnimated || (firstFrame && info.format == .gif) else {
+        guard !info.isAnimated || firstFrame else {
             throw ImageError(.unsupported, "animated \(info.format.rawValue)")
         }
+        if info.isAnimated, info.format == .webp { return try webpFirstFrame(bytes) }
         switch info.format {
         case .jpeg: return try jpeg(bytes, info: info, maxDimension: maxDimension)
         case .png: return try png(bytes)
@@ -130,6 +131,26 @@ public enum Decode {
             WebPDemuxDelete(demux)
         }
         return RasterImage(width: Int(width), height: Int(height), channels: channels, pixels: pixels, iccProfile: icc)
+    }
+
+    /// An animated WebP's first frame, composited on its canvas (libwebpdemux).
+    static func webpFirstFrame(_ bytes: UnsafeRawBufferPointer) throws(ImageError) -> RasterImage {
+        var data = WebPData(bytes: bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), size: bytes.count)
+        var options = WebPAnimDecoderOptions()
+        guard herd_webp_anim_decoder_options_init(&options) != 0 else { throw ImageError(.corrupt, "WebPAnimDecoderOptionsInit") }
+        options.color_mode = MODE_RGBA
+        options.use_threads = 0
+        guard let decoder = herd_webp_anim_decoder_new(&data, &options) else { throw ImageError(.corrupt, "animated WebP: unreadable") }
+        defer { WebPAnimDecoderDelete(decoder) }
+        var info = WebPAnimInfo()
+        var pixels: UnsafeMutablePointer<UInt8>? = nil
+        var timestamp: Int32 = 0
+        guard WebPAnimDecoderGetInfo(decoder, &info) != 0, WebPAnimDecoderGetNext(decoder, &pixels, &timestamp) != 0, let pixels else {
+            throw ImageError(.corrupt, "animated WebP: first frame unreadable")
+        }
+        let width = Int(info.canvas_width), height = Int(info.canvas_height)
+        let copy = Array(UnsafeBufferPointer(start: pixels, count: width * height * 4))
+        return RasterImage(width: width, height: height, channels: 4, pixels: copy).droppingOpaqueAlpha()
     }
 
     // MARK: AVIF (libavif; its irot/imir transforms applied like EXIF orientation)
