@@ -91,7 +91,7 @@ let package = Package(
         // Test images made from known pixels with the real C libraries.
         .target(
             name: "HerdTestSupport",
-            dependencies: ["Imaging", "CTurboJPEG", "CPNG", "CGIF", "CWebP"],
+            dependencies: ["Imaging", "CTurboJPEG", "CPNG", "CGIF", "CWebP", "CAVIF"],
             path: "Tests/TestImages"
         ),
         .testTarget(

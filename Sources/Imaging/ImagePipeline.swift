@@ -55,10 +55,10 @@ public struct ImagePipeline: Sendable {
             guard bytes.count > 0 else { throw ImageError(.corrupt, "empty file") }
             let info = try Probe.run(bytes, limits: limits)
             try step("probe")
-            if info.isAnimated, info.format == .gif, format == .webp, !firstFrameOfAnimation {
-                let (encoded, width, height) = try animatedWebP(bytes, started: started)
+            if info.isAnimated, info.format == .gif, format == .webp || format == .avif, !firstFrameOfAnimation {
+                let (encoded, made, width, height) = try animate(bytes, to: format, started: started)
                 try step("animate")
-                return Output(bytes: encoded, format: .webp, width: width, height: height, source: info, timings: timings)
+                return Output(bytes: encoded, format: made, width: width, height: height, source: info, timings: timings)
             }
             // Orientation 5–8 swaps the sides: ask the JPEG decoder for the
             // side that will end up longest.
@@ -84,30 +84,37 @@ public struct ImagePipeline: Sendable {
         }
     }
 
-    /// An animated GIF as animated WebP: every frame composited as a
-    /// browser plays it, fitted within `maxDimension`, encoded as it comes
-    /// (one canvas in memory besides giflib's indexed frames), the time
-    /// budget checked between frames.
-    private func animatedWebP(_ bytes: UnsafeRawBufferPointer, started: Double) throws(ImageError) -> ([UInt8], Int, Int) {
+    /// An animated GIF as animated WebP or AVIF: every frame composited as
+    /// a browser plays it, fitted within `maxDimension`, encoded as it
+    /// comes (one canvas in memory besides giflib's indexed frames), the
+    /// time budget checked between frames. AVIF only for a GIF that loops
+    /// forever: libavif 0.11 writes no loop count, and players loop an AVIF
+    /// sequence forever; a GIF that stops gets animated WebP, which says so.
+    private func animate(_ bytes: UnsafeRawBufferPointer, to format: OutputFormat,
+                         started: Double) throws(ImageError) -> ([UInt8], OutputFormat, Int, Int) {
         let gif = try GIFFile(bytes)
+        let made: OutputFormat = format == .avif && gif.loopCount == 0 ? .avif : .webp
         var width = gif.width, height = gif.height
         if maxDimension > 0, max(width, height) > maxDimension {
             let scale = Double(maxDimension) / Double(max(width, height))
             width = max(1, Int((Double(width) * scale).rounded()))
             height = max(1, Int((Double(height) * scale).rounded()))
         }
-        let encoder = try AnimatedWebPEncoder(width: width, height: height, loopCount: gif.loopCount, settings: settings)
+        let webp = made == .webp ? try AnimatedWebPEncoder(width: width, height: height, loopCount: gif.loopCount, settings: settings) : nil
+        let avif = made == .avif ? try AnimatedAVIFEncoder(settings: settings, alpha: gif.mayBeTransparent) : nil
         let budget = timeBudget
         let maxDimension = self.maxDimension
-        let end = try GIFAnimation.play(gif) { (canvas: [UInt8], startMs: Int) throws(ImageError) in
+        let end = try GIFAnimation.play(gif) { (canvas: [UInt8], startMs: Int, durationMs: Int) throws(ImageError) in
             guard MonotonicClock.now() - started <= budget else {
                 throw ImageError(.timeout, "over the \(budget) s budget at the frame shown at \(startMs) ms")
             }
             var frame = RasterImage(width: gif.width, height: gif.height, channels: 4, pixels: canvas)
             if frame.width != width || frame.height != height { frame = try Fit.apply(frame, maxDimension: maxDimension) }
-            try encoder.add(frame, timestampMs: startMs)
+            try webp?.add(frame, timestampMs: startMs)
+            try avif?.add(frame, durationMs: durationMs)
         }
-        return (try encoder.finish(endMs: end), width, height)
+        if let avif { return (try avif.finish(), .avif, width, height) }
+        return (try webp!.finish(endMs: end), .webp, width, height)
     }
 
     /// `withUnsafeBytes` with a typed error.

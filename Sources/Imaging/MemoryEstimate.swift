@@ -44,10 +44,12 @@ public enum MemoryEstimate {
             let scale = Double(maxDimension) / Double(max(info.width, info.height))
             outputPixels = Int((Double(info.width) * scale).rounded(.up)) * Int((Double(info.height) * scale).rounded(.up))
         }
-        if info.isAnimated, info.format == .gif, output == .webp {
+        if info.isAnimated, info.format == .gif, output == .webp || output == .avif {
             // giflib's indexed frames (a byte a pixel), the canvas and the
-            // frame being encoded, and WebPAnimEncoder's candidate frames.
-            return sourceBytes + info.frames * info.pixelCount + info.pixelCount * 8 + outputPixels * 40 + overhead
+            // frame being encoded, and the encoder's frames in flight
+            // (WebPAnimEncoder's candidates; aom's look-ahead queue).
+            return sourceBytes + info.frames * info.pixelCount + info.pixelCount * 8
+                + outputPixels * (output == .avif ? 80 : 40) + overhead
         }
         let scaled = outputPixels < decodedPixels
         let decodeStage = decodedPixels * decodeFactor(info) + (scaled ? decodedPixels * 4 + outputPixels * 8 : 0)

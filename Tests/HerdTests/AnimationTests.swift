@@ -91,12 +91,30 @@ struct AnimationTests {
         #expect(error?.detail.contains("frame") == true, "\(String(describing: error))")
     }
 
+    @Test("an AVIF sequence for an AVIF client when the GIF loops forever (animated WebP when it stops), every frame and its time")
+    func avifSequence() throws {
+        let forever = TestImages.animatedGIF(width: 64, height: 48, frames: Self.frames, loop: 0)
+        let output = try ImagePipeline().convert(forever, to: .avif)
+        #expect(output.format == .avif)
+        let sequence = try #require(TestImages.decodeAVIFSequence(output.bytes))
+        #expect(sequence.frames.map(\.endMs) == [200, 250, 350, 650, 750])
+        let f = sequence.frames.map(\.image)
+        #expect(Self.close(TestImages.pixel(f[1], 12, 12), Self.green))
+        #expect(TestImages.pixel(f[3], 35, 25).3 < 8, "transparency kept")
+        #expect(Self.close(TestImages.pixel(f[4], 48, 34), Self.red))
+
+        let once = TestImages.animatedGIF(width: 64, height: 48, frames: Self.frames, loop: nil)
+        let stops = try ImagePipeline().convert(once, to: .avif)
+        #expect(stops.format == .webp)
+        #expect(try #require(TestImages.decodeAnimatedWebP(stops.bytes)).loopCount == 1)
+    }
+
     @Test("through the media path: animated WebP for a WebP client, never larger, the GIF for the rest")
     func mediaPath() throws {
         let gif = TestImages.animatedGIF(width: 64, height: 48, frames: Self.frames)
         let origin = ScriptedOrigin { _ in .init(headers: [("Content-Type", "image/gif")], body: gif) }
         let handler = MediaPathTests.handler(origin)
-        let webp = MediaPathTests.serve(handler, RecordedParams("GET", "/media/a.gif", ["HERD_VARIANT": "avif"]))
+        let webp = MediaPathTests.serve(handler, RecordedParams("GET", "/media/a.gif", ["HERD_VARIANT": "webp"]))
         #expect(webp.status == 200)
         if webp.header("Content-Type") == "image/webp" {
             #expect(try #require(TestImages.decodeAnimatedWebP(webp.body)).frames.count == 5)
@@ -112,7 +130,7 @@ struct AnimationTests {
 
     @Test("the variant decides: animated WebP for WebP and AVIF clients, the GIF for the rest")
     func variants() {
-        #expect(ImageConversion.target(for: .avif, source: .gif, animated: true) == .webp)
+        #expect(ImageConversion.target(for: .avif, source: .gif, animated: true) == .avif)
         #expect(ImageConversion.target(for: .webp, source: .gif, animated: true) == .webp)
         #expect(ImageConversion.target(for: .orig, source: .gif, animated: true) == nil)
         #expect(ImageConversion.target(for: .avif, source: .gif, animated: false) == .avif)

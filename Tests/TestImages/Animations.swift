@@ -1,3 +1,4 @@
+import CAVIF
 import CGIF
 import CWebP
 import Imaging
@@ -93,6 +94,37 @@ extension TestImages {
                 frames.append((RasterImage(width: width, height: height, channels: 4, pixels: copy), Int(timestamp)))
             }
             return Animation(width: width, height: height, loopCount: Int(info.loop_count), frames: frames)
+        }
+    }
+
+    /// An AVIF image sequence decoded frame by frame (libavif); nil when
+    /// it is not one it reads.
+    public static func decodeAVIFSequence(_ bytes: [UInt8]) -> Animation? {
+        guard let decoder = avifDecoderCreate() else { return nil }
+        defer { avifDecoderDestroy(decoder) }
+        return bytes.withUnsafeBufferPointer { buffer -> Animation? in
+            guard avifDecoderSetIOMemory(decoder, buffer.baseAddress, buffer.count) == AVIF_RESULT_OK,
+                  avifDecoderParse(decoder) == AVIF_RESULT_OK else { return nil }
+            var frames: [(RasterImage, Int)] = []
+            var end = 0
+            while avifDecoderNextImage(decoder) == AVIF_RESULT_OK, let image = decoder.pointee.image {
+                var rgb = avifRGBImage()
+                avifRGBImageSetDefaults(&rgb, image)
+                rgb.format = AVIF_RGB_FORMAT_RGBA
+                rgb.depth = 8
+                let width = Int(image.pointee.width), height = Int(image.pointee.height)
+                var pixels = [UInt8](repeating: 0, count: width * height * 4)
+                let converted = pixels.withUnsafeMutableBufferPointer { out -> avifResult in
+                    rgb.pixels = out.baseAddress
+                    rgb.rowBytes = UInt32(width * 4)
+                    return avifImageYUVToRGB(image, &rgb)
+                }
+                guard converted == AVIF_RESULT_OK else { return nil }
+                end += Int((decoder.pointee.imageTiming.duration * 1000).rounded())
+                frames.append((RasterImage(width: width, height: height, channels: 4, pixels: pixels), end))
+            }
+            guard let first = frames.first else { return nil }
+            return Animation(width: first.0.width, height: first.0.height, loopCount: 0, frames: frames)
         }
     }
 

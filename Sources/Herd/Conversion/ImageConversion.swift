@@ -18,15 +18,16 @@ struct ImageConversion {
     }
 
     /// The format to convert to, or nil when the original is what this
-    /// variant wants. An animated GIF becomes animated WebP for every
-    /// client that takes WebP or AVIF (every browser that takes AVIF takes
-    /// WebP; herd makes no AVIF sequences) and stays a GIF for the rest.
+    /// variant wants. An animated GIF becomes an AVIF sequence for a client
+    /// that takes AVIF (animated WebP when the GIF does not loop forever:
+    /// `ImagePipeline.animate`), animated WebP for one that takes WebP, and
+    /// stays a GIF for the rest.
     /// Another animation (WebP, APNG, an AVIF sequence) goes as it is to a
     /// client that shows it, and as its first frame, still, only to one
     /// that cannot.
     static func target(for variant: Variant, source: ImageFormat, animated: Bool = false) -> OutputFormat? {
         if animated {
-            if source == .gif { return variant == .orig ? nil : .webp }
+            if source == .gif { return variant == .orig ? nil : variant == .avif ? .avif : .webp }
             if canDisplay(source, variant: variant) { return nil }
             return variant == .orig ? .jpeg : .webp
         }

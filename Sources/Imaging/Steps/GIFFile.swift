@@ -87,6 +87,12 @@ final class GIFFile {
 
     /// The NETSCAPE2.0 loop count as WebP means it (0 = forever); a GIF
     /// without one plays once.
+    /// Whether any frame has a transparent colour (the animation may show
+    /// transparent pixels).
+    var mayBeTransparent: Bool {
+        (0..<frameCount).contains { control($0).TransparentColor >= 0 }
+    }
+
     var loopCount: Int {
         guard let first = file.pointee.SavedImages?.pointee, first.ExtensionBlockCount > 0, let blocks = first.ExtensionBlocks else {
             return 1
@@ -110,16 +116,19 @@ final class GIFFile {
 /// background — transparent —, or restore to previous), each shown for its
 /// delay (browsers show delays of 10 ms or less as 100 ms).
 enum GIFAnimation {
-    /// Calls `frame` with each composited canvas (RGBA) and the time it starts, in ms.
-    static func play(_ gif: GIFFile, frame: (_ canvas: [UInt8], _ startMs: Int) throws(ImageError) -> Void) throws(ImageError) -> Int {
+    /// Calls `frame` with each composited canvas (RGBA), the time it
+    /// starts and how long it shows, in ms; returns when the last one ends.
+    static func play(_ gif: GIFFile, frame: (_ canvas: [UInt8], _ startMs: Int, _ durationMs: Int) throws(ImageError) -> Void)
+        throws(ImageError) -> Int {
         var canvas = [UInt8](repeating: 0, count: gif.width * gif.height * 4)
         var timestamp = 0
         for index in 0..<gif.frameCount {
             let control = gif.control(index)
             let restore = control.DisposalMode == DISPOSE_PREVIOUS ? canvas : nil
             try gif.draw(frame: index, into: &canvas)
-            try frame(canvas, timestamp)
-            timestamp += control.DelayTime <= 1 ? 100 : Int(control.DelayTime) * 10
+            let duration = control.DelayTime <= 1 ? 100 : Int(control.DelayTime) * 10
+            try frame(canvas, timestamp, duration)
+            timestamp += duration
             switch control.DisposalMode {
             case DISPOSE_BACKGROUND:
                 let rect = gif.rectangle(index)
