@@ -14,7 +14,6 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -22,20 +21,11 @@ import tempfile
 import threading
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchlib import REPO, start_nginx, stop
+
 HERD = os.environ.get("HERD_BIN", os.path.join(REPO, ".build/release/herd"))
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 ACCEPTS = ["image/avif,image/webp,*/*", "image/webp,*/*", "*/*"]
 SIZES = [int(n) for n in os.environ.get("BENCH_BURSTS", "10 100 1000").split()]
-
-
-def free_port():
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def rss_mib(pid):
@@ -69,30 +59,9 @@ class Deployment:
         for sock in self.sockets:
             while not os.path.exists(sock):
                 time.sleep(0.05)
-        subprocess.run([os.path.join(REPO, "scripts/render-nginx.sh"), self.dir, f"http://127.0.0.1:{self.origin}"] + self.sockets,
-                       check=True)
-        self.port = free_port()
-        user = "user root root;" if os.getuid() == 0 else ""
-        conf = f"""{user}
-worker_processes 1;
-worker_rlimit_nofile 16384;
-daemon off;
-pid {self.dir}/nginx.pid;
-error_log {self.dir}/error.log error;
-events {{ worker_connections 8192; }}
-http {{
-    client_body_temp_path {self.dir}/tmp/body; fastcgi_temp_path {self.dir}/tmp/fastcgi; proxy_temp_path {self.dir}/tmp/proxy;
-    uwsgi_temp_path {self.dir}/tmp/uwsgi; scgi_temp_path {self.dir}/tmp/scgi;
-    include herd/http.conf;
-    include herd/upstreams/mastodon.conf;
-    access_log off;
-    server {{ listen 127.0.0.1:{self.port} backlog=4096; include herd/mastodon.conf; }}
-}}
-"""
-        with open(os.path.join(self.dir, "nginx.conf"), "w") as f:
-            f.write(conf)
-        self.procs.append(subprocess.Popen([NGINX, "-p", self.dir + "/", "-c", os.path.join(self.dir, "nginx.conf")]))
-        time.sleep(0.5)
+        nginx, self.port = start_nginx(self.dir, f"http://127.0.0.1:{self.origin}", self.sockets, "mastodon",
+                                       connections=8192, backlog=4096)
+        self.procs.append(nginx)
 
     def origin_requests(self, marker):
         conn = http.client.HTTPConnection("127.0.0.1", self.origin)
@@ -134,13 +103,7 @@ http {{
         return self.origin_requests(marker), p(0.5), p(0.99), errors
 
     def stop(self):
-        for proc in reversed(self.procs):
-            proc.send_signal(signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(self.procs)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -19,16 +19,15 @@ import hmac
 import http.client
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchlib import REPO, start_nginx, stop
+
 HERD = os.environ.get("HERD_BIN", os.path.join(REPO, ".build/release/herd"))
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 CORPUS = os.environ.get("BENCH_CORPUS", os.path.join(REPO, "bench/out/corpus"))
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 SECRET = b"bench-secret-key-base"
@@ -41,15 +40,6 @@ def b64(data):
 def signed_preview(url):
     url64 = b64(url.encode())
     return "/proxy/preview/" + b64(hmac.new(SECRET, url64.encode(), hashlib.sha1).digest()) + "/" + url64
-
-
-def free_port():
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def wait_for(path):
@@ -82,27 +72,8 @@ class Deployment:
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.procs.append(self.herd)
         wait_for(sock)
-        subprocess.run([os.path.join(REPO, "scripts/render-nginx.sh"), self.dir, "http://127.0.0.1:9", sock], check=True)
-        self.port = free_port()
-        user = "user root root;" if os.getuid() == 0 else ""
-        with open(os.path.join(self.dir, "nginx.conf"), "w") as f:
-            f.write(f"""{user}
-worker_processes 1;
-daemon off;
-pid {self.dir}/nginx.pid;
-error_log {self.dir}/error.log error;
-events {{ worker_connections 1024; }}
-http {{
-    client_body_temp_path {self.dir}/tmp/body; fastcgi_temp_path {self.dir}/tmp/fastcgi; proxy_temp_path {self.dir}/tmp/proxy;
-    uwsgi_temp_path {self.dir}/tmp/uwsgi; scgi_temp_path {self.dir}/tmp/scgi;
-    include herd/http.conf;
-    include herd/upstreams/akkoma.conf;
-    access_log off;
-    server {{ listen 127.0.0.1:{self.port}; include herd/akkoma.conf; }}
-}}
-""")
-        self.procs.append(subprocess.Popen([NGINX, "-p", self.dir + "/", "-c", os.path.join(self.dir, "nginx.conf")]))
-        time.sleep(0.5)
+        nginx, self.port = start_nginx(self.dir, "http://127.0.0.1:9", [sock], "akkoma")
+        self.procs.append(nginx)
 
     def preview(self, name, accept):
         """Median ms of RUNS previews (after one that fetches the source), and the bytes."""
@@ -120,13 +91,7 @@ http {{
         return statistics.median(times), size, status
 
     def stop(self):
-        for proc in reversed(self.procs):
-            proc.send_signal(signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(self.procs)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -26,43 +26,26 @@ extension TestImages {
 
     /// `loop`: the NETSCAPE2.0 count (nil: no loop extension, plays once).
     public static func animatedGIF(width: Int, height: Int, frames: [GIFFrame], loop: Int? = 0) -> [UInt8] {
-        final class Sink { var bytes: [UInt8] = [] }
-        let sink = Sink()
-        var error: Int32 = 0
-        let file = EGifOpen(Unmanaged.passUnretained(sink).toOpaque(), { file, data, length in
-            let sink = Unmanaged<Sink>.fromOpaque(file!.pointee.UserData).takeUnretainedValue()
-            sink.bytes.append(contentsOf: UnsafeBufferPointer(start: data, count: Int(length)))
-            return length
-        }, &error)!
         // Index 0 transparent; one index per frame colour.
-        var colors = [GifColorType(Red: 0, Green: 0, Blue: 0)] + frames.map { GifColorType(Red: $0.color.0, Green: $0.color.1, Blue: $0.color.2) }
-        while colors.count < 16 || colors.count & (colors.count - 1) != 0 { colors.append(GifColorType(Red: 0, Green: 0, Blue: 0)) }
-        let map = GifMakeMapObject(Int32(colors.count), colors)!
-        defer { GifFreeMapObject(map) }
-        EGifSetGifVersion(file, true)
-        EGifPutScreenDesc(file, Int32(width), Int32(height), 8, 0, map)
-        if let loop {
-            var name = Array("NETSCAPE2.0".utf8)
-            var count: [GifByteType] = [1, UInt8(loop & 0xff), UInt8(loop >> 8)]
-            EGifPutExtensionLeader(file, APPLICATION_EXT_FUNC_CODE)
-            EGifPutExtensionBlock(file, 11, &name)
-            EGifPutExtensionBlock(file, 3, &count)
-            EGifPutExtensionTrailer(file)
-        }
-        for (index, frame) in frames.enumerated() {
-            var gcb = GraphicsControlBlock(DisposalMode: Int32(frame.disposal), UserInputFlag: false, DelayTime: Int32(frame.delay),
-                                           TransparentColor: 0)
-            var extension_ = [GifByteType](repeating: 0, count: 4)
-            let length = EGifGCBToExtension(&gcb, &extension_)
-            EGifPutExtension(file, GRAPHICS_EXT_FUNC_CODE, Int32(length), extension_)
-            EGifPutImageDesc(file, Int32(frame.left), Int32(frame.top), Int32(frame.width), Int32(frame.height), false, nil)
-            for _ in 0..<frame.height {
-                var line = [GifPixelType](repeating: GifPixelType(index + 1), count: frame.width)
-                EGifPutLine(file, &line, Int32(frame.width))
+        let colors = [GifColorType(Red: 0, Green: 0, Blue: 0)] + frames.map { GifColorType(Red: $0.color.0, Green: $0.color.1, Blue: $0.color.2) }
+        return writeGIF(width: width, height: height, colors: colors) { file in
+            if let loop {
+                var name = Array("NETSCAPE2.0".utf8)
+                var count: [GifByteType] = [1, UInt8(loop & 0xff), UInt8(loop >> 8)]
+                EGifPutExtensionLeader(file, APPLICATION_EXT_FUNC_CODE)
+                EGifPutExtensionBlock(file, 11, &name)
+                EGifPutExtensionBlock(file, 3, &count)
+                EGifPutExtensionTrailer(file)
+            }
+            for (index, frame) in frames.enumerated() {
+                putGraphicsControl(file, disposal: frame.disposal, delay: frame.delay)
+                EGifPutImageDesc(file, Int32(frame.left), Int32(frame.top), Int32(frame.width), Int32(frame.height), false, nil)
+                for _ in 0..<frame.height {
+                    var line = [GifPixelType](repeating: GifPixelType(index + 1), count: frame.width)
+                    EGifPutLine(file, &line, Int32(frame.width))
+                }
             }
         }
-        EGifCloseFile(file, &error)
-        return sink.bytes
     }
 
     public struct Animation {

@@ -205,14 +205,6 @@ public enum TestImages {
     /// A GIF of `frames` copies of the image (palette from its colours;
     /// transparent pixels map to a transparent index).
     public static func gif(_ image: RasterImage, frames: Int = 1) -> [UInt8] {
-        final class Sink { var bytes: [UInt8] = [] }
-        let sink = Sink()
-        var error: Int32 = 0
-        let file = EGifOpen(Unmanaged.passUnretained(sink).toOpaque(), { file, data, length in
-            let sink = Unmanaged<Sink>.fromOpaque(file!.pointee.UserData).takeUnretainedValue()
-            sink.bytes.append(contentsOf: UnsafeBufferPointer(start: data, count: Int(length)))
-            return length
-        }, &error)!
         var colors: [GifColorType] = [GifColorType(Red: 0, Green: 0, Blue: 0)]  // index 0: transparent
         var indices = [UInt8](repeating: 0, count: image.width * image.height)
         for pixel in 0..<(image.width * image.height) {
@@ -226,22 +218,46 @@ public enum TestImages {
                 indices[pixel] = UInt8(colors.count - 1)
             }
         }
-        while colors.count < 16 { colors.append(GifColorType(Red: 0, Green: 0, Blue: 0)) }
-        let map = GifMakeMapObject(Int32(colors.count), colors)!
-        defer { GifFreeMapObject(map) }
-        EGifSetGifVersion(file, true)
-        EGifPutScreenDesc(file, Int32(image.width), Int32(image.height), 8, 0, map)
-        for _ in 0..<frames {
-            var gcb = GraphicsControlBlock(DisposalMode: 0, UserInputFlag: false, DelayTime: 10, TransparentColor: 0)
-            var extension_ = [GifByteType](repeating: 0, count: 4)
-            let length = EGifGCBToExtension(&gcb, &extension_)
-            EGifPutExtension(file, GRAPHICS_EXT_FUNC_CODE, Int32(length), extension_)
-            EGifPutImageDesc(file, 0, 0, Int32(image.width), Int32(image.height), false, nil)
-            for row in 0..<image.height {
-                var line = Array(indices[(row * image.width)..<((row + 1) * image.width)])
-                EGifPutLine(file, &line, Int32(image.width))
+        return writeGIF(width: image.width, height: image.height, colors: colors) { file in
+            for _ in 0..<frames {
+                putGraphicsControl(file, disposal: 0, delay: 10)
+                EGifPutImageDesc(file, 0, 0, Int32(image.width), Int32(image.height), false, nil)
+                for row in 0..<image.height {
+                    var line = Array(indices[(row * image.width)..<((row + 1) * image.width)])
+                    EGifPutLine(file, &line, Int32(image.width))
+                }
             }
         }
+    }
+
+    /// A frame's graphic control extension; colour index 0 is transparent.
+    static func putGraphicsControl(_ file: UnsafeMutablePointer<GifFileType>, disposal: Int, delay: Int) {
+        var gcb = GraphicsControlBlock(DisposalMode: Int32(disposal), UserInputFlag: false, DelayTime: Int32(delay), TransparentColor: 0)
+        var extension_ = [GifByteType](repeating: 0, count: 4)
+        let length = EGifGCBToExtension(&gcb, &extension_)
+        EGifPutExtension(file, GRAPHICS_EXT_FUNC_CODE, Int32(length), extension_)
+    }
+
+    /// A GIF89a written with giflib: the logical screen with `colors` as its
+    /// global table (padded to a power of two, at least 16), then whatever
+    /// `body` puts in it.
+    static func writeGIF(width: Int, height: Int, colors: [GifColorType],
+                         _ body: (UnsafeMutablePointer<GifFileType>) -> Void) -> [UInt8] {
+        final class Sink { var bytes: [UInt8] = [] }
+        let sink = Sink()
+        var error: Int32 = 0
+        let file = EGifOpen(Unmanaged.passUnretained(sink).toOpaque(), { file, data, length in
+            let sink = Unmanaged<Sink>.fromOpaque(file!.pointee.UserData).takeUnretainedValue()
+            sink.bytes.append(contentsOf: UnsafeBufferPointer(start: data, count: Int(length)))
+            return length
+        }, &error)!
+        var table = colors
+        while table.count < 16 || table.count & (table.count - 1) != 0 { table.append(GifColorType(Red: 0, Green: 0, Blue: 0)) }
+        let map = GifMakeMapObject(Int32(table.count), table)!
+        defer { GifFreeMapObject(map) }
+        EGifSetGifVersion(file, true)
+        EGifPutScreenDesc(file, Int32(width), Int32(height), 8, 0, map)
+        body(file)
         EGifCloseFile(file, &error)
         return sink.bytes
     }

@@ -48,6 +48,20 @@ final class ConversionLimiter: @unchecked Sendable {
         return .granted
     }
 
+    /// Runs `work` once admitted with `bytes`, and gives the place back:
+    /// `overBudget()` for a conversion that can never fit, a 503 refusal when
+    /// the queue is full or the wait ran out. Image conversions and previews
+    /// are admitted alike.
+    func run<Value>(bytes: Int, timeout: Double, overBudget: () -> Value, _ work: () -> Value) -> Result<Value, any Error> {
+        switch acquire(bytes: bytes, timeout: timeout) {
+        case .granted: break
+        case .queueFull, .timedOut: return .failure(Refusal(status: 503, reason: "conversion_queue_full"))
+        case .overBudget: return .success(overBudget())
+        }
+        defer { release(bytes: bytes) }
+        return .success(work())
+    }
+
     func release(bytes: Int = 0) {
         condition.lock()
         running -= 1

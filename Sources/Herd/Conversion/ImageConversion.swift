@@ -49,15 +49,12 @@ struct ImageConversion {
         }
     }
 
-    /// The conversion's estimated peak memory (0 when there is nothing to
-    /// convert or the header does not probe).
-    func estimatedPeakBytes(source: [UInt8], variant: Variant) -> Int {
-        source.withUnsafeBytes { bytes in
-            guard let info = try? Probe.run(bytes, limits: pipeline.limits),
-                  let output = Self.target(for: variant, source: info.format, animated: info.isAnimated) else { return 0 }
-            return MemoryEstimate.peakBytes(info: info, sourceBytes: bytes.count, output: output,
-                                            maxDimension: pipeline.maxDimension)
-        }
+    /// The conversion's estimated peak memory, from the source's probed
+    /// header (0 when there is nothing to convert or the header does not
+    /// probe: the pipeline then fails the same way, at no memory cost).
+    func estimatedPeakBytes(info: SourceInfo?, sourceBytes: Int, variant: Variant) -> Int {
+        guard let info, let output = Self.target(for: variant, source: info.format, animated: info.isAnimated) else { return 0 }
+        return MemoryEstimate.peakBytes(info: info, sourceBytes: sourceBytes, output: output, maxDimension: pipeline.maxDimension)
     }
 
     /// A conversion bigger than the whole memory budget never runs: the

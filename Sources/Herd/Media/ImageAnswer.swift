@@ -39,10 +39,12 @@ struct ImageAnswer {
             headers.append(("Cache-Control", ResponseHeaders.mediaCacheControl(origin: head, configuration: configuration)))
             return .notModified(ReplyHead(status: 304, headers: headers, served: "orig", note: "not_modified"))
         }
-        // From the header alone (a GIF's block structure, WebP's and APNG's
-        // flags, an AVIF's image count); a header over the caps is not
+        // The header, read once: whether it is an animation (a GIF's block
+        // structure, WebP's and APNG's flags, an AVIF's image count) and the
+        // conversion's memory estimate. A header over the caps is not
         // converted anyway.
-        let animated = body.withUnsafeBytes { (try? Probe.run($0, limits: context.pipeline.limits))?.isAnimated } ?? false
+        let info = body.withUnsafeBytes { try? Probe.run($0, limits: context.pipeline.limits) }
+        let animated = info?.isAnimated ?? false
         guard ImageConversion.target(for: variant, source: format, animated: animated) != nil else {
             return whole(body, contentType: format.mimeType, etag: head.value(of: "ETag"),
                          cacheControl: head.value(of: "Cache-Control"), served: "orig", note: nil, head: head)
@@ -51,7 +53,7 @@ struct ImageAnswer {
         let baseTag = makeBaseTag()
         let started = MonotonicClock.now()
         let decision: ImageConversion.Decision
-        switch convert(body, format: format, variant: variant, animated: animated, key: baseTag, started: started) {
+        switch convert(body, info: info, format: format, variant: variant, key: baseTag, started: started) {
         case .value(let value, let coalesced):
             decision = value
             if coalesced { context.metrics.coalesced(kind: "conversion") }
@@ -83,22 +85,16 @@ struct ImageAnswer {
     /// arrive meanwhile share it, and only the one converting holds a CPU
     /// slot. Admitted by its estimated peak memory, read from the header
     /// before any pixel is decoded.
-    private func convert(_ body: [UInt8], format: ImageFormat, variant: Variant, animated: Bool, key: String,
+    private func convert(_ body: [UInt8], info: SourceInfo?, format: ImageFormat, variant: Variant, key: String,
                          started: Double) -> Coalescer<ImageConversion.Decision>.Result {
         let context = self.context
         let work = { () -> Result<ImageConversion.Decision, any Error> in
-            let limiter = context.conversionLimiter
             let conversion = ImageConversion(pipeline: context.pipeline)
-            // (A header that does not probe fails the same way inside the
-            // pipeline, at no memory cost.)
-            let bytes = conversion.estimatedPeakBytes(source: body, variant: variant)
-            switch limiter.acquire(bytes: bytes, timeout: context.configuration.image.timeout) {
-            case .granted: break
-            case .queueFull, .timedOut: return .failure(Refusal(status: 503, reason: "conversion_queue_full"))
-            case .overBudget: return .success(ImageConversion.overBudget(format: format, variant: variant))
-            }
-            defer { limiter.release(bytes: bytes) }
-            return .success(conversion.decide(source: body, format: format, variant: variant, animated: animated))
+            return context.conversionLimiter.run(
+                bytes: conversion.estimatedPeakBytes(info: info, sourceBytes: body.count, variant: variant),
+                timeout: context.configuration.image.timeout,
+                overBudget: { ImageConversion.overBudget(format: format, variant: variant) }
+            ) { conversion.decide(source: body, format: format, variant: variant, animated: info?.isAnimated ?? false) }
         }
         guard configuration.cache.singleFlight else {
             switch work() {

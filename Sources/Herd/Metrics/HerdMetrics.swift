@@ -50,27 +50,14 @@ public final class HerdMetrics: Sendable {
         upstreamConnections = registry.makeCounter(descriptor: MetricNameDescriptor(
             namespace: "herd", subsystem: "upstream", metricName: "new_connections", unitName: "total",
             helpText: "Connections opened to the origin (the rest reused a kept-alive one)."))
-        conversionDuration = registry.makeDurationHistogram(
-            descriptor: MetricNameDescriptor(
-                namespace: "herd", metricName: "conversion_duration", unitName: "seconds",
-                helpText: "Time to decode, orient, fit and encode one image."),
-            labels: [],
-            buckets: [.milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
-                      .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10)])
-        previewDuration = registry.makeDurationHistogram(
-            descriptor: MetricNameDescriptor(
-                namespace: "herd", metricName: "preview_duration", unitName: "seconds",
-                helpText: "Time to make one preview (a video's includes its first frame)."),
-            labels: [],
-            buckets: [.milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
-                      .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10)])
-        videoFrameDuration = registry.makeDurationHistogram(
-            descriptor: MetricNameDescriptor(
-                namespace: "herd", metricName: "video_frame_duration", unitName: "seconds",
-                helpText: "Time ffmpeg took for one video's first frame, process start to exit."),
-            labels: [],
-            buckets: [.milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
-                      .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30)])
+        // Conversions and previews share one set of buckets.
+        conversionDuration = Self.secondsHistogram(registry, "conversion_duration",
+                                                   "Time to decode, orient, fit and encode one image.", Self.conversionBuckets)
+        previewDuration = Self.secondsHistogram(registry, "preview_duration",
+                                                "Time to make one preview (a video's includes its first frame).", Self.conversionBuckets)
+        videoFrameDuration = Self.secondsHistogram(registry, "video_frame_duration",
+                                                   "Time ffmpeg took for one video's first frame, process start to exit.",
+                                                   [.milliseconds(25)] + Self.conversionBuckets.dropFirst(2) + [.seconds(30)])
         let registry = self.registry
         func gauge(_ name: String, _ help: String) -> Gauge {
             registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "herd", subsystem: "source_cache", metricName: name, unitName: "", helpText: help))
@@ -91,6 +78,19 @@ public final class HerdMetrics: Sendable {
         for kind in UpstreamError.Kind.allCases.map(\.rawValue) {
             _ = registry.makeCounter(descriptor: Self.upstreamErrors, labels: [("kind", kind)])
         }
+    }
+
+    private static let conversionBuckets: [Duration] = [
+        .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+        .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
+    ]
+
+    /// `herd_<name>_seconds`, unlabelled.
+    private static func secondsHistogram(_ registry: PrometheusCollectorRegistry, _ name: String, _ help: String,
+                                         _ buckets: [Duration]) -> DurationHistogram {
+        registry.makeDurationHistogram(
+            descriptor: MetricNameDescriptor(namespace: "herd", metricName: name, unitName: "seconds", helpText: help),
+            labels: [], buckets: buckets)
     }
 
     func requestStarted() { inFlight.increment() }

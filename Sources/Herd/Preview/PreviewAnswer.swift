@@ -105,15 +105,11 @@ struct PreviewAnswer {
         let context = self.context
         let maker = self.maker
         let work = { () -> Result<Result<ImagePipeline.Output, PreviewFailure>, any Error> in
-            let limiter = context.conversionLimiter
-            let bytes = Self.estimatedPeakBytes(kind, sourceBytes: body.count, maker: maker, variant: variant)
-            switch limiter.acquire(bytes: bytes, timeout: context.configuration.image.timeout) {
-            case .granted: break
-            case .queueFull, .timedOut: return .failure(Refusal(status: 503, reason: "conversion_queue_full"))
-            case .overBudget: return .success(.failure(PreviewFailure(reason: "over_memory_budget")))
-            }
-            defer { limiter.release(bytes: bytes) }
-            return .success(Self.run(kind, from: body, variant: variant, maker: maker, metrics: context.metrics))
+            context.conversionLimiter.run(
+                bytes: Self.estimatedPeakBytes(kind, sourceBytes: body.count, maker: maker, variant: variant),
+                timeout: context.configuration.image.timeout,
+                overBudget: { .failure(PreviewFailure(reason: "over_memory_budget")) }
+            ) { Self.run(kind, from: body, variant: variant, maker: maker, metrics: context.metrics) }
         }
         return context.previewConversions.run(key, deadline: started + context.configuration.image.timeout * 2
                                                   + context.configuration.mediaProxy.videoFrameTimeout, work: work)

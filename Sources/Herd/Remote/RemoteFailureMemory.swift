@@ -13,7 +13,8 @@ final class RemoteFailureMemory: Sendable {
         var failure: UpstreamError
     }
 
-    private let ttl: Double
+    /// Seconds a failure is remembered (`remote.failure_ttl`).
+    let ttl: Double
     private let limit: Int
     private let entries = Locked<[String: Entry]>([:])
 

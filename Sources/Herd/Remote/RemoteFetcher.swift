@@ -27,7 +27,7 @@ final class RemoteFetcher: OriginFetching {
         if let remembered = policy.failures.recent(request.url) {
             policy.metrics.remoteRefused(reason: "failed_recently")
             return Self.failed(UpstreamError(kind: remembered.kind, message: remembered.message
-                                                 + " (remembered: not fetched again within \(policy.failureTTL) s)"),
+                                                 + " (remembered: not fetched again within \(Int(policy.failures.ttl)) s)"),
                                started: started)
         }
         let outcome = follow(request, into: sink, started: started)
@@ -141,7 +141,6 @@ struct RemotePolicy: Sendable {
     let maxRedirects: Int
     let blockedDomains: [String]
     let cacheTTL: Int
-    let failureTTL: Int
     let failures: RemoteFailureMemory
     let metrics: HerdMetrics
 
@@ -149,7 +148,6 @@ struct RemotePolicy: Sendable {
         maxRedirects = configuration.remote.maxRedirects
         blockedDomains = configuration.remote.blockedDomains.map { $0.lowercased() }
         cacheTTL = configuration.remote.cacheTTL
-        failureTTL = configuration.remote.failureTTL
         failures = RemoteFailureMemory(ttl: Double(configuration.remote.failureTTL))
         self.metrics = metrics
     }

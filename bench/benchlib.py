@@ -1,0 +1,60 @@
+"""What the Python benchmarks share: a free port, Debian's nginx started on
+the shipped configuration (rendered into a scratch directory by
+scripts/render-nginx.sh), and stopping what a benchmark started."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def start_nginx(directory, app_url, sockets, flavor, connections=1024, backlog=None):
+    """nginx on 127.0.0.1 with herd/<flavor>.conf in front of `sockets`;
+    returns (process, port)."""
+    subprocess.run([os.path.join(REPO, "scripts/render-nginx.sh"), directory, app_url] + sockets, check=True)
+    port = free_port()
+    user = "user root root;" if os.getuid() == 0 else ""
+    listen = f"127.0.0.1:{port}" + (f" backlog={backlog}" if backlog else "")
+    with open(os.path.join(directory, "nginx.conf"), "w") as f:
+        f.write(f"""{user}
+worker_processes 1;
+worker_rlimit_nofile {max(1024, 2 * connections)};
+daemon off;
+pid {directory}/nginx.pid;
+error_log {directory}/error.log error;
+events {{ worker_connections {connections}; }}
+http {{
+    client_body_temp_path {directory}/tmp/body; fastcgi_temp_path {directory}/tmp/fastcgi; proxy_temp_path {directory}/tmp/proxy;
+    uwsgi_temp_path {directory}/tmp/uwsgi; scgi_temp_path {directory}/tmp/scgi;
+    include herd/http.conf;
+    include herd/upstreams/{flavor}.conf;
+    access_log off;
+    server {{ listen {listen}; include herd/{flavor}.conf; }}
+}}
+""")
+    process = subprocess.Popen([NGINX, "-p", directory + "/", "-c", os.path.join(directory, "nginx.conf")])
+    time.sleep(0.5)
+    return process, port
+
+
+def stop(processes):
+    """SIGTERM to each, last started first; SIGKILL to what does not exit in 10 s."""
+    for process in reversed(processes):
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
