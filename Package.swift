@@ -38,6 +38,8 @@ let package = Package(
         .systemLibrary(name: "CAVIF", pkgConfig: "libavif", providers: [.apt(["libavif-dev"])]),
         .systemLibrary(name: "CGIF", providers: [.apt(["libgif-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CJXL", pkgConfig: "libjxl", providers: [.apt(["libjxl-dev"])]),
+        .systemLibrary(name: "CHEIF", pkgConfig: "libheif", providers: [.apt(["libheif-dev"])]),
 
         // glibc GNU extensions, compiled with _GNU_SOURCE in their own C target.
         .target(name: "CSystemShims"),
@@ -53,7 +55,7 @@ let package = Package(
         ),
         .target(
             name: "Imaging",
-            dependencies: ["CTurboJPEG", "CPNG", "CWebP", "CAVIF", "CGIF", "CZlib", "Basics"]
+            dependencies: ["CTurboJPEG", "CPNG", "CWebP", "CAVIF", "CGIF", "CZlib", "CJXL", "CHEIF", "Basics"]
         ),
 
         // MARK: Pure Swift
@@ -91,7 +93,7 @@ let package = Package(
         // Test images made from known pixels with the real C libraries.
         .target(
             name: "HerdTestSupport",
-            dependencies: ["Imaging", "CTurboJPEG", "CPNG", "CGIF", "CWebP", "CAVIF"],
+            dependencies: ["Imaging", "CTurboJPEG", "CPNG", "CGIF", "CWebP", "CAVIF", "CJXL", "CHEIF"],
             path: "Tests/TestImages"
         ),
         .testTarget(
@@ -101,7 +103,9 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["herd", "Herd", "Imaging", "Remote", "HerdTestSupport"]
+            dependencies: ["herd", "Herd", "Imaging", "Remote", "HerdTestSupport"],
+            // Run by BrowserTests as a subprocess (headless Chromium).
+            exclude: ["Harness/browser-decode.py"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -66,7 +66,9 @@ done
 # 3. nginx with the shipped configuration (deploy/nginx), paths pointed here.
 flavor=${HERD_DEMO_FLAVOR:-mastodon}
 [[ $flavor == mastodon || $flavor == akkoma ]] || { echo "HERD_DEMO_FLAVOR must be mastodon or akkoma"; exit 2; }
-"$repo/scripts/render-nginx.sh" "$run" "$upstream" "${sockets[@]}"
+# HERD_BIN makes the renderer write nginx's variant map with `herd nginx-map`
+# in this environment: HERD_IMAGE_FORMATS=jxl,avif,webp applies to both sides.
+HERD_BIN=$herd_bin "$repo/scripts/render-nginx.sh" "$run" "$upstream" "${sockets[@]}"
 user_line=""
 [[ $(id -u) -eq 0 ]] && user_line="user root root;"
 cat >"$run/nginx.conf" <<NGINX
@@ -105,12 +107,14 @@ fi
 cat <<TXT
 
 Herd demo ($flavor): nginx on $base → herd → origin $upstream
+Image formats, first preferred: ${HERD_IMAGE_FORMATS:-avif,webp} (HERD_IMAGE_FORMATS=jxl,avif,webp adds JPEG XL)
 Logs: $run/{herd-N,nginx-access,nginx-error,origin}.log ($workers herd workers, nginx hashes sources over them)
 
 Try (X-Cache-Status shows the cache at work; run each twice):
   curl -sI -H 'Accept: image/avif,image/webp,*/*' $media_example     (AVIF from herd)
   curl -sI -H 'Accept: image/webp,*/*' $media_example                 (WebP)
   curl -sI $media_example                                             (the original)
+  curl -sI -H 'Accept: image/jxl,image/avif,*/*' $media_example       (JPEG XL, with HERD_IMAGE_FORMATS=jxl,…)
   curl -sI -H 'Accept: application/activity+json' $base/users/alice/statuses/1   (app microcache)
   curl -sI $base/users/alice/statuses/1                               (HTML, its own cache entry)
   curl -s  $base/_herd/health ; curl -s $base/_herd/metrics | head

@@ -16,12 +16,19 @@ packages=(
   libwebp-dev            # WebP decode/encode (+ mux/demux for ICC)
   libavif-dev            # AVIF decode/encode (aom, dav1d, rav1e, svt)
   zlib1g-dev             # PNG iCCP profiles
+  libjxl-dev             # JPEG XL encode (lossless JPEG recompression)
+  libheif-dev            # HEIC/HEIF decode (iPhone photos)
   nginx                  # Debian's nginx, the front end in tests and the demo
   python3                # the stand-in origin (demo/origin.py)
   ffmpeg                 # a video's first frame for /proxy/preview/ (a child process, never linked)
   openssl                # the test CA of the HTTPS remote in the integration tests
   ca-certificates
+  chromium               # headless browser for BrowserTests (Tests/IntegrationTests/Harness/browser-decode.py); optional, see below
 )
+# Installed on their own, and a failure only warns: not every system packages
+# them as a .deb (Ubuntu's chromium is a snap). Tests that need one skip
+# without it.
+optional=(chromium)
 if [[ "${1:-}" == "--bench" ]]; then
   # wrk for load; the reference encoders, libvips and numpy/scipy (SSIM) for bench-convert
   packages+=(wrk webp libavif-bin libjpeg-turbo-progs libvips-tools imagemagick python3-numpy python3-scipy curl)
@@ -31,6 +38,8 @@ missing=()
 for package in "${packages[@]}"; do
   # nginx is satisfied by any of Debian's nginx flavours.
   if [[ $package == nginx ]] && command -v nginx >/dev/null 2>&1; then continue; fi
+  # Any chromium on PATH will do for the browser test.
+  if [[ $package == chromium ]] && command -v chromium >/dev/null 2>&1; then continue; fi
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
 ((${#missing[@]})) || exit 0
@@ -45,4 +54,14 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 # Debian's nginx package starts a service on port 80 where it can; herd's
 # demo and tests run their own nginx and do not need it.
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+required=() wanted=()
+for package in "${missing[@]}"; do
+  if [[ " ${optional[*]} " == *" $package "* ]]; then wanted+=("$package"); else required+=("$package"); fi
+done
+if ((${#required[@]})); then
+  $sudo apt-get install -y -qq --no-install-recommends "${required[@]}" >/dev/null
+fi
+if ((${#wanted[@]})); then
+  $sudo apt-get install -y -qq --no-install-recommends "${wanted[@]}" >/dev/null \
+    || echo "could not install ${wanted[*]} (optional): the tests that need it will skip" >&2
+fi

@@ -9,7 +9,10 @@
 # (caches under DIR/cache), install/error-pages.conf, the app's name and
 # scheme (install/app-origin.conf, app-pass.conf, streaming-pass.conf) and
 # its address (upstreams/*.conf) (the app at APP_URL: http://127.0.0.1:PORT, or a real
-# https:// instance). Every other file is used exactly as shipped.
+# https:// instance). With HERD_BIN set, also install/image-formats.conf, by
+# `$HERD_BIN nginx-map` with this environment (HERD_IMAGE_FORMATS, HERD_CONFIG):
+# the map then follows the same image.formats as the workers started with it.
+# Every other file is used exactly as shipped.
 set -euo pipefail
 dir=$(cd "$1" && pwd); app=$2; shift 2
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,6 +37,11 @@ fastcgi_cache_path $dir/cache/media levels=1:2 keys_zone=herd_media:50m max_size
 CONF
 
 printf '%s\nroot %s;\n' "$header" "$dir/herd/errors" > "$dir/herd/install/error-pages.conf"
+
+if [[ -n ${HERD_BIN:-} ]]; then
+  "$HERD_BIN" nginx-map > "$dir/herd/install/image-formats.conf.new"
+  mv "$dir/herd/install/image-formats.conf.new" "$dir/herd/install/image-formats.conf"
+fi
 
 if [[ $scheme == https ]]; then app_host=$host; else app_host='$host'; fi
 printf '%s\nmap $host $herd_app_host { default %s; }\n' "$header" "$app_host" > "$dir/herd/install/app-origin.conf"

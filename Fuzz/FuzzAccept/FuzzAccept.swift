@@ -2,35 +2,30 @@
 //
 // Properties checked on every input (a violation is a crash libFuzzer keeps):
 //   - deterministic;
-//   - a switched-off format is never chosen, both off is always `orig`, and
-//     switching a format off only ever moves the answer down (avif → webp → orig);
+//   - for every order of image.formats tried, the variant is what the order
+//     gives for the formats the header names, never names a format the
+//     order leaves out, and no formats at all is always `orig`;
 //   - ASCII case does not matter (types and `q=` are case-insensitive);
 //   - spaces and tabs around `,` and `;` do not matter, nor does the order of
 //     the entries (q only excludes, it does not rank);
-//   - `avif`/`webp` only when the header names `image/avif`/`image/webp`;
+//   - a format is accepted only when the header names `image/<format>`;
 //   - `format=`: the variant comes from the last `format=` pair, only when
-//     enabled, and it is removed from the query while every other pair is kept
-//     in order; what is left is never an empty query.
+//     its formats are enabled, and it is removed from the query while every
+//     other pair is kept in order; what is left is never an empty query.
 //
-// With HERD_FUZZ_ACCEPT_NGINX=1 in the environment it also compares herd's
-// answer with the shipped nginx map (deploy/nginx/http/image-variant.conf,
-// its two regexes evaluated here with ICU on the header read as Latin-1,
-// byte for byte like PCRE). Off by default, because the two rules are known
-// to differ on inputs no browser sends, and a known difference would stop
-// every run:
-//   - nginx takes `image/avif; q=0` (a blank after `;`) as accepting AVIF:
-//     `[ \t]*` gives the blank back and `(?!q=)[^;,]*` reads ` q=0` as some
-//     other parameter; herd says q=0;
-//   - herd reads `q=.5`, `q=00.5` as 0.5 where RFC 9110 and nginx refuse the
-//     entry, and with two q parameters (`q=0;q=0.5`) keeps the last one
-//     where nginx refuses the entry.
+// With HERD_FUZZ_ACCEPT_NGINX=1 in the environment it also compares the
+// formats herd reads with the nginx map's regexes (NginxVariantMap, what
+// `herd nginx-map` writes), evaluated here with ICU on the header read as
+// Latin-1, byte for byte like PCRE. Off by default: the two rules may differ
+// on inputs no browser sends, and a known difference would stop every run.
 import Foundation
 import Negotiation
 
-private let both = AcceptNegotiation.Enabled(avif: true, webp: true)
-private let noAVIF = AcceptNegotiation.Enabled(avif: false, webp: true)
-private let noWebP = AcceptNegotiation.Enabled(avif: true, webp: false)
-private let neither = AcceptNegotiation.Enabled(avif: false, webp: false)
+private let orders: [FormatPreference] = [
+    .standard, FormatPreference([.webp]), FormatPreference([.avif]), FormatPreference([]),
+    FormatPreference([.jxl, .avif, .webp]), FormatPreference([.webp, .avif]), FormatPreference([.jxl]),
+    FormatPreference([.avif, .jxl, .webp]),
+]
 
 /// How much of a header herd looks at (AcceptNegotiation.maximumLength):
 /// the rewritten headers must stay under it for the comparisons to hold.
@@ -59,43 +54,31 @@ private func contains(_ haystack: [UInt8], _ needle: String) -> Bool {
 
 private func checkAccept(_ accept: String) {
     let bytes = Array(accept.utf8)
-    let answer = AcceptNegotiation.variant(accept: accept, enabled: both)
-    let again = AcceptNegotiation.variant(accept: accept, enabled: both)
-    guard answer == again else { violated("deterministic", accept, "\(answer) then \(again)") }
-
-    let withoutAVIF = AcceptNegotiation.variant(accept: accept, enabled: noAVIF)
-    let withoutWebP = AcceptNegotiation.variant(accept: accept, enabled: noWebP)
-    let withNeither = AcceptNegotiation.variant(accept: accept, enabled: neither)
-    guard withNeither == .orig else { violated("both off gives orig", accept, "\(withNeither)") }
-    guard withoutAVIF != .avif else { violated("avif off is never avif", accept, "avif") }
-    guard withoutWebP != .webp else { violated("webp off is never webp", accept, "webp") }
-    switch answer {
-    case .avif:
-        guard withoutWebP == .avif else { violated("webp off keeps avif", accept, "\(withoutWebP)") }
-    case .webp:
-        guard withoutAVIF == .webp, withoutWebP == .orig else {
-            violated("webp answer: avif off keeps it, webp off drops it", accept, "\(withoutAVIF), \(withoutWebP)")
-        }
-    case .orig:
-        guard withoutAVIF == .orig, withoutWebP == .orig else {
-            violated("orig stays orig when a format is switched off", accept, "\(withoutAVIF), \(withoutWebP)")
+    let accepted = AcceptNegotiation.acceptedFormats(accept)
+    guard accepted == AcceptNegotiation.acceptedFormats(accept) else { violated("deterministic", accept, "\(accepted)") }
+    let lower = asciiLowercased(bytes)
+    for format in accepted where !contains(lower, "image/" + format.rawValue) {
+        violated("a format only if named", accept, format.rawValue)
+    }
+    for order in orders {
+        let variant = AcceptNegotiation.variant(accept: accept, formats: order)
+        guard variant == order.variant(accepting: accepted) else { violated("the order decides", accept, "\(order): \(variant)") }
+        guard variant.accepted.allSatisfy(order.contains) else { violated("only configured formats", accept, "\(order): \(variant)") }
+        guard !order.order.isEmpty || variant == .orig else { violated("no formats gives orig", accept, "\(variant)") }
+        if let still = variant.still, order.order.first(where: accepted.contains) != still {
+            violated("the first accepted format in the order wins", accept, "\(order): \(variant)")
         }
     }
-
-    let lower = asciiLowercased(bytes)
-    if answer == .avif, !contains(lower, "image/avif") { violated("avif only if named", accept, "avif") }
-    if withoutAVIF == .webp, !contains(lower, "image/webp") { violated("webp only if named", accept, "webp") }
 
     // Rewritings that must not change the answer, while herd reads the whole header.
     guard bytes.count <= lookedAt else { return }
 
-    if let nginx = nginxVariant(bytes), nginx != answer {
-        violated("same variant as the nginx map", accept, "herd \(answer), nginx \(nginx)")
+    if let nginx = nginxAccepted(bytes), nginx != accepted {
+        violated("same formats as the nginx map", accept, "herd \(accepted), nginx \(nginx)")
     }
 
     let upper = asciiUppercased(bytes)
-    let upperAnswer = AcceptNegotiation.variant(accept: upper, enabled: both)
-    guard upperAnswer == answer else { violated("ASCII case-insensitive", accept, "\(answer), uppercased \(upperAnswer)") }
+    guard AcceptNegotiation.acceptedFormats(upper) == accepted else { violated("ASCII case-insensitive", accept, "uppercased differs") }
 
     var spaced: [UInt8] = []
     spaced.reserveCapacity(bytes.count * 3)
@@ -108,53 +91,48 @@ private func checkAccept(_ accept: String) {
     }
     if spaced.count <= lookedAt {
         let spacedText = String(decoding: spaced, as: UTF8.self)
-        let spacedAnswer = AcceptNegotiation.variant(accept: spacedText, enabled: both)
-        guard spacedAnswer == answer else {
-            violated("whitespace around , and ; is ignored", accept, "\(answer), spaced \(String(reflecting: spacedText)) \(spacedAnswer)")
+        let spacedAnswer = AcceptNegotiation.acceptedFormats(spacedText)
+        guard spacedAnswer == accepted else {
+            violated("whitespace around , and ; is ignored", accept, "\(accepted), spaced \(String(reflecting: spacedText)) \(spacedAnswer)")
         }
     }
 
     let entries = bytes.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false)
     let reversed = String(decoding: Array(entries.reversed().joined(separator: [UInt8(ascii: ",")])), as: UTF8.self)
-    let reversedAnswer = AcceptNegotiation.variant(accept: reversed, enabled: both)
-    guard reversedAnswer == answer else {
-        violated("entry order is ignored", accept, "\(answer), reversed \(String(reflecting: reversed)) \(reversedAnswer)")
+    let reversedAnswer = AcceptNegotiation.acceptedFormats(reversed)
+    guard reversedAnswer == accepted else {
+        violated("entry order is ignored", accept, "\(accepted), reversed \(String(reflecting: reversed)) \(reversedAnswer)")
     }
 }
 
-/// The two `map $http_accept` regexes of deploy/nginx/http/image-variant.conf.
-private let nginxRegexes: (avif: NSRegularExpression, webp: NSRegularExpression)? = {
+/// The nginx map's regexes, one per format (NginxVariantMap.acceptPattern).
+private let nginxRegexes: [(NegotiatedFormat, NSRegularExpression)]? = {
     guard ProcessInfo.processInfo.environment["HERD_FUZZ_ACCEPT_NGINX"] == "1" else { return nil }
-    func map(_ type: String) -> NSRegularExpression {
-        let pattern = #"(^|,)[ \t]*image/"# + type
-            + #"[ \t]*(;[ \t]*((?!q=)[^;,]*|q=(1(\.0{0,3})?|0\.(?=\d{0,2}[1-9])\d{1,3})[ \t]*))*(,|$)"#
-        return try! NSRegularExpression(pattern: pattern, options: [.caseInsensitive])
+    return NegotiatedFormat.allCases.map { format in
+        (format, try! NSRegularExpression(pattern: NginxVariantMap.acceptPattern(for: format), options: [.caseInsensitive]))
     }
-    return (map("avif"), map("webp"))
 }()
 
-private func nginxVariant(_ bytes: [UInt8]) -> Variant? {
+private func nginxAccepted(_ bytes: [UInt8]) -> Set<NegotiatedFormat>? {
     guard let nginxRegexes else { return nil }
     // PCRE in nginx sees bytes: one Latin-1 character per byte keeps ICU from
     // reading multi-byte sequences as one character.
     let header = String(bytes.map { Character(Unicode.Scalar($0)) })
     let range = NSRange(header.startIndex..., in: header)
-    if nginxRegexes.avif.firstMatch(in: header, range: range) != nil { return .avif }
-    if nginxRegexes.webp.firstMatch(in: header, range: range) != nil { return .webp }
-    return .orig
+    return Set(nginxRegexes.filter { $0.1.firstMatch(in: header, range: range) != nil }.map(\.0))
 }
 
 private func checkFormatQuery(_ query: String) {
-    for enabled in [both, noAVIF, noWebP, neither] {
-        let (variant, remaining) = FormatQuery.extract(from: query[...], enabled: enabled)
+    for formats in orders {
+        let (variant, remaining) = FormatQuery.extract(from: query[...], formats: formats)
         // The model: `&`-separated pairs (as Characters, like herd), the last
         // `format=` pair decides, every other pair is kept in order.
         var expected = Variant.orig
         var kept: [Substring] = []
         for pair in query.split(separator: "&", omittingEmptySubsequences: false) {
             guard pair.lowercased().hasPrefix("format=") else { kept.append(pair); continue }
-            let value = pair.dropFirst(7).lowercased()
-            expected = value == "avif" && enabled.avif ? .avif : value == "webp" && enabled.webp ? .webp : .orig
+            let named = Variant(rawValue: pair.dropFirst(7).lowercased())
+            expected = named.map { $0.accepted.allSatisfy(formats.contains) ? $0 : .orig } ?? .orig
         }
         if query.isEmpty { kept = [] }
         let joined = kept.joined(separator: "&")
@@ -162,13 +140,12 @@ private func checkFormatQuery(_ query: String) {
         guard variant == expected, remaining == expectedRemaining else {
             violated("format= model", query, "got \(variant) \(String(reflecting: remaining)), expected \(expected) \(String(reflecting: expectedRemaining))")
         }
-        if variant == .avif, !enabled.avif { violated("format=avif only when enabled", query, "avif") }
-        if variant == .webp, !enabled.webp { violated("format=webp only when enabled", query, "webp") }
+        guard variant.accepted.allSatisfy(formats.contains) else { violated("format= only when enabled", query, "\(variant)") }
         // What is forwarded has no format= left (extracting again finds
         // nothing), and is never empty (the origin would get `path?`).
         if let remaining {
             guard !remaining.isEmpty else { violated("no empty query is forwarded", query, "\"\"") }
-            let (second, rest) = FormatQuery.extract(from: remaining[...], enabled: enabled)
+            let (second, rest) = FormatQuery.extract(from: remaining[...], formats: formats)
             guard second == .orig, rest == remaining else {
                 violated("format= removal is idempotent", query, "second pass \(second) \(String(reflecting: rest))")
             }

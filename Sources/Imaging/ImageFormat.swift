@@ -2,6 +2,8 @@
 /// origin's Content-Type and the file extension are never trusted.
 public enum ImageFormat: String, Sendable, CaseIterable {
     case jpeg, png, gif, webp, avif
+    /// HEIC/HEIF stills (iPhone photos): read, never sent to a browser as is.
+    case heif
 
     /// The format of `bytes`, or nil for anything that is not one of ours
     /// (video, SVG, HTML, HEIC, truncated headers…).
@@ -15,8 +17,22 @@ public enum ImageFormat: String, Sendable, CaseIterable {
         if at(0, [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return .png }
         if at(0, Array("GIF87a".utf8)) || at(0, Array("GIF89a".utf8)) { return .gif }
         if at(0, Array("RIFF".utf8)) && at(8, Array("WEBP".utf8)) { return .webp }
-        // ISOBMFF: size, "ftyp", major brand; AVIF images and sequences.
-        if at(4, Array("ftyp".utf8)) && (at(8, Array("avif".utf8)) || at(8, Array("avis".utf8))) { return .avif }
+        // ISOBMFF: size, "ftyp", major brand, minor version, compatible
+        // brands. AVIF images and sequences; HEVC-coded HEIF (HEIC).
+        if at(4, Array("ftyp".utf8)) {
+            if at(8, Array("avif".utf8)) || at(8, Array("avis".utf8)) { return .avif }
+            for brand in ["heic", "heix", "heim", "heis"] where at(8, Array(brand.utf8)) { return .heif }
+            // A generic major brand ("mif1"): the compatible brands say which.
+            if at(8, Array("mif1".utf8)) || at(8, Array("msf1".utf8)) {
+                let size = Int(bytes[0]) << 24 | Int(bytes[1]) << 16 | Int(bytes[2]) << 8 | Int(bytes[3])
+                var offset = 16
+                while offset + 4 <= min(size, bytes.count, 64) {
+                    if at(offset, Array("avif".utf8)) { return .avif }
+                    if at(offset, Array("heic".utf8)) || at(offset, Array("heix".utf8)) { return .heif }
+                    offset += 4
+                }
+            }
+        }
         return nil
     }
 
@@ -31,6 +47,7 @@ public enum ImageFormat: String, Sendable, CaseIterable {
         case .gif: "image/gif"
         case .webp: "image/webp"
         case .avif: "image/avif"
+        case .heif: "image/heic"
         }
     }
 }
@@ -38,6 +55,8 @@ public enum ImageFormat: String, Sendable, CaseIterable {
 /// Formats herd writes.
 public enum OutputFormat: String, Sendable, CaseIterable {
     case avif, webp, jpeg
+    /// JPEG XL: JPEG sources recompressed losslessly, others encoded.
+    case jxl
     /// Previews with transparency, for clients that accept neither AVIF nor WebP.
     case png
 
@@ -47,6 +66,7 @@ public enum OutputFormat: String, Sendable, CaseIterable {
         case .webp: "image/webp"
         case .jpeg: "image/jpeg"
         case .png: "image/png"
+        case .jxl: "image/jxl"
         }
     }
 }

@@ -60,6 +60,16 @@ public struct ImagePipeline: Sendable {
                 try step("animate")
                 return Output(bytes: encoded, format: made, width: width, height: height, source: info, timings: timings)
             }
+            if format == .jxl, info.format == .jpeg, !info.isAnimated,
+               maxDimension == 0 || max(info.width, info.height) <= maxDimension,
+               let recompressed = try? JXLEncoder.recompress(jpeg: bytes, settings: settings) {
+                try step("recompress")
+                // libjxl carries the EXIF orientation into the codestream:
+                // shown turned, as the other outputs are.
+                let turned = info.orientation >= 5
+                return Output(bytes: recompressed, format: .jxl, width: turned ? info.height : info.width,
+                              height: turned ? info.width : info.height, source: info, timings: timings)
+            }
             // Orientation 5–8 swaps the sides: ask the JPEG decoder for the
             // side that will end up longest.
             // Any other animation asked for is made a still on purpose (a
@@ -78,6 +88,7 @@ public struct ImagePipeline: Sendable {
             case .webp: encoded = try WebPEncoder.encode(image, settings: settings, tryLossless: info.format == .png || info.format == .gif)
             case .jpeg: encoded = try JPEGEncoder.encode(image, settings: settings)
             case .png: encoded = try PNGEncoder.encode(image)
+            case .jxl: encoded = try encodeJXL(image, graphic: info.format == .png || info.format == .gif)
             }
             try step("encode")
             return Output(bytes: encoded, format: format, width: image.width, height: image.height, source: info, timings: timings)
@@ -115,6 +126,15 @@ public struct ImagePipeline: Sendable {
         }
         if let avif { return (try avif.finish(), .avif, width, height) }
         return (try webp!.finish(endMs: end), .webp, width, height)
+    }
+
+    /// Lossy JPEG XL; for a small graphic also lossless, the smaller kept
+    /// (flat colours and sharp edges are what lossless does best).
+    private func encodeJXL(_ image: RasterImage, graphic: Bool) throws(ImageError) -> [UInt8] {
+        let lossy = try JXLEncoder.encode(image, settings: settings)
+        guard graphic, image.width * image.height <= settings.webpLosslessMaxPixels,
+              let lossless = try? JXLEncoder.encode(image, settings: settings, lossless: true) else { return lossy }
+        return lossless.count < lossy.count ? lossless : lossy
     }
 
     /// `withUnsafeBytes` with a typed error.

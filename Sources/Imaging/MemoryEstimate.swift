@@ -16,7 +16,10 @@
 public enum MemoryEstimate {
     /// Bytes per decoded pixel: one per channel, plus one.
     static func decodeFactor(_ info: SourceInfo) -> Int {
-        info.hasAlpha ? 5 : 4
+        // HEIF: libde265's YUV planes and libheif's RGB image besides
+        // herd's copy of it.
+        if info.format == .heif { return info.hasAlpha ? 12 : 10 }
+        return info.hasAlpha ? 5 : 4
     }
 
     /// Bytes per output pixel while encoding.
@@ -26,6 +29,7 @@ public enum MemoryEstimate {
         case .webp: 6
         case .jpeg: 7
         case .png: 6
+        case .jxl: 40
         }
     }
 

@@ -1,42 +1,36 @@
 import Basics
 
-/// Picks the image variant for a request, by the rules the shipped nginx
-/// map follows too (both are tested against `Tests/Fixtures/accept-vectors.tsv`):
+/// Picks the image variant for a request, by the rules the nginx map
+/// (`herd nginx-map`, generated from this code) follows too; both are
+/// tested against `Tests/Fixtures/accept-vectors.tsv`:
 ///
-/// - only an explicit `image/avif` or `image/webp` with q > 0 counts:
-///   `image/*` and `*/*` say nothing about AV1 or WebP support, so a client
-///   that sends only wildcards gets the original;
-/// - AVIF is preferred, then WebP: q only excludes (q=0), it does not rank.
-///   Browsers list both at q=1, and a rule nginx's `map` can evaluate with
-///   one regex is what keeps the nginx cache key and herd's answer equal;
-/// - a format switched off in the configuration is never chosen;
+/// - only an explicit `image/jxl`, `image/avif` or `image/webp` with q > 0
+///   counts: `image/*` and `*/*` say nothing about JPEG XL, AV1 or WebP
+///   support, so a client that sends only wildcards gets the original;
+/// - among the formats a client names, the admin's order (`image.formats`)
+///   decides: q only excludes (q=0), it does not rank. Browsers list them
+///   all at q=1, and a rule nginx's `map` can evaluate with one regex per
+///   format is what keeps the nginx cache key and herd's answer equal;
+/// - a format not in the order is never chosen;
 /// - malformed entries (bad or out-of-range q) are skipped, never guessed at.
 public enum AcceptNegotiation {
-    public struct Enabled: Sendable {
-        public var avif: Bool
-        public var webp: Bool
-        public init(avif: Bool, webp: Bool) {
-            self.avif = avif
-            self.webp = webp
-        }
-    }
-
     /// Longest Accept header looked at; the rest is ignored.
     static let maximumLength = 2048
 
-    public static func variant(accept: String?, enabled: Enabled) -> Variant {
-        guard let accept, !accept.isEmpty else { return .orig }
-        var avifQ = 0.0, webpQ = 0.0
+    public static func variant(accept: String?, formats: FormatPreference) -> Variant {
+        formats.variant(accepting: acceptedFormats(accept))
+    }
+
+    /// The formats of herd's that `accept` names with q > 0.
+    public static func acceptedFormats(_ accept: String?) -> Set<NegotiatedFormat> {
+        guard let accept, !accept.isEmpty else { return [] }
+        var accepted: Set<NegotiatedFormat> = []
         for entry in accept.utf8.prefix(maximumLength).split(separator: UInt8(ascii: ",")) {
-            guard let (type, q) = parse(entry) else { continue }
-            if type == "image/avif" { avifQ = max(avifQ, q) }
-            if type == "image/webp" { webpQ = max(webpQ, q) }
+            guard let (type, q) = parse(entry), q > 0, type.hasPrefix("image/"),
+                  let format = NegotiatedFormat(rawValue: String(type.dropFirst("image/".count))) else { continue }
+            accepted.insert(format)
         }
-        if !enabled.avif { avifQ = 0 }
-        if !enabled.webp { webpQ = 0 }
-        if avifQ > 0 { return .avif }
-        if webpQ > 0 { return .webp }
-        return .orig
+        return accepted
     }
 
     /// "type/subtype;param=value;q=0.8" → (lowercased type, q), or nil if malformed.
@@ -74,20 +68,18 @@ public enum AcceptNegotiation {
 
 
 /// Cloudflare's free plan ignores `Vary`, so in Cloudflare mode the variant
-/// travels in the URL: `format=avif|webp`, anything else means the original.
+/// travels in the URL: `format=` and a variant's name (`avif`, `webp`,
+/// `jxl`, `jxl-avif`, `jxl-webp`) whose formats are all enabled; anything
+/// else means the original.
 public enum FormatQuery {
     /// The variant named by `format=` and the query without it.
-    public static func extract(from query: Substring?, enabled: AcceptNegotiation.Enabled) -> (variant: Variant, remainingQuery: String?) {
+    public static func extract(from query: Substring?, formats: FormatPreference) -> (variant: Variant, remainingQuery: String?) {
         guard let query, !query.isEmpty else { return (.orig, nil) }
         var variant = Variant.orig
         var kept: [Substring] = []
         for pair in query.split(separator: "&", omittingEmptySubsequences: false) {
             if pair.lowercased().hasPrefix("format=") {
-                switch pair.dropFirst("format=".count).lowercased() {
-                case "avif" where enabled.avif: variant = .avif
-                case "webp" where enabled.webp: variant = .webp
-                default: variant = .orig
-                }
+                variant = Variant(rawValue: pair.dropFirst("format=".count).lowercased())?.restricted(to: formats) ?? .orig
             } else {
                 kept.append(pair)
             }

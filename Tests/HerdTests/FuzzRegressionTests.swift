@@ -12,14 +12,14 @@ struct FuzzRegressionTests {
         ("format=\t\u{FFFD})  &", .orig),
     ])
     func formatQueryLeavesNoEmptyQuery(query: String, variant: Variant) {
-        let on = AcceptNegotiation.Enabled(avif: true, webp: true)
-        #expect(FormatQuery.extract(from: query[...], enabled: on) == (variant, nil))
+        let on = FormatPreference.standard
+        #expect(FormatQuery.extract(from: query[...], formats: on) == (variant, nil))
     }
 
     @Test("empty pairs beside other pairs are kept as sent")
     func emptyPairsBesideOthers() {
-        let on = AcceptNegotiation.Enabled(avif: true, webp: true)
-        #expect(FormatQuery.extract(from: "a=1&&format=avif", enabled: on) == (.avif, "a=1&"))
-        #expect(FormatQuery.extract(from: "&&format=avif", enabled: on) == (.avif, "&"))
+        let on = FormatPreference.standard
+        #expect(FormatQuery.extract(from: "a=1&&format=avif", formats: on) == (.avif, "a=1&"))
+        #expect(FormatQuery.extract(from: "&&format=avif", formats: on) == (.avif, "&"))
     }
 }

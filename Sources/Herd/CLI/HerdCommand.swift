@@ -1,8 +1,10 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Negotiation
 
-/// `herd`: the worker (default), `herd check-config`, `herd convert`.
+/// `herd`: the worker (default), `herd check-config`, `herd convert`,
+/// `herd nginx-map`.
 public struct HerdCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "herd",
@@ -13,7 +15,7 @@ public struct HerdCommand: ParsableCommand {
             the TOML file (-c, $HERD_CONFIG, or \(ConfigurationLoader.defaultPath)), and defaults.
             Example: UPSTREAM_URL=https://example.social herd
             """,
-        subcommands: [Serve.self, CheckConfig.self, ConvertCommand.self],
+        subcommands: [Serve.self, CheckConfig.self, ConvertCommand.self, NginxMap.self],
         defaultSubcommand: Serve.self
     )
 
@@ -128,6 +130,25 @@ struct CheckConfig: ParsableCommand {
         print("# herd \(HerdVersion.string): configuration OK (file: \(loaded.file ?? "none, defaults and environment"))")
         print("# effective threads: \(loaded.configuration.effectiveThreads)")
         print(ConfigurationLoader.render(loaded.configuration), terminator: "")
+    }
+}
+
+struct NginxMap: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nginx-map",
+        abstract: "Print nginx's image-variant map for this configuration's image.formats.",
+        discussion: """
+            nginx keys its media cache on the variant it computes from Accept; this prints the \
+            include that computes it by herd's own rule, for the configured order. Install it with \
+            the same configuration (file, environment, --set) the workers use:
+              herd nginx-map > /etc/nginx/herd/install/image-formats.conf && nginx -s reload
+            """)
+
+    @OptionGroup var options: ConfigurationOptions
+
+    func run() throws {
+        let loaded = try options.load(requireUpstream: false)
+        print(NginxVariantMap.render(formats: loaded.configuration.image.formatPreference), terminator: "")
     }
 }
 

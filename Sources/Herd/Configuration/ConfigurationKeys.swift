@@ -1,3 +1,4 @@
+import Negotiation
 import FastCGI
 import Foundation
 import Remote
@@ -56,6 +57,7 @@ extension ConfigurationKey {
         .integer("cache.error_ttl", \.cache.errorTTL, 0...300),
         .bool("cache.single_flight", \.cache.singleFlight),
 
+        .list("image.formats", \.image.formats, check: checkImageFormat),
         .bool("image.enable_avif", env: ["ENABLE_AVIF"], \.image.enableAVIF),
         .bool("image.enable_webp", env: ["ENABLE_WEBP"], \.image.enableWebP),
         .integer("image.quality", \.image.quality, 1...100),
@@ -229,6 +231,12 @@ private func checkAbsolutePathOrEmpty(_ text: String) -> String? {
 }
 
 /// A network in CIDR form (or one address), as the address guard reads it.
+/// A format herd may send in place of the original.
+private func checkImageFormat(_ text: String) -> String? {
+    NegotiatedFormat(rawValue: text) == nil
+        ? "'\(text)' is not one of " + NegotiatedFormat.allCases.map(\.rawValue).joined(separator: ", ") : nil
+}
+
 private func checkNetwork(_ text: String) -> String? {
     IPNetwork(text) == nil ? "'\(text)' is not a network such as 10.0.0.0/8 or fd00::/8" : nil
 }

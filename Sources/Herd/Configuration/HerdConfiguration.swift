@@ -1,3 +1,4 @@
+import Negotiation
 import FastCGI
 import Imaging
 
@@ -68,8 +69,19 @@ public struct HerdConfiguration: Sendable, Equatable {
     }
 
     public struct Image: Sendable, Equatable {
+        /// The formats sent instead of the original, first preferred, for
+        /// clients that name them in Accept: jxl, avif, webp.
+        public var formats: [String] = FormatPreference.standard.order.map(\.rawValue)
+        /// Switch a format off whatever `formats` says (the older switches).
         public var enableAVIF: Bool = true
         public var enableWebP: Bool = true
+
+        /// `formats` as an order, less what the switches turn off.
+        public var formatPreference: FormatPreference {
+            FormatPreference(formats.compactMap(NegotiatedFormat.init(rawValue:)).filter {
+                ($0 != .avif || enableAVIF) && ($0 != .webp || enableWebP)
+            })
+        }
         /// Encoder quality for WebP and JPEG, 1–100.
         public var quality: Int = EncoderSettings().webpQuality
         /// Per-format overrides; 0 = use `quality`.

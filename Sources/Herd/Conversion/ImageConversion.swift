@@ -18,34 +18,53 @@ struct ImageConversion {
     }
 
     /// The format to convert to, or nil when the original is what this
-    /// variant wants. An animated GIF becomes an AVIF sequence for a client
-    /// that takes AVIF (animated WebP when the GIF does not loop forever:
-    /// `ImagePipeline.animate`), animated WebP for one that takes WebP, and
-    /// stays a GIF for the rest.
-    /// Another animation (WebP, APNG, an AVIF sequence) goes as it is to a
-    /// client that shows it, and as its first frame, still, only to one
-    /// that cannot.
+    /// variant wants. An animated GIF becomes the variant's animation format
+    /// (an AVIF sequence, or animated WebP: `ImagePipeline.animate`; a GIF
+    /// that does not loop forever always becomes WebP) and stays a GIF for
+    /// a client with none. Another animation (WebP, APNG, an AVIF sequence)
+    /// goes as it is to a client that shows it, and as its first frame,
+    /// still, only to one that cannot.
     static func target(for variant: Variant, source: ImageFormat, animated: Bool = false) -> OutputFormat? {
         if animated {
-            if source == .gif { return variant == .orig ? nil : variant == .avif ? .avif : .webp }
+            if source == .gif { return variant.animation.map(output) }
             if canDisplay(source, variant: variant) { return nil }
-            return variant == .orig ? .jpeg : .webp
+            return variant.still.map(output) ?? .jpeg
         }
-        return switch variant {
-        case .avif: source == .avif ? nil : .avif
-        case .webp: source == .webp ? nil : .webp
-        // A client that named neither format may not display them: give it
-        // a JPEG made from an AVIF or WebP source.
-        case .orig: source == .avif || source == .webp ? .jpeg : nil
+        guard let still = variant.still else {
+            // A client that named none of herd's formats may display none
+            // of them: a JPEG made from an AVIF, WebP or HEIC source.
+            return canDisplay(source, variant: .orig) ? nil : .jpeg
+        }
+        return canDisplay(source, as: still) ? nil : output(still)
+    }
+
+    static func output(_ format: NegotiatedFormat) -> OutputFormat {
+        switch format {
+        case .avif: .avif
+        case .webp: .webp
+        case .jxl: .jxl
+        }
+    }
+
+    /// Whether a source already is `format` (nothing to gain converting).
+    private static func canDisplay(_ source: ImageFormat, as format: NegotiatedFormat) -> Bool {
+        switch format {
+        case .avif: source == .avif
+        case .webp: source == .webp
+        case .jxl: false
         }
     }
 
     /// Whether a client that asked for `variant` can display `format` as is.
+    /// HEIC never goes to a browser as is: only Safari shows it, and no
+    /// variant says a client is Safari.
     static func canDisplay(_ format: ImageFormat, variant: Variant) -> Bool {
         switch format {
         case .jpeg, .png, .gif: true
-        case .webp: variant != .orig
-        case .avif: variant == .avif
+        // Every browser that takes AVIF takes WebP.
+        case .webp: variant.accepts(.webp) || variant.accepts(.avif)
+        case .avif: variant.accepts(.avif)
+        case .heif: false
         }
     }
 

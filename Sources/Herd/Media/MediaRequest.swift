@@ -53,24 +53,20 @@ struct MediaRequest {
     /// otherwise `Accept`, by the rules of `AcceptNegotiation`.
     static func variant(for target: RequestTarget, params: some RequestParams,
                         configuration: HerdConfiguration) -> (Variant, String) {
-        let enabled = AcceptNegotiation.Enabled(avif: configuration.image.enableAVIF, webp: configuration.image.enableWebP)
+        let formats = configuration.image.formatPreference
         var forward = target.forwardable
         let named = params.param(FastCGIParam.variant).flatMap(Variant.init(rawValue:))
         var variant: Variant
         if configuration.server.behindCloudflareFree {
-            let extracted = FormatQuery.extract(from: target.query, enabled: enabled)
+            let extracted = FormatQuery.extract(from: target.query, formats: formats)
             variant = extracted.variant
             forward = RequestTarget.percentEncodingUnsafe(String(target.path)) + (extracted.remainingQuery.map { "?" + $0 } ?? "")
         } else if named == nil {
-            variant = AcceptNegotiation.variant(accept: params.param(FastCGIParam.accept), enabled: enabled)
+            variant = AcceptNegotiation.variant(accept: params.param(FastCGIParam.accept), formats: formats)
         } else {
             variant = .orig  // nginx named it (below): Accept is not read
         }
-        switch named {
-        case nil: break
-        case .avif? where !enabled.avif, .webp? where !enabled.webp: variant = .orig
-        case let named?: variant = named
-        }
+        if let named { variant = named.restricted(to: formats) }
         return (variant, forward)
     }
 

@@ -138,11 +138,7 @@ struct PreviewAnswer {
             }
             hasAlpha = false
         }
-        let format: OutputFormat = switch variant {
-        case .avif: .avif
-        case .webp: .webp
-        case .orig: hasAlpha ? .png : .jpeg
-        }
+        let format: OutputFormat = variant.still.map(ImageConversion.output) ?? (hasAlpha ? .png : .jpeg)
         do {
             return .success(try pipeline.convert(source, to: format))
         } catch {
@@ -153,7 +149,7 @@ struct PreviewAnswer {
     /// The conversion's estimate; a GIF's first frame also pays for every
     /// frame giflib holds, a video for its PNG frame.
     private static func estimatedPeakBytes(_ kind: PreviewKind, sourceBytes: Int, maker: PreviewMaker, variant: Variant) -> Int {
-        let output: OutputFormat = variant == .avif ? .avif : variant == .webp ? .webp : .jpeg
+        let output: OutputFormat = variant.still.map(ImageConversion.output) ?? .jpeg
         switch kind {
         case .image(let info):
             return MemoryEstimate.peakBytes(info: info, sourceBytes: sourceBytes, output: output,

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// How herd encodes. Part of every converted response's ETag (`version`),
 /// so changing a setting changes the ETag and caches refill.
 public struct EncoderSettings: Sendable, Equatable {
@@ -14,6 +18,11 @@ public struct EncoderSettings: Sendable, Equatable {
     /// 0 (slowest) – 10 (fastest), libavif's speed.
     public var avifSpeed: Int = 8
     public var avifCodec: AVIFCodec = .aom
+    /// 1–100, as cjxl -q (mapped to a Butteraugli distance): lossy JPEG XL
+    /// from pixels. JPEG sources are recompressed losslessly instead.
+    public var jxlQuality: Int = 80
+    /// libjxl effort, 1 (fast) – 9 (small), as cjxl -e.
+    public var jxlEffort: Int = 7
     /// cwebp -m, 0 (fast) – 6 (small).
     public var webpMethod: Int = 4
     /// Threads one encoder may use. 1 keeps the CPU limiter's count honest.
@@ -24,15 +33,23 @@ public struct EncoderSettings: Sendable, Equatable {
     public init() {}
 
     /// Bumped when the pipeline changes what it writes for the same settings.
-    /// 2: animated GIFs become animated WebP.
-    public static let pipelineVersion = 2
+    /// 2: animated GIFs become animated WebP. 3: JPEG XL.
+    public static let pipelineVersion = 3
 
     /// A short stable string for ETags.
     public var version: String {
-        "p\(Self.pipelineVersion)-w\(webpQuality)m\(webpMethod)-j\(jpegQuality)-a\(avifQuality)s\(avifSpeed)\(avifCodec.rawValue)"
+        "p\(Self.pipelineVersion)-w\(webpQuality)m\(webpMethod)-j\(jpegQuality)-a\(avifQuality)s\(avifSpeed)\(avifCodec.rawValue)-x\(jxlQuality)e\(jxlEffort)"
     }
 
     /// libavif 1.x's quality → quantizer mapping, for libavif 0.11 which
     /// only takes quantizers: 100 → 0 (lossless-ish), 0 → 63.
     public var avifQuantizer: Int { ((100 - avifQuality) * 63 + 50) / 100 }
+
+    /// cjxl's quality → Butteraugli distance mapping (libjxl 0.7's
+    /// tools/cjxl_main.cc): 90 → 1.0 (visually lossless), 80 → 1.9.
+    public var jxlDistance: Float {
+        if jxlQuality >= 100 { return 0 }
+        if jxlQuality >= 30 { return 0.1 + Float(100 - jxlQuality) * 0.09 }
+        return 6.4 + Float(pow(2.5, Double(30 - jxlQuality) / 5.0) / 6.25)
+    }
 }

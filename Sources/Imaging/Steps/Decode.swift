@@ -22,6 +22,7 @@ public enum Decode {
         case .gif: return try gif(bytes, firstFrame: firstFrame)
         case .webp: return try webp(bytes, info: info)
         case .avif: return try avif(bytes)
+        case .heif: return try HEIFFile(bytes).decode()
         }
     }
 

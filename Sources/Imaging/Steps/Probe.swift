@@ -51,6 +51,7 @@ public enum Probe {
         case .gif: info = try gif(bytes, limits: limits)
         case .webp: info = try webp(bytes)
         case .avif: info = try avif(bytes)
+        case .heif: info = try heif(bytes)
         }
         guard info.width > 0, info.height > 0 else { throw ImageError(.corrupt, "zero-sized image") }
         guard info.width <= 65_535, info.height <= 65_535, info.pixelCount <= limits.maxPixels else {
@@ -101,6 +102,13 @@ public enum Probe {
         guard status == VP8_STATUS_OK else { throw ImageError(.corrupt, "WebP header: status \(status.rawValue)") }
         return SourceInfo(format: .webp, width: Int(features.width), height: Int(features.height),
                           frames: features.has_animation != 0 ? 2 : 1, orientation: 1, hasAlpha: features.has_alpha != 0)
+    }
+
+    /// Sizes from the container (ispe, after rotation); libheif applies the
+    /// orientation when decoding, so herd's is 1.
+    private static func heif(_ bytes: UnsafeRawBufferPointer) throws(ImageError) -> SourceInfo {
+        let file = try HEIFFile(bytes)
+        return SourceInfo(format: .heif, width: file.width, height: file.height, frames: 1, orientation: 1, hasAlpha: file.hasAlpha)
     }
 
     private static func avif(_ bytes: UnsafeRawBufferPointer) throws(ImageError) -> SourceInfo {

@@ -20,21 +20,24 @@ final class AppStack: @unchecked Sendable {
     /// `workers` herd processes behind `upstream herd` (hash by source), as
     /// the systemd pool runs them. `upstreamURL` points herd (the media
     /// routes) at another origin; app pages still go to the stand-in.
+    /// `imageFormats` ("jxl,avif,webp") sets image.formats on both sides:
+    /// the workers' and nginx's variant map (`herd nginx-map`).
     init(_ flavor: Flavor = .mastodon, workers count: Int = 1, herdArguments extra: [String] = [],
-         upstreamURL: String? = nil) throws {
+         upstreamURL: String? = nil, imageFormats: String? = nil) throws {
         directory = try Paths.temporaryDirectory("app")
         (origin, originPort) = try Stack.startOrigin(root: Paths.demoMedia, directory: directory)
         let originPort = self.originPort
         let directory = self.directory
         sockets = (0..<count).map { directory.appendingPathComponent("herd-\($0).sock").path }
-        herdArguments = ["--upstream", upstreamURL ?? "http://127.0.0.1:\(originPort)", "--set", "server.socket_mode=0666"] + extra
+        herdArguments = ["--upstream", upstreamURL ?? "http://127.0.0.1:\(originPort)", "--set", "server.socket_mode=0666"]
+            + (imageFormats.map { ["--set", "image.formats=\($0)"] } ?? []) + extra
         workers = []
         for (index, socket) in sockets.enumerated() {
             workers.append(try Stack.startHerd(arguments: ["--bind", socket] + herdArguments, socket: socket,
                                                directory: directory, name: "herd-\(index)"))
         }
         port = RawHTTP.freePort()
-        try NginxConfig.render(into: directory, herdSockets: sockets, appPort: originPort)
+        try NginxConfig.render(into: directory, herdSockets: sockets, appPort: originPort, imageFormats: imageFormats)
         let preamble = NginxConfig.preamble(directory: directory)
         let config = """
         \(preamble.main)

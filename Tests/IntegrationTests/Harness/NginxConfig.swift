@@ -9,11 +9,14 @@ enum NginxConfig {
     /// Copies the shipped files into `directory/herd` and writes their
     /// per-install files (herd's sockets, the caches, the app on `appPort`)
     /// with scripts/render-nginx.sh, the renderer the demo and benchmarks use.
-    static func render(into directory: URL, herdSockets: [String], appPort: UInt16) throws {
+    /// `imageFormats` ("jxl,avif,webp"): the variant map is `herd nginx-map`'s
+    /// for that order, as the demo writes it; nil keeps the shipped map.
+    static func render(into directory: URL, herdSockets: [String], appPort: UInt16, imageFormats: String? = nil) throws {
         let script = Paths.repository.appendingPathComponent("scripts/render-nginx.sh").path
+        let environment = imageFormats.map { ["HERD_BIN": Paths.herdBinary, "HERD_IMAGE_FORMATS": $0] } ?? ["HERD_BIN": ""]
         let renderer = try ChildProcess(name: "render-nginx", executable: "/bin/bash",
                                         arguments: [script, directory.path, "http://127.0.0.1:\(appPort)"] + herdSockets,
-                                        directory: directory)
+                                        environment: environment, directory: directory)
         guard renderer.waitForExit(timeout: 30) == 0 else {
             throw HTTPClientError(description: "scripts/render-nginx.sh failed: \(renderer.log)")
         }
@@ -38,6 +41,7 @@ enum NginxConfig {
     /// for test configurations that include them one by one.
     static let mediaMaps = """
             include herd/http/accept-variant.conf;
+            include herd/install/image-formats.conf;
             include herd/http/image-variant.conf;
             include herd/http/bypass.conf;
         """
