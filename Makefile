@@ -53,6 +53,7 @@ bench-convert: release
 	@test -d bench/out/corpus || { mkdir -p bench/out && ../shared/corpus/build-corpus.sh bench/out/corpus; }
 	HERD_BIN=$(RELEASE_BIN) python3 bench/convert.py
 	HERD_BIN=$(RELEASE_BIN) python3 bench/animation.py
+	HERD_BIN=$(RELEASE_BIN) python3 bench/formats.py
 	HERD_BIN=$(RELEASE_BIN) bench/convert-throughput.sh
 
 # The app microcache: app requests and latency with and without it.

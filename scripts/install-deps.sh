@@ -31,7 +31,7 @@ packages=(
 optional=(chromium)
 if [[ "${1:-}" == "--bench" ]]; then
   # wrk for load; the reference encoders, libvips and numpy/scipy (SSIM) for bench-convert
-  packages+=(wrk webp libavif-bin libjpeg-turbo-progs libvips-tools imagemagick python3-numpy python3-scipy curl)
+  packages+=(wrk webp libavif-bin libjpeg-turbo-progs libvips-tools imagemagick python3-numpy python3-scipy curl libjxl-tools libheif-examples)
 fi
 
 missing=()

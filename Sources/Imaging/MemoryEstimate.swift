@@ -29,7 +29,7 @@ public enum MemoryEstimate {
         case .webp: 6
         case .jpeg: 7
         case .png: 6
-        case .jxl: 40
+        case .jxl: 52
         }
     }
 

@@ -93,6 +93,12 @@ public struct HerdConfiguration: Sendable, Equatable {
         public var avifSpeed: Int = EncoderSettings().avifSpeed
         /// AV1 encoder: aom, rav1e or svt (what Debian's libavif was built with).
         public var avifCodec: String = EncoderSettings().avifCodec.rawValue
+        /// cwebp -m: 0 (fast) – 6 (small).
+        public var webpMethod: Int = EncoderSettings().webpMethod
+        /// JPEG XL from pixels, as cjxl -q (JPEGs are recompressed losslessly).
+        public var jxlQuality: Int = EncoderSettings().jxlQuality
+        /// libjxl effort, 1 (fast) – 9 (small), as cjxl -e.
+        public var jxlEffort: Int = EncoderSettings().jxlEffort
         /// Longest side of a converted image; larger ones are scaled down. 0 = no limit.
         public var maxDimension: Int = 4096
         /// Sources larger than this are passed through unconverted. Each

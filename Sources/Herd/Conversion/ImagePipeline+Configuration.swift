@@ -10,6 +10,9 @@ extension ImagePipeline {
         settings.avifQuality = image.avifQuality
         settings.avifSpeed = image.avifSpeed
         settings.avifCodec = EncoderSettings.AVIFCodec(rawValue: image.avifCodec) ?? .aom
+        settings.webpMethod = image.webpMethod
+        settings.jxlQuality = image.jxlQuality
+        settings.jxlEffort = image.jxlEffort
         settings.threads = image.encoderThreads
         self.init(
             settings: settings,

@@ -19,6 +19,9 @@ final class HEIFFile {
         guard let context = heif_context_alloc() else { throw ImageError(.unsupported, "heif_context_alloc") }
         // libheif's own cap on a side, besides herd's pixel cap.
         heif_context_set_maximum_image_size_limit(context, 65_535)
+        // Tiles decoded in this thread: one conversion, one core (the
+        // conversion limiter counts it so), and no decoder thread pool.
+        heif_context_set_max_decoding_threads(context, 0)
         let read = heif_context_read_from_memory_without_copy(context, bytes.baseAddress, bytes.count, nil)
         guard read.code == heif_error_Ok else {
             heif_context_free(context)
