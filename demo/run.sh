@@ -115,6 +115,8 @@ Try (X-Cache-Status shows the cache at work; run each twice):
   curl -sI -H 'Accept: image/webp,*/*' $media_example                 (WebP)
   curl -sI $media_example                                             (the original)
   curl -sI -H 'Accept: image/jxl,image/avif,*/*' $media_example       (JPEG XL, with HERD_IMAGE_FORMATS=jxl,…)
+  curl -sI -H 'Accept: image/avif,image/webp,*/*' $base/system/media_attachments/files/000/000/005/original/pan.gif   (animated GIF → AVIF sequence)
+  curl -sI $base/system/media_attachments/files/000/000/004/original/iphone.heic   (HEIC → JPEG for a client that names no format)
   curl -sI -H 'Accept: application/activity+json' $base/users/alice/statuses/1   (app microcache)
   curl -sI $base/users/alice/statuses/1                               (HTML, its own cache entry)
   curl -s  $base/_herd/health ; curl -s $base/_herd/metrics | head
