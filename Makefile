@@ -5,7 +5,7 @@ PREFIX       ?= /usr/local
 DESTDIR      ?=
 BIN           = .build/$(CONFIG)/herd
 
-.PHONY: all build deps test demo bench-passthrough bench-convert bench-offload bench-coalesce bench-memory bench-preview release install clean
+.PHONY: all build deps test demo bench-passthrough bench-convert bench-offload bench-coalesce bench-memory bench-preview bench-peers release install clean
 
 all: build
 
@@ -77,6 +77,14 @@ bench-preview: release
 # One fetch per source: origin requests and latency for bursts, on and off.
 bench-coalesce: release
 	HERD_BIN=$(RELEASE_BIN) python3 bench/coalesce.py
+
+# herd beside thumbor (from PyPI, in bench/out/thumbor-venv) on the same
+# photos, origin and wrk load, every request a new URL: converted misses/s,
+# p50/p99, bytes and SSIM per output format, and peak RSS.
+bench-peers: release
+	@scripts/install-deps.sh --bench
+	@test -d bench/out/corpus || { mkdir -p bench/out && ../shared/corpus/build-corpus.sh bench/out/corpus; }
+	HERD_BIN=$(RELEASE_BIN) python3 bench/peers.py
 
 install: release
 	install -D -m 0755 $(RELEASE_BIN) $(DESTDIR)$(PREFIX)/bin/herd

@@ -31,7 +31,8 @@ packages=(
 optional=(chromium)
 if [[ "${1:-}" == "--bench" ]]; then
   # wrk for load; the reference encoders, libvips and numpy/scipy (SSIM) for bench-convert
-  packages+=(wrk webp libavif-bin libjpeg-turbo-progs libvips-tools imagemagick python3-numpy python3-scipy curl libjxl-tools libheif-examples)
+  # (python3-venv: bench-peers' thumbor, from PyPI, in bench/out/thumbor-venv)
+  packages+=(wrk webp libavif-bin libjpeg-turbo-progs libvips-tools imagemagick python3-numpy python3-scipy curl python3-venv libjxl-tools libheif-examples)
 fi
 
 missing=()

@@ -5,8 +5,11 @@
 // friends).
 //
 // Properties checked:
-//   - `sniff` is decided by the first 12 bytes only, and matches the
-//     signatures (JPEG, PNG, GIF87a/89a, RIFF…WEBP, ftyp avif/avis);
+//   - `sniff` is decided by the first 64 bytes only (12 but for an ftyp
+//     box with a generic major brand, whose compatible brands decide), and
+//     matches the signatures (JPEG, PNG, GIF87a/89a, RIFF…WEBP, ftyp
+//     avif/avis, ftyp heic/heix/heim/heis, mif1/msf1 with avif or heic/heix
+//     among the compatible brands);
 //   - a probe that passes is within the caps: 1…65535 on each side, at most
 //     maxPixels, 1…maxFrames frames, orientation 1…8, the sniffed format;
 //   - a probe is deterministic, and over-cap inputs fail with the cap's
@@ -31,7 +34,19 @@ private func expectedFormat(_ bytes: UnsafeRawBufferPointer) -> ImageFormat? {
     if has(0, [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return .png }
     if has(0, Array("GIF87a".utf8)) || has(0, Array("GIF89a".utf8)) { return .gif }
     if has(0, Array("RIFF".utf8)), has(8, Array("WEBP".utf8)) { return .webp }
-    if has(4, Array("ftyp".utf8)), has(8, Array("avif".utf8)) || has(8, Array("avis".utf8)) { return .avif }
+    guard has(4, Array("ftyp".utf8)) else { return nil }
+    if has(8, Array("avif".utf8)) || has(8, Array("avis".utf8)) { return .avif }
+    if ["heic", "heix", "heim", "heis"].contains(where: { has(8, Array($0.utf8)) }) { return .heif }
+    guard has(8, Array("mif1".utf8)) || has(8, Array("msf1".utf8)) else { return nil }
+    // Compatible brands: 4-byte entries from offset 16 to the end of the
+    // ftyp box, within the first 64 bytes; the first of ours decides.
+    let boxSize = bytes[0..<4].reduce(0) { $0 << 8 | Int($1) }
+    var offset = 16
+    while offset + 4 <= min(boxSize, bytes.count, 64) {
+        if has(offset, Array("avif".utf8)) { return .avif }
+        if has(offset, Array("heic".utf8)) || has(offset, Array("heix".utf8)) { return .heif }
+        offset += 4
+    }
     return nil
 }
 
@@ -45,8 +60,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 
     let format = ImageFormat.sniff(input)
     guard format == expectedFormat(input) else { violated("sniff matches the signatures", input, "\(String(describing: format))") }
-    guard ImageFormat.sniff(UnsafeRawBufferPointer(rebasing: input.prefix(12))) == format else {
-        violated("sniff reads 12 bytes at most", input, "")
+    guard ImageFormat.sniff(UnsafeRawBufferPointer(rebasing: input.prefix(64))) == format else {
+        violated("sniff reads 64 bytes at most", input, "")
     }
     // Probe needs at least one byte (ImagePipeline refuses empty files first).
     guard size > 0 else { return 0 }
@@ -75,8 +90,9 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             guard info.width == Int(input[6]) | Int(input[7]) << 8, info.height == Int(input[8]) | Int(input[9]) << 8 else {
                 violated("GIF size is the header's", input, "\(info)")
             }
-        case .webp, .avif:
-            guard info.orientation == 1 else { violated("no orientation for WebP/AVIF", input, "\(info)") }
+        case .webp, .avif, .heif:
+            // HEIF's rotation is applied by libheif while decoding.
+            guard info.orientation == 1 else { violated("no orientation for WebP/AVIF/HEIF", input, "\(info)") }
         }
 
         // Each cap, set just under what passed, refuses with its own error.

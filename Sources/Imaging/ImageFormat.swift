@@ -7,6 +7,11 @@ public enum ImageFormat: String, Sendable, CaseIterable {
 
     /// The format of `bytes`, or nil for anything that is not one of ours
     /// (video, SVG, HTML, HEIC, truncated headers…).
+    /// The most bytes `sniff` reads: 12 tell every format apart but an
+    /// ISOBMFF file with a generic major brand ("mif1"), whose compatible
+    /// brands follow.
+    public static let sniffLength = 64
+
     public static func sniff(_ bytes: UnsafeRawBufferPointer) -> ImageFormat? {
         func at(_ offset: Int, _ signature: [UInt8]) -> Bool {
             guard bytes.count >= offset + signature.count else { return false }

@@ -17,6 +17,10 @@ public struct ImagePipeline: Sendable {
     /// Decode an animated GIF's first frame as a still (previews with
     /// `?static=true`); otherwise animations are refused as unsupported.
     public var firstFrameOfAnimation = false
+    /// Decodes HEIC/HEIF instead of libheif in this process (a worker runs
+    /// it in a bounded child: libheif cannot be trusted with a hostile file's
+    /// memory or time). nil decodes in process.
+    public var heifDecoder: (@Sendable (UnsafeRawBufferPointer, SourceInfo) throws(ImageError) -> RasterImage)?
 
     public init(settings: EncoderSettings = EncoderSettings(), limits: ImageLimits = ImageLimits(),
                 maxDimension: Int = 0, timeBudget: Double = 10) {
@@ -60,8 +64,11 @@ public struct ImagePipeline: Sendable {
                 try step("animate")
                 return Output(bytes: encoded, format: made, width: width, height: height, source: info, timings: timings)
             }
+            // A scan bomb is not recompressed (libjxl has no scan limit; the
+            // pixel path below refuses it with libjpeg-turbo's).
             if format == .jxl, info.format == .jpeg, !info.isAnimated,
                maxDimension == 0 || max(info.width, info.height) <= maxDimension,
+               JPEGSegments.scanCount(bytes) <= JPEGSegments.maxScans,
                let recompressed = try? JXLEncoder.recompress(jpeg: bytes, settings: settings) {
                 try step("recompress")
                 // libjxl carries the EXIF orientation into the codestream:
@@ -75,7 +82,11 @@ public struct ImagePipeline: Sendable {
             // Any other animation asked for is made a still on purpose (a
             // client that can show no animated form of it): its first frame.
             let firstFrame = firstFrameOfAnimation || info.isAnimated
-            var image = try Decode.run(bytes, info: info, maxDimension: maxDimension, firstFrame: firstFrame)
+            var image = if info.format == .heif, let heifDecoder {
+                try heifDecoder(bytes, info)
+            } else {
+                try Decode.run(bytes, info: info, maxDimension: maxDimension, firstFrame: firstFrame)
+            }
             try step("decode")
             image = Orient.apply(image, orientation: info.orientation)
             try step("orient")

@@ -7,7 +7,15 @@ import Upstream
 @Suite("Origin body state machine")
 struct OriginBodyTests {
     static let png = TestImages.png(TestImages.quadrants(), kind: .rgb)
-    static let text = Array("<html>an error page from the origin, long enough to sniff</html>".utf8)
+    static let text = Array(("<html>an error page from the origin, long enough to sniff: "
+        + String(repeating: "and then some more text, ", count: 8) + "</html>").utf8)
+
+    /// The chunk (of `pieces` bytes each) after which the sniffer has
+    /// OriginBody.sniffLength bytes, and what it holds by then.
+    static func decidingChunk(pieces: Int) -> (index: Int, held: [UInt8]) {
+        let index = (OriginBody.sniffLength + pieces - 1) / pieces - 1
+        return (index, Array(text[0..<((index + 1) * pieces)]))
+    }
 
     static func rules(maxHeld: Int = 1 << 20, conditional: Bool = false, range: Bool = false,
                       revalidating: Bool = false, includeBody: Bool = true) -> OriginBody.Rules {
@@ -40,18 +48,33 @@ struct OriginBodyTests {
         }
     }
 
-    @Test("what is not an image streams once 16 bytes show it, with everything held so far")
+    @Test("what is not an image streams once the sniffer's bytes show it, with everything held so far")
     func streamsOther() {
         var machine = OriginBody(rules: Self.rules())
         #expect(machine.receiveHead(Self.head(200)) == .hold)
         let actions = Self.feed(&machine, Self.text, pieces: 10)
-        #expect(actions[0] == .held)
-        #expect(actions[1] == .stream(buffered: Array(Self.text[0..<20]), thenStop: false))
-        #expect(actions.dropFirst(2).allSatisfy { $0 == .forward })
+        let deciding = Self.decidingChunk(pieces: 10)
+        #expect(actions[..<deciding.index].allSatisfy { $0 == .held })
+        #expect(actions[deciding.index] == .stream(buffered: deciding.held, thenStop: false))
+        #expect(actions.dropFirst(deciding.index + 1).allSatisfy { $0 == .forward })
         #expect(machine.finish() == .streamed)
     }
 
-    @Test("a body shorter than 16 bytes is held and answered from memory")
+    @Test("an ISOBMFF image with a generic brand (mif1) is held however small the first chunks: its brands come after byte 16")
+    func genericBrandHeld() {
+        // ftyp mif1 with avif among the compatible brands, then an mdat.
+        let brands = Array("mif1".utf8) + [0, 0, 0, 0] + Array("mif1miafMA1Bavif".utf8)
+        let ftyp = [0, 0, 0, UInt8(8 + brands.count)] + Array("ftyp".utf8) + brands
+        let file = ftyp + [0, 0, 0, 208] + Array("mdat".utf8) + [UInt8](repeating: 7, count: 200)
+        for pieces in [1, 12, 16, 23] {
+            var machine = OriginBody(rules: Self.rules())
+            #expect(machine.receiveHead(Self.head(200, length: file.count)) == .hold)
+            #expect(Self.feed(&machine, file, pieces: pieces).allSatisfy { $0 == .held }, "pieces of \(pieces)")
+            #expect(machine.finish() == .held(file))
+        }
+    }
+
+    @Test("a body shorter than the sniffer's bytes is held and answered from memory")
     func shortBody() {
         var machine = OriginBody(rules: Self.rules())
         _ = machine.receiveHead(Self.head(200, length: 5))
@@ -105,7 +128,8 @@ struct OriginBodyTests {
         var late = OriginBody(rules: Self.rules(includeBody: false))
         _ = late.receiveHead(Self.head(200))
         let actions = Self.feed(&late, Self.text, pieces: 20)
-        #expect(actions.first == .stream(buffered: Array(Self.text[0..<20]), thenStop: true))
-        #expect(actions.count > 2 && actions.dropFirst().allSatisfy { $0 == .stop })
+        let deciding = Self.decidingChunk(pieces: 20)
+        #expect(actions[deciding.index] == .stream(buffered: deciding.held, thenStop: true))
+        #expect(actions.count > deciding.index + 2 && actions.dropFirst(deciding.index + 1).allSatisfy { $0 == .stop })
     }
 }

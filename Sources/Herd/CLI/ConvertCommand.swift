@@ -3,7 +3,7 @@ import Foundation
 import Imaging
 import Negotiation
 
-/// `herd convert IN --to avif|webp|jpeg [-o OUT]`: the worker's own
+/// `herd convert IN --to avif|webp|jpeg|jxl [-o OUT]`: the worker's own
 /// decision and pipeline on one file, so admins can try settings and the
 /// benchmark can time whole processes fairly.
 struct ConvertCommand: ParsableCommand {
@@ -13,10 +13,10 @@ struct ConvertCommand: ParsableCommand {
         discussion: "Reads [image] settings from the same file, environment and --set flags as the worker. "
             + "Prints what was served (the conversion, or the original when the conversion is not smaller) to stderr.")
 
-    @Argument(help: "The source image (JPEG, PNG, GIF, WebP or AVIF).")
+    @Argument(help: "The source image (JPEG, PNG, GIF, WebP, AVIF or HEIC).")
     var input: String
 
-    @Option(name: .long, help: "avif, webp or jpeg.")
+    @Option(name: .long, help: "avif, webp, jpeg or jxl.")
     var to: String
 
     @Option(name: [.short, .long], help: "Where to write the result (default: INPUT with the new extension; - for stdout).")
@@ -33,7 +33,7 @@ struct ConvertCommand: ParsableCommand {
     func run() throws {
         let loaded = try options.load(requireUpstream: false)
         guard let format = OutputFormat(rawValue: to.lowercased()) else {
-            throw ValidationError("--to must be avif, webp or jpeg")
+            throw ValidationError("--to must be avif, webp, jpeg or jxl")
         }
         guard let data = FileManager.default.contents(atPath: input) else {
             throw ValidationError("cannot read \(input)")
@@ -53,7 +53,8 @@ struct ConvertCommand: ParsableCommand {
                                                         maxDimension: pipeline.maxDimension)
                 FileHandle.standardError.write(Data("estimated peak: \(estimate >> 10) KiB\n".utf8))
             }
-            if converted.bytes.count >= source.count, !force {
+            // As a worker: never the HEIC itself, which browsers do not show.
+            if converted.bytes.count >= source.count, !force, converted.source.format != .heif {
                 result = source
                 served = "orig (the \(format.rawValue) was \(converted.bytes.count) bytes, not smaller than the source)"
             } else {

@@ -20,5 +20,8 @@ extension ImagePipeline {
                                 maxAnimationPixels: image.maxAnimationPixels),
             maxDimension: image.maxDimension,
             timeBudget: image.timeout)
+        // HEIC in a bounded child process, never in the worker (HEIFDecodeChild).
+        let child = HEIFDecodeChild(timeout: image.timeout)
+        heifDecoder = { bytes, info throws(ImageError) in try child.decode(bytes, info: info) }
     }
 }

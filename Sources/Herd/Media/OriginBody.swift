@@ -85,8 +85,10 @@ struct OriginBody {
         case nothing
     }
 
-    /// Bytes that tell the formats apart (ISOBMFF needs 12).
-    static let sniffLength = 16
+    /// Bytes that tell the formats apart: decided on the first chunks only
+    /// once this many arrived (or the body ended), whatever sizes a
+    /// hostile sender writes.
+    static let sniffLength = ImageFormat.sniffLength
 
     let rules: Rules
     private(set) var state = State.awaitingHead

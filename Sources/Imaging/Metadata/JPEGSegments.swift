@@ -8,10 +8,28 @@ enum JPEGSegments {
         var iccProfile: [UInt8]?
     }
 
+    /// Start-of-scan markers in the file. 0xFF 0xDA cannot occur inside
+    /// entropy-coded data (a 0xFF there is followed by 0x00 or a restart
+    /// marker), so counting the pair counts the scans.
+    static func scanCount(_ bytes: UnsafeRawBufferPointer) -> Int {
+        guard bytes.count > 1 else { return 0 }
+        var count = 0
+        var index = 0
+        while index < bytes.count - 1 {
+            if bytes[index] == 0xFF, bytes[index + 1] == 0xDA { count += 1; index += 2 } else { index += 1 }
+        }
+        return count
+    }
+
+    /// libjpeg-turbo's limit with TJFLAG_LIMITSCANS: more scans than this
+    /// is a scan bomb (each scan re-walks the whole image).
+    static let maxScans = 500
+
     static func read(_ bytes: UnsafeRawBufferPointer) -> Metadata {
         var metadata = Metadata()
         var iccChunks: [Int: [UInt8]] = [:]
         var iccCount = 0
+        var seenEXIF = false
         var offset = 2  // after SOI
         while offset + 4 <= bytes.count {
             guard bytes[offset] == 0xFF else { break }
@@ -22,7 +40,9 @@ enum JPEGSegments {
             let length = Int(bytes[offset + 2]) << 8 | Int(bytes[offset + 3])
             guard length >= 2, offset + 2 + length <= bytes.count else { break }
             let payload = UnsafeRawBufferPointer(rebasing: bytes[(offset + 4)..<(offset + 2 + length)])
-            if marker == 0xE1, payload.starts(with: Array("Exif\0\0".utf8)) {
+            if marker == 0xE1, payload.starts(with: Array("Exif\0\0".utf8)), !seenEXIF {
+                // The first EXIF segment counts, as for browsers and libjxl.
+                seenEXIF = true
                 if let value = exifOrientation(UnsafeRawBufferPointer(rebasing: payload[6...])) {
                     metadata.orientation = value
                 }

@@ -1,6 +1,8 @@
 import CHEIF
 
 /// HEIC/HEIF stills (iPhone photos) through libheif: the primary image,
+/// read here for its size (the probe); decoded in a worker's bounded child
+/// process only (HEIFDecodeChild in Herd), never in the worker itself:
 /// with libheif's transformations (rotation, mirror, crop) applied, as
 /// the file says it should be shown. Sizes are read from the container
 /// before anything is decoded, so the pixel cap applies first.
@@ -24,14 +26,17 @@ final class HEIFFile {
         heif_context_set_max_decoding_threads(context, 0)
         let read = heif_context_read_from_memory_without_copy(context, bytes.baseAddress, bytes.count, nil)
         guard read.code == heif_error_Ok else {
+            // The message lives in the context: read it before freeing.
+            let message = Self.message(read)
             heif_context_free(context)
-            throw ImageError(.corrupt, "HEIF: \(Self.message(read))")
+            throw ImageError(.corrupt, "HEIF: \(message)")
         }
         var handle: OpaquePointer?
         let primary = heif_context_get_primary_image_handle(context, &handle)
         guard primary.code == heif_error_Ok, let handle else {
+            let message = Self.message(primary)
             heif_context_free(context)
-            throw ImageError(.corrupt, "HEIF primary image: \(Self.message(primary))")
+            throw ImageError(.corrupt, "HEIF primary image: \(message)")
         }
         self.context = context
         self.handle = handle

@@ -254,7 +254,7 @@ def launch(chromium, profile, port, log, state):
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: gone if this script is killed outright
 
     arguments = [
-        chromium, "--headless=new", "--no-sandbox", "--user-data-dir=" + profile, "--remote-debugging-pipe",
+        chromium, "--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--user-data-dir=" + profile, "--remote-debugging-pipe",
         "--no-first-run", "--no-default-browser-check", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--disable-extensions", "--disable-default-apps",
         "--mute-audio", "--no-proxy-server", "--explicitly-allowed-ports=%d" % port, "about:blank",
