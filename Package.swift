@@ -78,6 +78,8 @@ let package = Package(
                 "Remote",
                 // pipe2(O_CLOEXEC) for the ffmpeg child (Preview/VideoFrame).
                 "CSystemShims",
+                // MD5 of nginx's cache keys (herd purge).
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

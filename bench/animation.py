@@ -5,7 +5,7 @@ The set: GIFs made with ffmpeg from real photos of the shared corpus, each
 panned and zoomed for 3 s at 10 frames a second and quantised with
 palettegen/paletteuse (dithered, as real GIFs are), at 320, 480 and 640 px
 wide; plus ffmpeg's synthetic testsrc2 at 480 px. Same settings: lossy,
-quality 80, method 4 (herd's WebP defaults; gif2webp -lossy -q 80 -m 4),
+quality 80 and herd's image.webp_method (gif2webp -lossy -q 80 -m METHOD),
 one thread. Median of BENCH_RUNS whole-process runs (`herd convert` and
 `gif2webp`), time per frame, bytes saved against the GIF, peak RSS
 (VmHWM, from /usr/bin/time %M). herd's figure includes the process start
@@ -62,6 +62,13 @@ def measure(command, output):
     return statistics.median(times) * 1000, os.path.getsize(output), rss / 1024
 
 
+def webp_method():
+    """herd's configured WebP method, as check-config prints it."""
+    out = subprocess.run([HERD, "check-config"], capture_output=True, text=True,
+                         env=dict(os.environ, UPSTREAM_URL="http://x")).stdout
+    return int(next(line.split("=")[1] for line in out.splitlines() if line.replace(" ", "").startswith("webp_method=")))
+
+
 def main():
     print(__doc__.split("\n\n")[1].replace("\n", " "))
     work = tempfile.mkdtemp(prefix="herd-bench-anim.")
@@ -74,7 +81,7 @@ def main():
             size = os.path.getsize(gif)
             herd = measure([HERD, "convert", gif, "--to", "webp", "-o", gif + ".herd.webp"], gif + ".herd.webp")
             count = frames(gif)
-            ref = measure(["gif2webp", "-quiet", "-lossy", "-q", "80", "-m", "4", gif, "-o", gif + ".ref.webp"], gif + ".ref.webp")
+            ref = measure(["gif2webp", "-quiet", "-lossy", "-q", "80", "-m", str(webp_method()), gif, "-o", gif + ".ref.webp"], gif + ".ref.webp")
             avif = measure([HERD, "convert", gif, "--to", "avif", "-o", gif + ".herd.avif"], gif + ".herd.avif")
             hs, rs, av = 1 - herd[1] / size, 1 - ref[1] / size, 1 - avif[1] / size
             ratios.append(herd[0] / ref[0])

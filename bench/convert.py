@@ -8,7 +8,7 @@ bytes, bytes saved against the source, and SSIM against the source. Then
 the AVIF encoder/speed sweep that chose herd's default, and the throughput of
 converted cache misses through nginx → herd.
 
-Same settings means: WebP q80 method 4 (cwebp -q 80 -m 4); AVIF libavif
+Same settings means: WebP q80 at herd's image.webp_method (cwebp -q 80 -m M); AVIF libavif
 quality 60 = AV1 quantizer 25, speed 8, aom, 4:2:0, one thread
 (avifenc --min 25 --max 25 -s 8 -j 1); JPEG q80 progressive, optimized
 Huffman, 4:2:0 (djpeg | cjpeg -quality 80 -progressive -optimize
@@ -47,13 +47,20 @@ SELECTION = os.environ.get("BENCH_ALL") and None or [
 ENV = dict(os.environ, VIPS_CONCURRENCY="1", OMP_NUM_THREADS="1")
 
 
+def herd_setting(name):
+    """One of herd's effective settings, as check-config prints it."""
+    out = subprocess.run([HERD, "check-config"], capture_output=True, text=True, env=dict(ENV, UPSTREAM_URL="http://x")).stdout
+    return next(line.split("=", 1)[1].strip() for line in out.splitlines() if line.replace(" ", "").startswith(name + "="))
+
+
 def commands(fmt, src, out):
     """(herd, reference, vips) command lines writing `out`; None where a tool cannot."""
     herd = [HERD, "convert", src, "--to", fmt, "-o", out, "--force", "--timings"]
     is_jpeg = src.lower().endswith((".jpg", ".jpeg"))
     if fmt == "webp":
-        ref = ["cwebp", "-quiet", "-q", "80", "-m", "4", "-metadata", "icc", src, "-o", out]
-        vips = ["vips", "copy", src, f"{out}[Q=80,effort=4,strip]"]
+        method = herd_setting("webp_method")
+        ref = ["cwebp", "-quiet", "-q", "80", "-m", method, "-metadata", "icc", src, "-o", out]
+        vips = ["vips", "copy", src, f"{out}[Q=80,effort={method},strip]"]
     elif fmt == "avif":
         ref = ["avifenc", "-j", "1", "-s", "8", "-c", "aom", "--min", "25", "--max", "25",
                "--minalpha", "25", "--maxalpha", "25", "-y", "420", "--ignore-exif", "--ignore-xmp", src, out]

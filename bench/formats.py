@@ -26,7 +26,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from convert import CORPUS, ENV, HERD, RUNS, luma, run_once, ssim  # noqa: E402
+from convert import CORPUS, ENV, HERD, RUNS, herd_setting, luma, run_once, ssim  # noqa: E402
 
 PHOTOS = ["photos/Kite-640.jpg", "photos/Kite-1280.jpg", "photos/Kite-2560.jpg",
           "photos/ColorfulCups-640.jpg", "photos/ColorfulCups-1280.jpg", "photos/ColorfulCups-2560.jpg",
@@ -154,7 +154,7 @@ def heic(work):
         subprocess.run(["heif-enc", "-q", "80", "-o", src, os.path.join(CORPUS, name)], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for fmt, vips_opts, ext in (("avif", "[Q=60,effort=1,compression=av1,encoder=aom,strip]", "avif"),
-                                    ("webp", "[Q=80,effort=4,strip]", "webp"), ("jpeg", "[Q=80,interlace,optimize_coding,strip]", "jpg")):
+                                    ("webp", f"[Q=80,effort={herd_setting('webp_method')},strip]", "webp"), ("jpeg", "[Q=80,interlace,optimize_coding,strip]", "jpg")):
             h_out, v_out, r_out = (os.path.join(work, f"{tool}.{ext}") for tool in ("herd", "vips", "ref"))
             cmds = [herd(src, fmt, h_out), ["vips", "copy", src, v_out + vips_opts]]
             if fmt == "jpeg":

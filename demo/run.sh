@@ -9,7 +9,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 port=${HERD_DEMO_PORT:-8080}
-herd_bin=${HERD_BIN:-$repo/.build/debug/herd}
+herd_bin=$(realpath "${HERD_BIN:-$repo/.build/debug/herd}")
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 run=$(mktemp -d /tmp/herd-demo.XXXXXX)
 chmod 755 "$run"
@@ -122,6 +122,9 @@ Try (X-Cache-Status shows the cache at work; run each twice):
   curl -s  $base/_herd/health ; curl -s $base/_herd/metrics | head
   curl -s  --path-as-is "$base/system/media_attachments/%2e%2e/x" -o /dev/null -w '%{http_code}\n'   (refused: 400)
 Or open $media_example in a browser.
+
+Purge every cached variant of media URLs (nginx's cache files and the workers' memory):
+Purge: $herd_bin purge --cache-dir $run/cache/media --set purge.sockets=$(IFS=,; echo "${sockets[*]}") URL…
 
 Ctrl-C stops everything.
 TXT

@@ -4,7 +4,7 @@ import Logging
 import Negotiation
 
 /// `herd`: the worker (default), `herd check-config`, `herd convert`,
-/// `herd nginx-map`.
+/// `herd nginx-map`, `herd purge`.
 public struct HerdCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "herd",
@@ -15,7 +15,7 @@ public struct HerdCommand: ParsableCommand {
             the TOML file (-c, $HERD_CONFIG, or \(ConfigurationLoader.defaultPath)), and defaults.
             Example: UPSTREAM_URL=https://example.social herd
             """,
-        subcommands: [Serve.self, CheckConfig.self, ConvertCommand.self, NginxMap.self, DecodeHEIFCommand.self],
+        subcommands: [Serve.self, CheckConfig.self, ConvertCommand.self, NginxMap.self, PurgeCommand.self, DecodeHEIFCommand.self],
         defaultSubcommand: Serve.self
     )
 

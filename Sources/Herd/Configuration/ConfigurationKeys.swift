@@ -102,6 +102,10 @@ extension ConfigurationKey {
         .string("remote.ca_file", \.remote.caFile, check: checkReadableFileOrEmpty),
 
         .string("camo.key", \.camo.key).secretValue(),
+
+        .string("purge.cache_dir", \.purge.cacheDir, check: { $0.hasPrefix("/") ? nil : "'\($0)' is not an absolute path" }),
+        .list("purge.sockets", \.purge.sockets, check: { $0.hasPrefix("/") ? nil : "'\($0)' is not a socket path" }),
+        .string("purge.levels", \.purge.levels, check: { CachePurge.parseLevels($0) == nil ? "'\($0)' is not nginx's levels= (1, 2, 1:2, 1:1:2…)" : nil }),
     ] }
 
     static func named(_ name: String) -> ConfigurationKey? {

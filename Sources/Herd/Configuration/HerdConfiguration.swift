@@ -180,6 +180,15 @@ public struct HerdConfiguration: Sendable, Equatable {
         public var key: String = ""
     }
 
+    /// Where `herd purge` finds nginx's media cache (fastcgi_cache_path).
+    public struct Purge: Sendable, Equatable {
+        public var cacheDir: String = "/var/cache/nginx/herd/media"
+        public var levels: String = "1:2"
+        /// The workers' sockets, told to forget the source too; empty:
+        /// every /run/herd/*.sock (the systemd pool's).
+        public var sockets: [String] = []
+    }
+
     public var upstream = Upstream()
     public var server = Server()
     public var cache = Cache()
@@ -188,6 +197,7 @@ public struct HerdConfiguration: Sendable, Equatable {
     public var mediaProxy = MediaProxy()
     public var remote = Remote()
     public var camo = Camo()
+    public var purge = Purge()
 
     public init() {}
 

@@ -58,6 +58,16 @@ struct MediaPath {
         return Trace(provenance: report.provenance, origin: report.origin)
     }
 
+    /// `herd purge`: forgets the request's source (the in-memory copy, a
+    /// remembered remote failure), so the next request fetches it again.
+    /// The source's key, or nil when no source claims the request.
+    func forget(_ request: MediaRequest) -> (key: String, held: Bool)? {
+        guard let location = try? locate(request) else { return nil }
+        let held = context.sources.remove(location.key)
+        context.remote.failures.forget(location.request.url)
+        return (location.key, held)
+    }
+
     /// The first locator that claims the request.
     private func locate(_ request: MediaRequest) throws(Refusal) -> SourceLocation? {
         for locator in context.locators {

@@ -40,6 +40,11 @@ final class RemoteFailureMemory: Sendable {
         }
     }
 
+    /// Forgets a remembered failure (`herd purge`).
+    func forget(_ url: String) {
+        entries.withLock { $0[url] = nil }
+    }
+
     /// How `url` failed, if it did within the last `ttl` seconds.
     func recent(_ url: String) -> UpstreamError? {
         let now = MonotonicClock.now()

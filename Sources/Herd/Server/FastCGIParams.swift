@@ -13,6 +13,9 @@ enum FastCGIParam {
     /// The variant nginx keyed its cache on (`$herd_image_variant`):
     /// authoritative, so nginx's key and herd's answer never disagree.
     static let variant = "HERD_VARIANT"
+    /// "1": forget this request's source instead of answering it (`herd
+    /// purge`, straight on the worker's socket; nginx never sends it).
+    static let purge = "HERD_PURGE"
     /// nginx's `$request_id`, so nginx's log line and herd's share an id
     /// (`X-Request-Id` from a proxy in front is taken first).
     static let requestID = "HERD_REQUEST_ID"

@@ -77,6 +77,13 @@ final class RequestHandler: FastCGIResponder {
                 return
             }
             variant = request.variant.rawValue
+            if params.param(FastCGIParam.purge) == "1" {
+                route = "purge"
+                let forgotten = media.forget(request)
+                let line = forgotten.map { "\($0.held ? "forgot" : "not held"): \($0.key)\n" } ?? "no source\n"
+                writer.send(.text(line, via: configuration))
+                return
+            }
             trace = media.serve(request, writer: writer)
         }
     }

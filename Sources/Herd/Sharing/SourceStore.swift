@@ -69,6 +69,17 @@ final class SourceStore: Sendable {
         metrics.sourceCacheSize(bytes: snapshot.bytes, entries: snapshot.count, evictions: snapshot.evictions)
     }
 
+    /// Forgets a source (`herd purge`: the file changed or was deleted).
+    /// True when there was one.
+    @discardableResult
+    func remove(_ key: String) -> Bool {
+        cache.withLock { cache in
+            if case .missing = cache.lookup(key, now: 0) { return false }
+            cache.remove(key)
+            return true
+        }
+    }
+
     /// The origin said 304 to a revalidation: the cached copy is good for
     /// another lifetime (the 304's own, when it gave one).
     func refresh(_ key: String, lifetime: Int? = nil) {

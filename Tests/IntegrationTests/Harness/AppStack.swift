@@ -76,6 +76,13 @@ final class AppStack: @unchecked Sendable {
                                              directory: directory, name: "herd-\(index)-\(Int(Date().timeIntervalSince1970 * 1000) % 100000)")
     }
 
+    /// Requests the origin saw, per path with query.
+    func originHits() throws -> [String: Int] {
+        let response = try RawHTTP.request(port: originPort, target: "/__stats")
+        let json = try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]
+        return json?["hits"] as? [String: Int] ?? [:]
+    }
+
     /// A request straight to one worker's /metrics, through nginx's status
     /// location when there is a single worker.
     func metrics() throws -> String {

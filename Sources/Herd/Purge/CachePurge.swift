@@ -1,0 +1,113 @@
+import Crypto
+import Foundation
+import Negotiation
+
+/// Exact purges of nginx's media cache: the cache file names nginx gives
+/// each variant of a URL, computed from the key the shipped configuration
+/// uses (server/media-cache.conf):
+///
+///     fastcgi_cache_key "$scheme$host$herd_cache_uri|$herd_image_variant";
+///
+/// A file's name is the MD5 of its key in hex; with `levels=1:2` it lives
+/// in `<last hex digit>/<the two before it>/`. Each file found is checked
+/// to hold that very key (nginx writes `KEY: …` into the file's header)
+/// before it is removed: nothing else in the cache is touched, and nothing
+/// is searched (Akkoma's shipped script greps every file).
+struct CachePurge {
+    /// The cache directory (`fastcgi_cache_path`'s path).
+    let directory: String
+    /// `levels=` of `fastcgi_cache_path`, e.g. [1, 2].
+    let levels: [Int]
+
+    struct Entry: Equatable {
+        let key: String
+        let path: String
+    }
+
+    /// `levels=1:2` → [1, 2]; nginx allows one to three levels of 1 or 2.
+    static func parseLevels(_ text: String) -> [Int]? {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false).map { Int($0) }
+        guard (1...3).contains(parts.count), parts.allSatisfy({ $0 == 1 || $0 == 2 }) else { return nil }
+        return parts.compactMap { $0 }
+    }
+
+    /// A URL as nginx sees it: scheme, host ($host: lowercased, no port),
+    /// and the request URIs its cached forms are keyed on — the URL's own
+    /// path and query, unparsed, and for Akkoma's /proxy/ the preview of
+    /// the same file beside it (the same signature names both).
+    struct Target: Equatable {
+        var scheme: String
+        var host: String
+        var requestURIs: [String]
+    }
+
+    static func target(_ url: String) -> Target? {
+        guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
+              scheme == "http" || scheme == "https", let host = components.host?.lowercased(), !host.isEmpty else { return nil }
+        let path = components.percentEncodedPath.isEmpty ? "/" : components.percentEncodedPath
+        let query = components.percentEncodedQuery.map { "?" + $0 } ?? ""
+        var uris = [path + query]
+        if path.hasPrefix("/proxy/preview/") {
+            uris.append("/proxy/" + path.dropFirst("/proxy/preview/".count) + query)
+        } else if path.hasPrefix("/proxy/") {
+            uris.append("/proxy/preview/" + path.dropFirst("/proxy/".count) + query)
+        }
+        return Target(scheme: scheme, host: host, requestURIs: uris)
+    }
+
+    /// Every cache key one URL may be stored under: each variant, and for
+    /// a signed remote URL (/proxy/, /camo/) what `$herd_cache_uri` makes of
+    /// it with and without `static`, the preview beside the file.
+    static func keys(for url: String) -> [String]? {
+        guard let target = target(url) else { return nil }
+        let (scheme, host) = (target.scheme, target.host)
+        var uris: [String] = []
+        for uri in target.requestURIs {
+            let path = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? uri
+            let query = uri.contains("?") ? String(uri[uri.index(after: uri.firstIndex(of: "?")!)...]) : nil
+            guard path.hasPrefix("/proxy/") || path.hasPrefix("/camo/") else {
+                uris.append(uri)
+                continue
+            }
+            // nginx's $arg_static: the raw value of the first `static`.
+            let asked = query?.split(separator: "&").first { $0.hasPrefix("static=") }.map { String($0.dropFirst(7)) }
+            for value in Array(Set(["", "true", asked ?? ""])).sorted() { uris.append("\(path)?static=\(value)") }
+        }
+        return uris.flatMap { uri in Variant.allCases.map { "\(scheme)\(host)\(uri)|\($0.rawValue)" } }
+    }
+
+    /// The file nginx keeps `key` in.
+    func path(for key: String) -> String {
+        let digest = Insecure.MD5.hash(data: Data(key.utf8)).map { String(format: "%02x", $0) }.joined()
+        var components = [directory]
+        var end = digest.endIndex
+        for level in levels {
+            let start = digest.index(end, offsetBy: -level)
+            components.append(String(digest[start..<end]))
+            end = start
+        }
+        components.append(digest)
+        return components.joined(separator: "/")
+    }
+
+    /// Removes every cached variant of `url`; the entries removed.
+    func purge(_ url: String) -> [Entry]? {
+        guard let keys = Self.keys(for: url) else { return nil }
+        var removed: [Entry] = []
+        for key in keys {
+            let path = path(for: key)
+            guard Self.holds(path: path, key: key), unlink(path) == 0 else { continue }
+            removed.append(Entry(key: key, path: path))
+        }
+        return removed
+    }
+
+    /// Whether the cache file at `path` is the entry for `key` (its header
+    /// names the key), read from its first 8 KB.
+    static func holds(path: String, key: String) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        let head = (try? handle.read(upToCount: 8192)) ?? Data()
+        return head.range(of: Data("\nKEY: \(key)\n".utf8)) != nil
+    }
+}
