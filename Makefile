@@ -92,7 +92,7 @@ install: release
 	install -d $(DESTDIR)/etc/nginx/herd
 	cp -r deploy/nginx/. $(DESTDIR)/etc/nginx/herd/
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
-	for unit in deploy/systemd/*.service deploy/systemd/*.target; do \
+	for unit in deploy/systemd/*.service deploy/systemd/*.socket deploy/systemd/*.target; do \
 	  sed 's|/usr/local/|$(PREFIX)/|g' $$unit > $(DESTDIR)$(PREFIX)/lib/systemd/system/$$(basename $$unit); \
 	done
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/herd/README.md

@@ -105,9 +105,10 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["herd", "Herd", "Imaging", "Remote", "HerdTestSupport"],
-            // Run by BrowserTests as a subprocess (headless Chromium).
-            exclude: ["Harness/browser-decode.py"]
+            dependencies: ["herd", "Herd", "Basics", "Imaging", "Remote", "HerdTestSupport"],
+            // Run as subprocesses: headless Chromium (BrowserTests), systemd's
+            // socket activation (SocketActivationTests).
+            exclude: ["Harness/browser-decode.py", "Harness/socket-activate.py"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -13,9 +13,13 @@ import Glibc
 public final class ListeningSocket: Sendable {
     public let descriptor: Int32
     public let address: BindAddress
+    /// Handed over by systemd (socket activation): systemd owns the socket
+    /// and its file, and keeps it listening while the worker restarts.
+    public let inherited: Bool
 
     public init(address: BindAddress, unixSocketMode: Int = 0o660, backlog: Int32 = 1024) throws(SystemError) {
         self.address = address
+        inherited = false
         switch address {
         case .unix(let path):
             descriptor = try Self.bindUnix(path: path, mode: mode_t(unixSocketMode & 0o777), backlog: backlog)
@@ -24,7 +28,43 @@ public final class ListeningSocket: Sendable {
         }
     }
 
-    /// Stops listening and removes the socket file. Safe to call twice.
+    /// The listening socket systemd passed (`LISTEN_FDS`, `LISTEN_PID`: the
+    /// first one, descriptor 3), or nil when there is none for this process.
+    /// The variables are removed so that no child process takes the socket
+    /// for its own.
+    public static func inheritedFromSystemd(address: BindAddress) throws(SystemError) -> ListeningSocket? {
+        defer {
+            unsetenv("LISTEN_PID")
+            unsetenv("LISTEN_FDS")
+            unsetenv("LISTEN_FDNAMES")
+        }
+        guard let pidText = getenv("LISTEN_PID").map({ String(cString: $0) }), pid_t(pidText) == getpid(),
+              let countText = getenv("LISTEN_FDS").map({ String(cString: $0) }), let count = Int(countText), count >= 1 else {
+            return nil
+        }
+        let descriptor: Int32 = 3  // SD_LISTEN_FDS_START
+        var accepting: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(descriptor, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &length) == 0, accepting == 1 else {
+            throw SystemError("LISTEN_FDS", errno: ENOTSOCK, detail: "descriptor 3 is not a listening socket")
+        }
+        // Ours to wait on in epoll, and never inherited by a child.
+        let flags = fcntl(descriptor, F_GETFL)
+        guard flags >= 0, fcntl(descriptor, F_SETFL, flags | O_NONBLOCK) == 0,
+              fcntl(descriptor, F_SETFD, FD_CLOEXEC) == 0 else { throw SystemError("fcntl", detail: "inherited socket") }
+        return ListeningSocket(inheriting: descriptor, address: address)
+    }
+
+    private init(inheriting descriptor: Int32, address: BindAddress) {
+        self.descriptor = descriptor
+        self.address = address
+        inherited = true
+    }
+
+    /// Stops listening and removes the socket file. Safe to call twice. An
+    /// inherited socket is only closed here: systemd keeps it (and its
+    /// file) listening, and connections that arrive meanwhile wait in its
+    /// backlog for the next worker.
     public func close() {
         let wasOpen = isOpen.withLock { open in
             defer { open = false }
@@ -32,7 +72,7 @@ public final class ListeningSocket: Sendable {
         }
         guard wasOpen else { return }
         _ = Glibc.close(descriptor)
-        if case .unix(let path) = address { _ = unlink(path) }
+        if !inherited, case .unix(let path) = address { _ = unlink(path) }
     }
 
     private let isOpen = Locked(true)

@@ -7,13 +7,15 @@ struct SystemdUnitTests {
     /// The units with ExecStart pointing at the built binary (verify checks it exists).
     static func renderUnits() throws -> URL {
         let directory = try Paths.temporaryDirectory("units")
-        for name in ["herd@.service", "herd.target"] {
+        for name in ["herd@.service", "herd@.socket", "herd.target"] {
             var text = try String(contentsOf: Paths.repository.appendingPathComponent("deploy/systemd/\(name)"), encoding: .utf8)
             text = text.replacingOccurrences(of: "/usr/local/bin/herd", with: Paths.herdBinary)
             try text.write(to: directory.appendingPathComponent(name), atomically: true, encoding: .utf8)
         }
-        try FileManager.default.createSymbolicLink(at: directory.appendingPathComponent("herd@0.service"),
-                                                   withDestinationURL: directory.appendingPathComponent("herd@.service"))
+        for unit in ["service", "socket"] {
+            try FileManager.default.createSymbolicLink(at: directory.appendingPathComponent("herd@0.\(unit)"),
+                                                       withDestinationURL: directory.appendingPathComponent("herd@.\(unit)"))
+        }
         return directory
     }
 
@@ -22,7 +24,7 @@ struct SystemdUnitTests {
         let directory = try Self.renderUnits()
         let result = try NginxConfigTests.run("/usr/bin/systemd-analyze", [
             "verify", "--man=no", directory.appendingPathComponent("herd@0.service").path,
-            directory.appendingPathComponent("herd.target").path,
+            directory.appendingPathComponent("herd@0.socket").path, directory.appendingPathComponent("herd.target").path,
         ])
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "\(result.output)")

@@ -22,7 +22,10 @@ public enum WorkerProcess {
         let address = configuration.bindAddress
         let socket: ListeningSocket
         do {
-            socket = try ListeningSocket(address: address, unixSocketMode: configuration.server.socketMode)
+            // systemd's socket (herd@.socket) when it passed one: a restart
+            // then refuses no connection, they wait in its backlog.
+            socket = try ListeningSocket.inheritedFromSystemd(address: address)
+                ?? ListeningSocket(address: address, unixSocketMode: configuration.server.socketMode)
         } catch {
             throw ConfigurationError(key: "server.bind", message: "cannot listen on \(address): \(error)")
         }
@@ -53,7 +56,7 @@ public enum WorkerProcess {
         }
 
         logger.notice("herd listening", metadata: [
-            "bind": .string(address.description),
+            "bind": .string(address.description + (socket.inherited ? " (from systemd)" : "")),
             "threads": .stringConvertible(configuration.effectiveThreads),
             "upstream": .string(configuration.upstream.url),
             "media_proxy": .string(configuration.mediaProxy.secretKeyBase.isEmpty ? "off" : "on"),

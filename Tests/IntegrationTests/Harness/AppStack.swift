@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The whole deployment as an admin would run it: nginx with a shipped
 /// server aggregator (herd/mastodon.conf or herd/akkoma.conf), the app
@@ -22,8 +25,13 @@ final class AppStack: @unchecked Sendable {
     /// routes) at another origin; app pages still go to the stand-in.
     /// `imageFormats` ("jxl,avif,webp") sets image.formats on both sides:
     /// the workers' and nginx's variant map (`herd nginx-map`).
+    /// `socketActivated`: each worker gets its socket as systemd's
+    /// herd@N.socket hands it over (Harness/socket-activate.py holds it;
+    /// `restartWorker` restarts as `systemctl restart` does).
+    /// `patchNginx` edits the rendered files before nginx starts.
     init(_ flavor: Flavor = .mastodon, workers count: Int = 1, herdArguments extra: [String] = [],
-         upstreamURL: String? = nil, imageFormats: String? = nil) throws {
+         upstreamURL: String? = nil, imageFormats: String? = nil, socketActivated: Bool = false,
+         patchNginx: ((URL) throws -> Void)? = nil) throws {
         directory = try Paths.temporaryDirectory("app")
         (origin, originPort) = try Stack.startOrigin(root: Paths.demoMedia, directory: directory)
         let originPort = self.originPort
@@ -31,13 +39,20 @@ final class AppStack: @unchecked Sendable {
         sockets = (0..<count).map { directory.appendingPathComponent("herd-\($0).sock").path }
         herdArguments = ["--upstream", upstreamURL ?? "http://127.0.0.1:\(originPort)", "--set", "server.socket_mode=0666"]
             + (imageFormats.map { ["--set", "image.formats=\($0)"] } ?? []) + extra
+        self.socketActivated = socketActivated
         workers = []
         for (index, socket) in sockets.enumerated() {
-            workers.append(try Stack.startHerd(arguments: ["--bind", socket] + herdArguments, socket: socket,
-                                               directory: directory, name: "herd-\(index)"))
+            if socketActivated {
+                workers.append(try Self.startActivated(arguments: ["--bind", socket] + herdArguments, socket: socket,
+                                                       directory: directory, name: "herd-\(index)"))
+            } else {
+                workers.append(try Stack.startHerd(arguments: ["--bind", socket] + herdArguments, socket: socket,
+                                                   directory: directory, name: "herd-\(index)"))
+            }
         }
         port = RawHTTP.freePort()
         try NginxConfig.render(into: directory, herdSockets: sockets, appPort: originPort, imageFormats: imageFormats)
+        try patchNginx?(directory.appendingPathComponent("herd"))
         let preamble = NginxConfig.preamble(directory: directory)
         let config = """
         \(preamble.main)
@@ -67,6 +82,38 @@ final class AppStack: @unchecked Sendable {
         nginx.stop()
         for worker in workers { worker.stop() }
         origin.stop()
+    }
+
+    let socketActivated: Bool
+
+    /// The supervisor (standing in for systemd) with herd under it.
+    static func startActivated(arguments: [String], socket: String, directory: URL, name: String) throws -> ChildProcess {
+        let script = Paths.repository.appendingPathComponent("Tests/IntegrationTests/Harness/socket-activate.py").path
+        let pidFile = directory.appendingPathComponent("\(name).pid").path
+        let supervisor = try ChildProcess(name: name, executable: "/usr/bin/env",
+                                          arguments: ["python3", script, socket, pidFile, "--", Paths.herdBinary] + arguments,
+                                          directory: directory)
+        guard Wait.until(timeout: 10, { FileManager.default.fileExists(atPath: pidFile) && Stack.unixSocketAccepts(socket) }) else {
+            supervisor.stop()
+            throw HTTPClientError(description: "the socket-activated herd did not start: \(supervisor.log)")
+        }
+        return supervisor
+    }
+
+    /// The pid of the herd process under worker `index`'s supervisor.
+    func activatedWorkerPID(_ index: Int) -> Int32? {
+        let file = directory.appendingPathComponent("herd-\(index).pid").path
+        return (try? String(contentsOfFile: file, encoding: .utf8)).flatMap { Int32($0) }
+    }
+
+    /// `systemctl restart herd@N` with socket activation: SIGTERM, wait,
+    /// start again on the same socket. Returns once the new worker runs.
+    func restartActivatedWorker(_ index: Int) throws {
+        let old = activatedWorkerPID(index)
+        workers[index].signal(SIGHUP)
+        guard Wait.until(timeout: 30, { self.activatedWorkerPID(index).map { $0 != old } ?? false }) else {
+            throw HTTPClientError(description: "worker \(index) was not restarted: \(workers[index].log)")
+        }
     }
 
     /// Starts worker `index` again (after it exited or was killed).
