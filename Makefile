@@ -5,7 +5,7 @@ PREFIX       ?= /usr/local
 DESTDIR      ?=
 BIN           = .build/$(CONFIG)/herd
 
-.PHONY: all build deps test demo bench-passthrough bench-convert bench-offload bench-coalesce bench-memory bench-preview bench-peers release install clean
+.PHONY: all build deps test demo deb bench-passthrough bench-convert bench-offload bench-coalesce bench-memory bench-preview bench-peers release install clean
 
 all: build
 
@@ -19,7 +19,10 @@ build: deps
 # loopback origin. One at a time: several tests bound a latency (a 504 within
 # timeout + 1 s, a 503 at once) and must not share two cores with the
 # 100-conversion load test.
+# The release binary too: the package tests (PackageTests) build `make deb`'s
+# package from it.
 test: deps
+	$(SWIFT) build -c release --product herd --static-swift-stdlib
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
 
@@ -85,6 +88,10 @@ bench-peers: release
 	@scripts/install-deps.sh --bench
 	@test -d bench/out/corpus || { mkdir -p bench/out && ../shared/corpus/build-corpus.sh bench/out/corpus; }
 	HERD_BIN=$(RELEASE_BIN) python3 bench/peers.py
+
+# herd_<version>_amd64.deb in .build/ (dpkg-deb; lintian-clean).
+deb: release
+	HERD_BIN=$(RELEASE_BIN) scripts/make-deb.sh .build
 
 install: release
 	install -D -m 0755 $(RELEASE_BIN) $(DESTDIR)$(PREFIX)/bin/herd

@@ -23,6 +23,10 @@ packages=(
   ffmpeg                 # a video's first frame for /proxy/preview/ (a child process, never linked)
   openssl                # the test CA of the HTTPS remote in the integration tests
   ca-certificates
+  dpkg-dev               # make deb: dpkg-shlibdeps (the package's Depends)
+  fakeroot               # make deb: files owned by root in the package
+  help2man               # make deb: the man page, from herd --help
+  lintian                # the package tests
   chromium               # headless browser for BrowserTests (Tests/IntegrationTests/Harness/browser-decode.py); optional, see below
 )
 # Installed on their own, and a failure only warns: not every system packages
