@@ -27,6 +27,7 @@ packages=(
   fakeroot               # make deb: files owned by root in the package
   help2man               # make deb: the man page, from herd --help
   lintian                # the package tests
+  prometheus             # the Prometheus tests: a real one scrapes the workers (deploy/prometheus)
   chromium               # headless browser for BrowserTests (Tests/IntegrationTests/Harness/browser-decode.py); optional, see below
 )
 # Installed on their own, and a failure only warns: not every system packages

@@ -5,7 +5,8 @@
 #   scripts/render-nginx.sh DIR APP_URL SOCKET [SOCKET…]
 #
 # Copies deploy/nginx to DIR/herd and writes its per-install files whole:
-# install/workers.conf (one `server` per herd SOCKET), install/cache-zones.conf
+# install/workers.conf (one `server` per herd SOCKET), install/worker-metrics.conf
+# (/_herd/metrics/N for the Nth SOCKET), install/cache-zones.conf
 # (caches under DIR/cache), install/error-pages.conf, the app's name and
 # scheme (install/app-origin.conf, app-pass.conf, streaming-pass.conf) and
 # its address (upstreams/*.conf) (the app at APP_URL: http://127.0.0.1:PORT, or a real
@@ -29,6 +30,14 @@ fi
 header="# Written by scripts/render-nginx.sh for $dir."
 
 { echo "$header"; for socket in "$@"; do echo "server unix:$socket max_fails=0;"; done; } > "$dir/herd/install/workers.conf"
+{
+  echo "$header"
+  index=0
+  for socket in "$@"; do
+    echo "location = /_herd/metrics/$index { include herd/server/worker-metrics.conf; fastcgi_pass unix:$socket; }"
+    index=$((index + 1))
+  done
+} > "$dir/herd/install/worker-metrics.conf"
 
 cat > "$dir/herd/install/cache-zones.conf" <<CONF
 $header
