@@ -58,6 +58,9 @@ class Origin(BaseHTTPRequestHandler):
     server_version = "fake-origin/1.0"
     root = "."
     hooks = False
+    # --bucket: an object-storage bucket (S3 and clones): every path is a
+    # file, and answers carry the storage's own headers (herd must drop them).
+    bucket = False
 
     def setup(self):
         super().setup()
@@ -105,7 +108,7 @@ class Origin(BaseHTTPRequestHandler):
                 body = json.dumps(LAST_HEADERS.get(query.get("path", ""), {})).encode()
             return self.send_small(200, body, "application/json")
         self.count()
-        if not path.startswith(MEDIA_PREFIXES):
+        if not path.startswith(MEDIA_PREFIXES) and not self.bucket:
             return self.send_app(path, query, head)
 
         extra = []
@@ -247,6 +250,12 @@ class Origin(BaseHTTPRequestHandler):
         last_modified = email.utils.formatdate(mtime, usegmt=True)
         headers = [("ETag", etag), ("Last-Modified", last_modified), ("Accept-Ranges", "bytes"),
                    ("Cache-Control", "public, max-age=31536000, immutable")] + list(extra)
+        if self.bucket:
+            headers += [("x-amz-id-2", "Zm9vYmFyYmF6cXV4"), ("x-amz-request-id", "4442587FB7D0A2F9"),
+                        ("x-amz-server-side-encryption", "AES256"), ("x-amz-meta-uploader", "herd-demo"),
+                        ("x-amz-storage-class", "STANDARD"), ("x-amzn-RequestId", "b0f3c7c1"),
+                        ("x-goog-generation", "1700000000000000"), ("x-goog-stored-content-length", str(len(data))),
+                        ("x-rgw-object-type", "Normal"), ("x-ms-request-id", "0f7a"), ("X-GUploader-UploadID", "ADPycd")]
         inm = self.headers.get("If-None-Match")
         ims = self.headers.get("If-Modified-Since")
         not_modified = (inm is not None and etag in [t.strip() for t in inm.split(",")]) or \
@@ -328,6 +337,8 @@ def main():
     parser.add_argument("--root", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "media"))
     parser.add_argument("--test-hooks", action="store_true", help="enable the misbehaviour query parameters")
     parser.add_argument("--port-file", help="write the bound port here once listening")
+    parser.add_argument("--bucket", action="store_true",
+                        help="act as an object-storage bucket: every path a file, with S3/GCS/RGW headers")
     args = parser.parse_args()
     # A parent (a test runner's thread) may have SIGTERM blocked; we inherit
     # its mask, so unblock it to stop promptly when asked.
@@ -335,6 +346,9 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     Origin.root = os.path.abspath(args.root)
     Origin.hooks = args.test_hooks
+    Origin.bucket = args.bucket
+    if args.bucket:
+        Origin.server_version, Origin.sys_version = "AmazonS3", ""
     if not args.host.startswith("127."):
         parser.error("--host must be a loopback address (127.0.0.0/8)")
     server = Server((args.host, args.port), Origin)

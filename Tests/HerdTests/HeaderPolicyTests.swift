@@ -18,13 +18,24 @@ struct HeaderPolicyTests {
         ("Status", "200"),
         ("Server", "nginx"),
         ("X-Amz-Request-Id", "42"),
+        ("X-Origin-Note", "kept"),
         ("Cache-Control", "public, max-age=60"),
     ]
 
     @Test("preserving keeps the origin's own headers but never the dangerous ones")
     func preserving() {
         let names = HeaderPolicy.responseHeaders(from: origin, preserveAll: true).map(\.name)
-        #expect(names == ["Content-Type", "ETag", "X-Amz-Request-Id", "Cache-Control"])
+        #expect(names == ["Content-Type", "ETag", "X-Origin-Note", "Cache-Control"])
+    }
+
+    @Test("object storage's own headers never pass, whatever the setting", arguments: [
+        "x-amz-id-2", "X-Amz-Server-Side-Encryption", "x-amz-meta-uploader", "x-amzn-RequestId", "x-goog-generation",
+        "X-GUploader-UploadID", "x-rgw-object-type", "x-ms-request-id", "x-oss-request-id", "Server",
+    ])
+    func storageHeaders(name: String) {
+        for preserve in [true, false] {
+            #expect(HeaderPolicy.responseHeaders(from: [(name, "v")], preserveAll: preserve).isEmpty, "\(name)")
+        }
     }
 
     @Test("not preserving keeps only what caching and ranges need")

@@ -29,3 +29,32 @@ struct RouterTests {
         #expect(Router.route(path: path[...]) == .notFound)
     }
 }
+
+/// The files host of an object-storage bucket: no /system prefix.
+@Suite("Routes with prefixes")
+struct RoutePrefixTests {
+    @Test("a files host (mastodon_prefix = \"\"): the bucket's layout is media, the rest is not")
+    func filesHost() {
+        let bucket = RoutePrefixes(mastodon: "", akkoma: "/media")
+        for path in ["/media_attachments/files/109/1/original/a.jpg", "/accounts/avatars/1/original/a.png", "/cache/media_attachments/x.jpg",
+                     "/custom_emojis/images/1/a.png"] {
+            #expect(Router.route(path: path[...], prefixes: bucket) == .media(.mastodonMedia), "\(path)")
+        }
+        for path in ["/", "/about", "/api/v1/instance", "/media_attachments/", "/system/media_attachments/files/a.jpg"] {
+            #expect(Router.route(path: path[...], prefixes: bucket) == .notFound, "\(path)")
+        }
+        // Akkoma's S3 uploads at the bucket's root.
+        let akkomaBucket = RoutePrefixes(mastodon: "/system", akkoma: "")
+        #expect(Router.route(path: "/2f/8a/cat.png", prefixes: akkomaBucket) == .media(.akkomaMedia))
+        #expect(Router.route(path: "/", prefixes: akkomaBucket) == .notFound)
+        #expect(Router.route(path: "/proxy/a/b/c", prefixes: akkomaBucket) == .media(.akkomaProxy))
+    }
+
+    @Test("prefixes are \"\" or a path without a trailing slash")
+    func validation() {
+        #expect(RoutePrefixes.isValid(""))
+        #expect(RoutePrefixes.isValid("/system"))
+        #expect(RoutePrefixes.isValid("/a/b-c_d.e"))
+        for bad in ["system", "/system/", "//x", "/a b", "/a?b"] { #expect(!RoutePrefixes.isValid(bad), "\(bad)") }
+    }
+}

@@ -7,7 +7,7 @@ import Testing
 struct NginxConfigTests {
     /// A template in deploy/nginx/sites/: the raw value is its file name.
     enum Template: String, CaseIterable, Sendable {
-        case mastodon, akkoma, akkomaMedia = "akkoma-media"
+        case mastodon, akkoma, akkomaMedia = "akkoma-media", mastodonFiles = "mastodon-files"
 
         /// Its server_name, which its certificate paths are named after.
         var host: String {
@@ -15,13 +15,14 @@ struct NginxConfigTests {
             case .mastodon: "mastodon.example"
             case .akkoma: "akkoma.example"
             case .akkomaMedia: "media.example.tld"
+            case .mastodonFiles: "files.example.social"
             }
         }
 
         /// The upstreams file its http {} context includes.
         var upstreams: String {
             switch self {
-            case .mastodon: "mastodon"
+            case .mastodon, .mastodonFiles: "mastodon"
             case .akkoma, .akkomaMedia: "akkoma"
             }
         }

@@ -104,6 +104,8 @@ extension ConfigurationKey {
         .string("camo.key", \.camo.key).secretValue(),
 
         .string("purge.cache_dir", \.purge.cacheDir, check: { $0.hasPrefix("/") ? nil : "'\($0)' is not an absolute path" }),
+        .string("routes.mastodon_prefix", \.routes.mastodonPrefix, check: checkRoutePrefix),
+        .string("routes.akkoma_prefix", \.routes.akkomaPrefix, check: checkRoutePrefix),
         .list("purge.sockets", \.purge.sockets, check: { $0.hasPrefix("/") ? nil : "'\($0)' is not a socket path" }),
         .string("purge.levels", \.purge.levels, check: { CachePurge.parseLevels($0) == nil ? "'\($0)' is not nginx's levels= (1, 2, 1:2, 1:1:2…)" : nil }),
     ] }
@@ -238,6 +240,11 @@ private func checkAbsolutePathOrEmpty(_ text: String) -> String? {
 }
 
 /// A network in CIDR form (or one address), as the address guard reads it.
+/// "" or an absolute path without a trailing slash.
+private func checkRoutePrefix(_ text: String) -> String? {
+    RoutePrefixes.isValid(text) ? nil : "'\(text)' is not \"\" or a path such as /system (no trailing slash)"
+}
+
 /// A format herd may send in place of the original.
 private func checkImageFormat(_ text: String) -> String? {
     NegotiatedFormat(rawValue: text) == nil

@@ -180,6 +180,14 @@ public struct HerdConfiguration: Sendable, Equatable {
         public var key: String = ""
     }
 
+    /// Where uploads live in request paths (`RoutePrefixes`).
+    public struct Routes: Sendable, Equatable {
+        public var mastodonPrefix: String = "/system"
+        public var akkomaPrefix: String = "/media"
+
+        public var prefixes: RoutePrefixes { RoutePrefixes(mastodon: mastodonPrefix, akkoma: akkomaPrefix) }
+    }
+
     /// Where `herd purge` finds nginx's media cache (fastcgi_cache_path).
     public struct Purge: Sendable, Equatable {
         public var cacheDir: String = "/var/cache/nginx/herd/media"
@@ -198,6 +206,7 @@ public struct HerdConfiguration: Sendable, Equatable {
     public var remote = Remote()
     public var camo = Camo()
     public var purge = Purge()
+    public var routes = Routes()
 
     public init() {}
 

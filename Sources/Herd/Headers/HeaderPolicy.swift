@@ -19,6 +19,12 @@ public enum HeaderPolicy {
         "set-cookie", "set-cookie2", "status", "content-length", "date", "server",
     ]
 
+    /// Object storage's own headers (S3 and its clones, Google Cloud
+    /// Storage, Ceph's RGW, Azure, Alibaba): request ids, storage classes,
+    /// server-side encryption and replication details, bucket metadata.
+    /// They describe the bucket, not the file, and never reach clients.
+    static let storagePrefixes = ["x-amz-", "x-amzn-", "x-goog-", "x-guploader-", "x-rgw-", "x-ms-", "x-oss-"]
+
     /// What survives when `server.preserve_upstream_headers = false`: what
     /// the body needs to be understood, cached and range-requested.
     static let essential: Set<String> = [
@@ -58,6 +64,7 @@ public enum HeaderPolicy {
     /// Whether an origin response header (its name lowercased) reaches nginx.
     static func passes(lowercasedName name: String, preserveAll: Bool, dropped: Set<String>) -> Bool {
         if hopByHop.contains(name) || alwaysDropped.contains(name) || name.hasPrefix("x-accel-") { return false }
+        if storagePrefixes.contains(where: name.hasPrefix) { return false }
         if !dropped.isEmpty, dropped.contains(name) { return false }
         return preserveAll || essential.contains(name)
     }

@@ -33,6 +33,29 @@ public enum MediaRoute: String, Sendable, CaseIterable {
     case camo
 }
 
+/// Where uploads live in the paths herd is asked for: `/system/…` and
+/// `/media/…` on the instance's own host; nothing in front on a files host
+/// that serves an object-storage bucket (`routes.mastodon_prefix = ""`:
+/// `/media_attachments/…`, `/accounts/avatars/…`, `/cache/…`).
+public struct RoutePrefixes: Sendable, Equatable {
+    public var mastodon: String
+    public var akkoma: String
+
+    public init(mastodon: String = "/system", akkoma: String = "/media") {
+        self.mastodon = mastodon
+        self.akkoma = akkoma
+    }
+
+    public static let standard = RoutePrefixes()
+
+    /// "" or "/name[/name…]", no trailing slash.
+    public static func isValid(_ prefix: String) -> Bool {
+        prefix.isEmpty || (prefix.hasPrefix("/") && !prefix.hasSuffix("/") && !prefix.contains("//")
+            && prefix.unicodeScalars.allSatisfy { ($0 >= "a" && $0 <= "z") || ($0 >= "A" && $0 <= "Z") || ($0 >= "0" && $0 <= "9")
+                || $0 == "/" || $0 == "-" || $0 == "_" || $0 == "." })
+    }
+}
+
 public enum Router {
     /// Subfolders of Mastodon's `/system/` that hold media. Its `cache/`
     /// folder mirrors remote media under the same names.
@@ -42,24 +65,27 @@ public enum Router {
     ]
 
     /// Routes a validated path (no query).
-    public static func route(path: Substring) -> Route {
+    public static func route(path: Substring, prefixes: RoutePrefixes = .standard) -> Route {
         if path == "/health" { return .health }
         if path == "/metrics" { return .metrics }
-        if path.hasPrefix("/system/") {
-            let rest = path.dropFirst("/system/".count)
-            return hasFile(in: rest, under: mastodonSystemFolders) ? .media(.mastodonMedia) : .notFound
-        }
         if path.hasPrefix("/media_proxy/") {
             return path.count > "/media_proxy/".count ? .media(.mastodonMediaProxy) : .notFound
-        }
-        if path.hasPrefix("/media/") {
-            return path.count > "/media/".count ? .media(.akkomaMedia) : .notFound
         }
         if path.hasPrefix("/proxy/") {
             return path.count > "/proxy/".count ? .media(.akkomaProxy) : .notFound
         }
         if path.hasPrefix("/camo/") {
             return path.count > "/camo/".count ? .media(.camo) : .notFound
+        }
+        if path.hasPrefix(prefixes.mastodon + "/") {
+            let rest = path.dropFirst(prefixes.mastodon.count + 1)
+            if hasFile(in: rest, under: mastodonSystemFolders) { return .media(.mastodonMedia) }
+            // Under /system/ nothing else is media; on a files host (no
+            // prefix) the path may still be Akkoma's.
+            if !prefixes.mastodon.isEmpty { return .notFound }
+        }
+        if path.hasPrefix(prefixes.akkoma + "/") {
+            return path.count > prefixes.akkoma.count + 1 ? .media(.akkomaMedia) : .notFound
         }
         return .notFound
     }

@@ -57,7 +57,7 @@ final class RequestHandler: FastCGIResponder {
             return
         }
 
-        let routed = Router.route(path: target.path)
+        let routed = Router.route(path: target.path, prefixes: configuration.routes.prefixes)
         route = routed.label
         switch routed {
         case .health:
