@@ -108,6 +108,7 @@ cat <<TXT
 
 Herd demo ($flavor): nginx on $base → herd → origin $upstream
 Image formats, first preferred: ${HERD_IMAGE_FORMATS:-avif,webp} (HERD_IMAGE_FORMATS=jxl,avif,webp adds JPEG XL)
+Media from: ${HERD_UPSTREAM_ROOT:+files below $HERD_UPSTREAM_ROOT (HERD_UPSTREAM_ROOT; originals and videos sent by nginx from disk)}${HERD_UPSTREAM_ROOT:-the origin}
 Logs: $run/{herd-N,nginx-access,nginx-error,origin}.log ($workers herd workers, nginx hashes sources over them)
 
 Try (X-Cache-Status shows the cache at work; run each twice):

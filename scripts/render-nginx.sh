@@ -13,6 +13,7 @@
 # https:// instance). With HERD_BIN set, also install/image-formats.conf, by
 # `$HERD_BIN nginx-map` with this environment (HERD_IMAGE_FORMATS, HERD_CONFIG):
 # the map then follows the same image.formats as the workers started with it.
+# With HERD_UPSTREAM_ROOT set, install/disk-files.conf aliases that directory.
 # Every other file is used exactly as shipped.
 set -euo pipefail
 dir=$(cd "$1" && pwd); app=$2; shift 2
@@ -46,6 +47,19 @@ fastcgi_cache_path $dir/cache/media levels=1:2 keys_zone=herd_media:50m max_size
 CONF
 
 printf '%s\nroot %s;\n' "$header" "$dir/herd/errors" > "$dir/herd/install/error-pages.conf"
+
+# Files herd has nginx send from disk (herd's upstream.root).
+if [[ -n ${HERD_UPSTREAM_ROOT:-} ]]; then
+  files_root=$(realpath "$HERD_UPSTREAM_ROOT")
+  cat > "$dir/herd/install/disk-files.conf" <<CONF
+$header
+location ^~ /_herd_files/ {
+    internal;
+    alias $files_root/;
+    include herd/server/disk-files.conf;
+}
+CONF
+fi
 
 if [[ -n ${HERD_BIN:-} ]]; then
   "$HERD_BIN" nginx-map > "$dir/herd/install/image-formats.conf.new"

@@ -1,4 +1,7 @@
 #define _GNU_SOURCE
+#include <string.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <spawn.h>
 #include "herd_system.h"
 
@@ -58,4 +61,12 @@ int herd_limit_malloc_arenas(int arenas) {
 
 int herd_spawn_close_from(void *actions, int from) {
     return posix_spawn_file_actions_addclosefrom_np((posix_spawn_file_actions_t *)actions, from);
+}
+
+int herd_open_beneath(int root_fd, const char *path) {
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+    return (int)syscall(SYS_openat2, root_fd, path, &how, sizeof how);
 }

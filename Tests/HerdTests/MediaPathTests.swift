@@ -21,7 +21,7 @@ struct MediaPathTests {
         configuration.upstream.url = "http://origin.test/"
         configure(&configuration)
         let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
-        return RequestHandler(context: WorkerContext(configuration: configuration, metrics: HerdMetrics(), logger: logger),
+        return RequestHandler(context: try! WorkerContext(configuration: configuration, metrics: HerdMetrics(), logger: logger),
                               origin: origin)
     }
 

@@ -26,7 +26,7 @@ struct RemoteMediaTests {
         configuration.camo.key = "camo-key"
         configure(&configuration)
         let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
-        return RequestHandler(context: WorkerContext(configuration: configuration, metrics: HerdMetrics(), logger: logger),
+        return RequestHandler(context: try! WorkerContext(configuration: configuration, metrics: HerdMetrics(), logger: logger),
                               origin: remote)
     }
 

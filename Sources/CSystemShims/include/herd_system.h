@@ -44,6 +44,14 @@ int herd_spawn_close_from(void *actions, int from);
 /// Names the calling thread (15 bytes at most), for top -H and gdb.
 int herd_set_thread_name(const char *name);
 
+/// openat2(2) of `path` below the directory `root_fd` only (RESOLVE_BENEATH:
+/// no `..` above it, no absolute path, no symlink leading out of it;
+/// RESOLVE_NO_MAGICLINKS: no /proc links), read-only, non-blocking (a FIFO
+/// cannot hang the open), close-on-exec, no controlling terminal. The file
+/// descriptor, or -1 with errno (EXDEV/ELOOP: it leads outside the root;
+/// ENOSYS: a kernel before 5.6).
+int herd_open_beneath(int root_fd, const char *_Nonnull path);
+
 #pragma clang assume_nonnull end
 
 #endif

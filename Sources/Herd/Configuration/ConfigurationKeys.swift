@@ -33,6 +33,7 @@ struct ConfigurationKey {
 extension ConfigurationKey {
     static var all: [ConfigurationKey] { [
         .string("upstream.url", env: ["UPSTREAM_URL"], \.upstream.url, check: checkOriginURL),
+        .string("upstream.root", \.upstream.root, check: { $0.isEmpty || $0.hasPrefix("/") ? nil : "'\($0)' is not an absolute path" }),
         .seconds("upstream.timeout", env: ["UPSTREAM_TIMEOUT"], \.upstream.timeout, minimum: 0.001),
         .seconds("upstream.connect_timeout", \.upstream.connectTimeout, minimum: 0.001),
         .seconds("upstream.transfer_timeout", \.upstream.transferTimeout, minimum: 0),

@@ -70,7 +70,7 @@ public enum ConfigurationLoader {
             }
         }
 
-        if requireUpstream, configuration.upstream.url.isEmpty {
+        if requireUpstream, configuration.upstream.url.isEmpty, configuration.upstream.root.isEmpty {
             throw ConfigurationError(key: "upstream.url", message: "the origin is required: set [upstream] url, UPSTREAM_URL or --upstream")
         }
         return Result(configuration: configuration, file: file)

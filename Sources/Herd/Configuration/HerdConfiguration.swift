@@ -12,6 +12,9 @@ public struct HerdConfiguration: Sendable, Equatable {
     public struct Upstream: Sendable, Equatable {
         /// The origin: Mastodon's or Akkoma's base URL (or the media host).
         public var url: String = ""
+        /// Media read from files below this directory instead of fetched
+        /// from `url` (e.g. /home/mastodon/live/public); "" = off.
+        public var root: String = ""
         /// Seconds the origin may stay silent (before answering or mid-body).
         public var timeout: Double = 20
         /// Seconds to establish a connection.

@@ -34,6 +34,10 @@ struct MediaPath {
             return Trace()
         }
 
+        if location.fetcher == .disk {
+            writer.send(DiskAnswer(context: context).reply(to: request, location: location))
+            return Trace()
+        }
         let fetcher = location.fetcher == .remote ? remote : origin
         let report = SourceFetch(context: context, origin: fetcher).fetch(location, for: request, writer: writer)
         switch report.outcome {

@@ -30,7 +30,8 @@ struct SourceLocation: Sendable {
     /// first frame): held in memory up to `image.max_source_bytes`.
     var preview: PreviewRequest? = nil
 
-    enum Fetcher: Sendable { case origin, remote }
+    /// `disk`: a file below `upstream.root` (`DiskAnswer`).
+    enum Fetcher: Sendable { case origin, remote, disk }
 }
 
 /// What `/proxy/preview/…` asked for (`PreviewAnswer`).

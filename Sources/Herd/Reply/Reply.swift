@@ -8,6 +8,9 @@ enum Reply {
     case whole(ReplyHead, body: [UInt8])
     /// 304 to a conditional request that named one of herd's ETags.
     case notModified(ReplyHead)
+    /// A file below `upstream.root` that nginx sends itself: the head with
+    /// `X-Accel-Redirect` to its internal location, and no body.
+    case fromDisk(ReplyHead, internalPath: String)
     /// An error answer; its status and headers come from the failure.
     case failure(any HTTPFailure)
 

@@ -43,6 +43,9 @@ final class ReplyWriter {
             if !isHead { _ = body.withUnsafeBytes { output.write($0) } }
         case .notModified(let head):
             writeHead(head)
+        case .fromDisk(var head, let internalPath):
+            head.headers.append(("X-Accel-Redirect", internalPath))
+            writeHead(head)
         case .failure(let failure):
             fail(failure)
         }

@@ -25,11 +25,23 @@ public struct WorkerContext: Sendable {
     let locators: [any SourceLocator]
     /// Redirects, blocked domains and remembered failures of remote fetches.
     let remote: RemotePolicy
+    /// `upstream.root`, opened at start (nil when media come from the origin).
+    let disk: DiskRoot?
     /// Previews: the image pipeline at the preview size and quality, and
     /// the video frame extractor.
     let previews: PreviewMaker
 
-    public init(configuration: HerdConfiguration, metrics: HerdMetrics, logger: Logger) {
+    /// Throws when `upstream.root` cannot be opened as a directory.
+    public init(configuration: HerdConfiguration, metrics: HerdMetrics, logger: Logger) throws(ConfigurationError) {
+        if configuration.upstream.root.isEmpty {
+            disk = nil
+        } else {
+            do {
+                disk = try DiskRoot(configuration.upstream.root)
+            } catch {
+                throw ConfigurationError(key: "upstream.root", message: "cannot open \(configuration.upstream.root) as a directory (\(error))")
+            }
+        }
         self.configuration = configuration
         self.metrics = metrics
         self.logger = logger
@@ -43,7 +55,7 @@ public struct WorkerContext: Sendable {
         self.originHosts = OriginHostLimiter(limit: configuration.effectiveMaxFetchesPerHost)
         self.remoteFetches = OriginHostLimiter(limit: max(1, configuration.effectiveThreads / 2))
         let signed: [(any SourceLocator)?] = [SignedRemoteSource(configuration: configuration), CamoSource(configuration: configuration)]
-        self.locators = signed.compactMap { $0 } + [OriginSource(configuration: configuration)]
+        self.locators = (signed + [DiskSource(configuration: configuration)]).compactMap { $0 } + [OriginSource(configuration: configuration)]
         self.remote = RemotePolicy(configuration: configuration, metrics: metrics)
         self.previews = PreviewMaker(configuration: configuration)
     }

@@ -30,7 +30,7 @@ public enum WorkerProcess {
             throw ConfigurationError(key: "server.bind", message: "cannot listen on \(address): \(error)")
         }
 
-        let context = WorkerContext(configuration: configuration, metrics: HerdMetrics(), logger: logger)
+        let context = try WorkerContext(configuration: configuration, metrics: HerdMetrics(), logger: logger)
         let upstreamConfiguration = UpstreamClient.Configuration(configuration.upstream)
         let remoteConfiguration = RemoteClient.configuration(configuration)
         let server: FastCGIServer

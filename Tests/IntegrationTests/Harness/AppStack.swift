@@ -30,7 +30,7 @@ final class AppStack: @unchecked Sendable {
     /// `restartWorker` restarts as `systemctl restart` does).
     /// `patchNginx` edits the rendered files before nginx starts.
     init(_ flavor: Flavor = .mastodon, workers count: Int = 1, herdArguments extra: [String] = [],
-         upstreamURL: String? = nil, imageFormats: String? = nil, socketActivated: Bool = false,
+         upstreamURL: String? = nil, imageFormats: String? = nil, diskRoot: String? = nil, socketActivated: Bool = false,
          patchNginx: ((URL) throws -> Void)? = nil) throws {
         directory = try Paths.temporaryDirectory("app")
         (origin, originPort) = try Stack.startOrigin(root: Paths.demoMedia, directory: directory)
@@ -38,7 +38,8 @@ final class AppStack: @unchecked Sendable {
         let directory = self.directory
         sockets = (0..<count).map { directory.appendingPathComponent("herd-\($0).sock").path }
         herdArguments = ["--upstream", upstreamURL ?? "http://127.0.0.1:\(originPort)", "--set", "server.socket_mode=0666"]
-            + (imageFormats.map { ["--set", "image.formats=\($0)"] } ?? []) + extra
+            + (imageFormats.map { ["--set", "image.formats=\($0)"] } ?? [])
+            + (diskRoot.map { ["--set", "upstream.root=\($0)"] } ?? []) + extra
         self.socketActivated = socketActivated
         workers = []
         for (index, socket) in sockets.enumerated() {
@@ -51,7 +52,8 @@ final class AppStack: @unchecked Sendable {
             }
         }
         port = RawHTTP.freePort()
-        try NginxConfig.render(into: directory, herdSockets: sockets, appPort: originPort, imageFormats: imageFormats)
+        try NginxConfig.render(into: directory, herdSockets: sockets, appPort: originPort, imageFormats: imageFormats,
+                               diskRoot: diskRoot)
         try patchNginx?(directory.appendingPathComponent("herd"))
         let preamble = NginxConfig.preamble(directory: directory)
         let config = """

@@ -11,9 +11,11 @@ enum NginxConfig {
     /// with scripts/render-nginx.sh, the renderer the demo and benchmarks use.
     /// `imageFormats` ("jxl,avif,webp"): the variant map is `herd nginx-map`'s
     /// for that order, as the demo writes it; nil keeps the shipped map.
-    static func render(into directory: URL, herdSockets: [String], appPort: UInt16, imageFormats: String? = nil) throws {
+    static func render(into directory: URL, herdSockets: [String], appPort: UInt16, imageFormats: String? = nil,
+                       diskRoot: String? = nil) throws {
         let script = Paths.repository.appendingPathComponent("scripts/render-nginx.sh").path
-        let environment = imageFormats.map { ["HERD_BIN": Paths.herdBinary, "HERD_IMAGE_FORMATS": $0] } ?? ["HERD_BIN": ""]
+        var environment = imageFormats.map { ["HERD_BIN": Paths.herdBinary, "HERD_IMAGE_FORMATS": $0] } ?? ["HERD_BIN": ""]
+        environment["HERD_UPSTREAM_ROOT"] = diskRoot ?? ""
         let renderer = try ChildProcess(name: "render-nginx", executable: "/bin/bash",
                                         arguments: [script, directory.path, "http://127.0.0.1:\(appPort)"] + herdSockets,
                                         environment: environment, directory: directory)
