@@ -113,4 +113,17 @@ struct DiskSourceTests {
         #expect(inside.status == 200 && inside.header("Content-Type") == "image/jpeg")
         #expect(stack.herd.log.contains("outside_root"), "the refusal is logged with its reason")
     }
+
+    @Test("Akkoma: the uploads directory is /media/, so its prefix comes off the path")
+    func akkomaUploads() throws {
+        let uploads = Paths.demoMedia + "/media"
+        let stack = try AppStack(.akkoma, diskRoot: uploads)
+        defer { stack.stop() }
+        let original = try stack.get("/media/2f/8a/kite.jpg", headers: [("Accept", "*/*")])
+        #expect(original.status == 200 && original.header("X-Herd-Source") == "disk")
+        #expect(original.body == Array(try Data(contentsOf: URL(fileURLWithPath: uploads + "/2f/8a/kite.jpg"))))
+        let webp = try stack.get("/media/2f/8a/kite.jpg", headers: [("Accept", "image/webp,*/*")])
+        #expect(webp.status == 200 && webp.header("Content-Type") == "image/webp")
+        #expect(try stack.get("/media/no/such.jpg").status == 404)
+    }
 }

@@ -5,9 +5,17 @@ import Upstream
 /// sent it, below the root. Asked before `OriginSource`, so with a root
 /// set the origin is never asked for media (signed remote URLs are still
 /// fetched: `SignedRemoteSource` is asked first).
+///
+/// Each server's own layout: Mastodon's root is its `public/` directory
+/// (the request path /system/… lies below it as it is); Akkoma's is its
+/// uploads directory, which *is* /media/ (`routes.akkoma_prefix` is taken
+/// off the path).
 struct DiskSource: SourceLocator {
+    let akkomaPrefix: String
+
     init?(configuration: HerdConfiguration) {
         guard !configuration.upstream.root.isEmpty else { return nil }
+        akkomaPrefix = configuration.routes.akkomaPrefix
     }
 
     func locate(_ request: MediaRequest) -> SourceLocation? {
@@ -15,7 +23,9 @@ struct DiskSource: SourceLocator {
         // The file's name, percent-decoded (Akkoma names uploads in UTF-8).
         // Control characters and `?` never name a file here: they could not
         // travel in X-Accel-Redirect (nginx would split its query there).
-        let path = Self.fileName(String(request.target.path)) ?? "/\u{FFFD}not-a-file"
+        var requestPath = String(request.target.path)
+        if request.route == .akkomaMedia { requestPath = String(requestPath.dropFirst(akkomaPrefix.count)) }
+        let path = Self.fileName(requestPath) ?? "/\u{FFFD}not-a-file"
         return SourceLocation(request: UpstreamRequest(url: path), key: "disk " + path, shareable: true, fetcher: .disk)
     }
 
