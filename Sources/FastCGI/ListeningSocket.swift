@@ -48,6 +48,17 @@ public final class ListeningSocket: Sendable {
         guard getsockopt(descriptor, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &length) == 0, accepting == 1 else {
             throw SystemError("LISTEN_FDS", errno: ENOTSOCK, detail: "descriptor 3 is not a listening socket")
         }
+        // The kind of socket --bind names (a unix stream socket for herd@.socket).
+        var domain: Int32 = 0, type: Int32 = 0
+        length = socklen_t(MemoryLayout<Int32>.size)
+        _ = getsockopt(descriptor, SOL_SOCKET, SO_DOMAIN, &domain, &length)
+        length = socklen_t(MemoryLayout<Int32>.size)
+        _ = getsockopt(descriptor, SOL_SOCKET, SO_TYPE, &type, &length)
+        let wantsUnix: Bool = if case .unix = address { true } else { false }
+        guard type == Int32(SOCK_STREAM.rawValue), (domain == AF_UNIX) == wantsUnix else {
+            throw SystemError("LISTEN_FDS", errno: EPROTOTYPE,
+                              detail: "descriptor 3 is not a \(wantsUnix ? "unix" : "TCP") stream socket, as --bind \(address) says")
+        }
         // Ours to wait on in epoll, and never inherited by a child.
         let flags = fcntl(descriptor, F_GETFL)
         guard flags >= 0, fcntl(descriptor, F_SETFL, flags | O_NONBLOCK) == 0,

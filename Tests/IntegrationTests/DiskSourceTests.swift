@@ -34,6 +34,13 @@ struct DiskSourceTests {
         #expect(mkfifo(try folder("053").appendingPathComponent("fifo.jpg").path, 0o644) == 0)
         try FileManager.default.createSymbolicLink(atPath: try folder("054").appendingPathComponent("dir.jpg").path,
                                                    withDestinationPath: "/etc")
+        // Names nginx would read differently if herd passed them on raw:
+        // a decoy whose name decodes once more to the escaping symlink's.
+        let tricky = try folder("055")
+        try FileManager.default.createSymbolicLink(atPath: tricky.appendingPathComponent("evil.mp4").path,
+                                                   withDestinationPath: directory.appendingPathComponent("secret.txt").path)
+        try Data("decoy percent\n".utf8).write(to: tricky.appendingPathComponent("%65vil.mp4"))
+        try Data("decoy blank\n".utf8).write(to: tricky.appendingPathComponent("evil.mp4 "))
         // A 3 MB video-like file: what herd must not copy.
         var big = Array("\u{0}\u{0}\u{0}\u{18}ftypmp42".utf8)
         big += (0..<(3 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 7) }
@@ -109,6 +116,13 @@ struct DiskSourceTests {
             #expect(!response.text.contains("TOP-SECRET") && !response.text.contains("root:x:"), "\(path) leaked")
             #expect(Date().timeIntervalSince(started) < 10, "\(path) hung")
         }
+        // Decoded once by herd, encoded again for nginx: each name is its own file.
+        let base = "/system/media_attachments/files/000/000/055/original/"
+        let percent = try RawHTTP.request(port: stack.port, target: base + "%2565vil.mp4")
+        #expect(percent.status == 200 && percent.text == "decoy percent\n", "\(percent.status) \(percent.text)")
+        let blank = try RawHTTP.request(port: stack.port, target: base + "evil.mp4%20")
+        #expect(blank.status == 200 && blank.text == "decoy blank\n", "\(blank.status) \(blank.text)")
+        #expect(try RawHTTP.request(port: stack.port, target: base + "evil.mp4").status == 404)
         let inside = try stack.get("/system/media_attachments/files/000/000/052/original/alias.jpg", headers: [("Accept", "*/*")])
         #expect(inside.status == 200 && inside.header("Content-Type") == "image/jpeg")
         #expect(stack.herd.log.contains("outside_root"), "the refusal is logged with its reason")
@@ -125,5 +139,33 @@ struct DiskSourceTests {
         let webp = try stack.get("/media/2f/8a/kite.jpg", headers: [("Accept", "image/webp,*/*")])
         #expect(webp.status == 200 && webp.header("Content-Type") == "image/webp")
         #expect(try stack.get("/media/no/such.jpg").status == 404)
+    }
+
+    @Test("no answer nginx cannot later replace is stored: a file that appears after a 404 is served at once; an original kept for a converted variant is cached")
+    func nothingStuck() throws {
+        let (root, _) = try Self.makeRoot()
+        let stack = try AppStack(diskRoot: root.path)
+        defer { stack.stop() }
+        let late = "/system/media_attachments/files/000/000/070/original/late.jpg"
+        let lateFile = root.appendingPathComponent(String(late.dropFirst()))
+        #expect(try stack.get(late, headers: [("Accept", "*/*")]).status == 404)
+        try FileManager.default.createDirectory(at: lateFile.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: root.appendingPathComponent(String(Self.photo.dropFirst())), to: lateFile)
+        let now = try stack.get(late, headers: [("Accept", "*/*")])
+        #expect(now.status == 200, "the 404 was stored: \(now.status) \(now.header("X-Cache-Status") ?? "")")
+
+        // A tiny emoji whose WebP is not smaller: the original, as a body nginx stores.
+        let emoji = "/system/custom_emojis/images/000/000/001/original/blobcat.png"
+        let tiny = root.appendingPathComponent("system/custom_emojis/images/000/000/002/original/dot.png")
+        try FileManager.default.createDirectory(at: tiny.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52, 0, 0, 0, 1, 0, 0, 0, 1, 8, 0, 0, 0, 0,
+                  0x3A, 0x7E, 0x9B, 0x55, 0, 0, 0, 10, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x60, 0, 0, 0, 2, 0, 1,
+                  0xE5, 0x27, 0xDE, 0xFC, 0, 0, 0, 0, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82]).write(to: tiny)
+        let dot = "/system/custom_emojis/images/000/000/002/original/dot.png"
+        _ = emoji
+        let first = try stack.get(dot, headers: [("Accept", "image/webp,*/*")])
+        #expect(first.status == 200)
+        let second = try stack.get(dot, headers: [("Accept", "image/webp,*/*")])
+        #expect(second.header("X-Cache-Status") == "HIT", "\(second.header("X-Cache-Status") ?? "none")")
     }
 }

@@ -14,16 +14,22 @@ public enum HeaderPolicy {
     /// - `status`: FastCGI would read it as our status line;
     /// - `x-accel-*`: nginx obeys these from its upstream (X-Accel-Redirect
     ///   serves internal locations), so the origin must not be able to set them;
-    /// - `content-length`, `date`, `server`: herd and nginx set their own.
+    /// - `content-length`, `date`, `server`: herd and nginx set their own;
+    /// - `x-cache-status`, `x-cache-variant`, `strict-transport-security`:
+    ///   nginx and the site say these (an origin's `max-age=0` would undo HSTS).
     static let alwaysDropped: Set<String> = [
         "set-cookie", "set-cookie2", "status", "content-length", "date", "server",
+        // nginx's and the site's own: an origin must not forge or undo them.
+        "x-cache-status", "x-cache-variant", "strict-transport-security",
     ]
 
     /// Object storage's own headers (S3 and its clones, Google Cloud
     /// Storage, Ceph's RGW, Azure, Alibaba): request ids, storage classes,
     /// server-side encryption and replication details, bucket metadata.
     /// They describe the bucket, not the file, and never reach clients.
-    static let storagePrefixes = ["x-amz-", "x-amzn-", "x-goog-", "x-guploader-", "x-rgw-", "x-ms-", "x-oss-"]
+    static let storagePrefixes = ["x-amz-", "x-amzn-", "x-goog-", "x-guploader-", "x-rgw-", "x-ms-", "x-oss-",
+                                  "x-object-meta-", "x-container-meta-", "x-trans-id", "x-openstack-", "x-bz-",
+                                  "x-cos-", "x-obs-", "x-minio-", "cf-"]
 
     /// What survives when `server.preserve_upstream_headers = false`: what
     /// the body needs to be understood, cached and range-requested.

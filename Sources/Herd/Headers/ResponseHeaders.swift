@@ -86,8 +86,8 @@ enum ResponseHeaders {
             case "via": originVia = header.value
             case "vary": originVary = (originVary.map { $0 + ", " } ?? "") + header.value
             case "x-content-type-options", "content-security-policy": continue
-            // Only a remote's head, sanitised by herd, says "remote".
-            case "x-herd-source": if header.value == "remote" { source = "remote" }
+            // Only heads herd made say "remote" (a remote's, sanitised) or "disk".
+            case "x-herd-source": if header.value == "remote" || header.value == "disk" { source = header.value }
             case _ where replacingRepresentation && representation.contains(name): continue
             default: headers.append(header)
             }

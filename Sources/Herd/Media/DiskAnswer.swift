@@ -2,6 +2,9 @@ import Basics
 import Foundation
 import Imaging
 import Upstream
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A media request for a file below `upstream.root`. What nginx can send
 /// itself goes back to it as `X-Accel-Redirect` to its internal location
@@ -10,8 +13,9 @@ import Upstream
 /// not an image herd converts for this variant — videos, audio, originals —
 /// and images over `image.max_source_bytes`. Images to convert are read
 /// whole and answered like the origin's (`ImageAnswer`), with an ETag and
-/// Last-Modified from the file; an image that stays as it is goes to nginx
-/// too.
+/// Last-Modified from the file, the original itself too when the
+/// conversion is not smaller (nginx stores that answer under the variant's
+/// key, and only a body can later replace it).
 struct DiskAnswer {
     let context: WorkerContext
     /// nginx's internal location that aliases the root.
@@ -24,9 +28,9 @@ struct DiskAnswer {
         do {
             file = try root.open(path)
         } catch .outsideRoot {
-            return .failure(Refusal(status: 404, reason: "outside_root", detail: "\(path) leads outside \(root.path)"))
-        } catch .notFound, .notAFile {
-            return .failure(Refusal(status: 404, reason: "not_found"))
+            return Self.missing(request, reason: "outside_root", detail: "\(path) leads outside \(root.path)")
+        } catch .notFound, .notAFile, .system(ENAMETOOLONG), .system(EACCES) {
+            return Self.missing(request, reason: "not_found", detail: nil)
         } catch {
             return .failure(Refusal(status: 500, reason: "disk_error", detail: "\(path): \(error)"))
         }
@@ -43,7 +47,7 @@ struct DiskAnswer {
         if !converts || file.size > maxBytes {
             // A HEIC goes to no browser as it is.
             if format == .heif { return .failure(Refusal(status: 415, reason: "too_large")) }
-            return Self.fromDisk(path, request: request, configuration: context.configuration)
+            return Self.fromDisk(path, format: format, request: request, configuration: context.configuration)
         }
         guard let body = file.read(file.size), body.count == file.size else {
             return .failure(Refusal(status: 500, reason: "disk_error", detail: "\(path): short read"))
@@ -53,26 +57,58 @@ struct DiskAnswer {
             ("Content-Length", String(body.count)),
             ("ETag", file.etag),
             ("Last-Modified", Self.httpDate(file.modified.tv_sec)),
+            ("X-Herd-Source", "disk"),
         ])
         let source = SourceResponse(head: head, body: body)
-        let answer = ImageAnswer(context: context).reply(to: request, from: source, sourceKey: location.key + " " + file.etag)
-        // The source as it is: nginx sends it from disk, not this copy.
-        if case .whole(let replyHead, _) = answer, replyHead.served == "orig", replyHead.note == nil || replyHead.note == "not_smaller" {
-            return Self.fromDisk(path, request: request, configuration: context.configuration)
-        }
-        return answer
+        // Whatever this answers under a converted variant's key is a body
+        // nginx may store (the original too, when the conversion is not
+        // smaller): a later refresh must be able to replace it, and an
+        // X-Accel-Redirect answer never replaces a cache entry.
+        return ImageAnswer(context: context).reply(to: request, from: source, sourceKey: location.key + " " + file.etag)
+    }
+
+    /// No file to serve. For the original's key (never stored: its answers
+    /// are X-Accel-Redirects, which nginx cannot store, so a stored 404
+    /// could never be replaced once the file appears) the 404 is not
+    /// stored; under a converted variant's key it is, briefly, so that it
+    /// replaces a conversion of a file since deleted.
+    static func missing(_ request: MediaRequest, reason: String, detail: String?) -> Reply {
+        .failure(Refusal(status: 404, reason: reason, detail: detail,
+                         headers: request.variant == .orig ? [("X-Accel-Expires", "0")] : []))
     }
 
     /// The file, sent by nginx: its internal location serves it with its
     /// own ETag, Last-Modified, ranges and conditionals.
-    static func fromDisk(_ path: String, request: MediaRequest, configuration: HerdConfiguration) -> Reply {
-        let headers: HTTPHeaders = [
+    static func fromDisk(_ path: String, format: ImageFormat?, request: MediaRequest, configuration: HerdConfiguration) -> Reply {
+        var headers: HTTPHeaders = [
             ("Cache-Control", "public, max-age=\(configuration.cache.ttl)"),
             ("X-Herd-Variant", "orig"),
             ("X-Herd-Source", "disk"),
         ]
+        // nginx keeps the Content-Type of an X-Accel-Redirect answer: the
+        // sniffed type of an image; otherwise nginx's by extension.
+        if let format { headers.append(("Content-Type", format.mimeType)) }
         return .fromDisk(ReplyHead(status: 200, headers: headers, served: "orig", note: "from_disk"),
-                         internalPath: internalPrefix + (path.hasPrefix("/") ? path : "/" + path))
+                         internalPath: internalPrefix + encodedPath(path.hasPrefix("/") ? path : "/" + path))
+    }
+
+    /// The file's name as nginx must read it: nginx percent-decodes the
+    /// X-Accel-Redirect URI and trims blanks, so every byte but unreserved
+    /// characters and `/` is encoded (a file named `%65vil` must not reach
+    /// `evil`, nor `evil ` reach `evil`).
+    static func encodedPath(_ path: String) -> String {
+        var output = ""
+        for byte in path.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."),
+                 UInt8(ascii: "~"), UInt8(ascii: "/"):
+                output.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                output += "%" + (byte < 16 ? "0" : "") + String(byte, radix: 16, uppercase: true)
+            }
+        }
+        return output
     }
 
     /// RFC 9110's IMF-fixdate.
