@@ -15,9 +15,10 @@ is printed beside the responses to show it. herd: nginx with the shipped
 Mastodon configuration in front of herd worker(s), the variant chosen by the
 Accept header (AVIF: `image/avif,image/webp,*/*`, WebP: `image/webp,*/*`,
 JPEG: none, from WebP sources, since herd passes a JPEG source through
-to a client that asks for neither format). thumbor: its own HTTP server on
-127.0.0.1, the HTTP loader pointed at the origin, unsafe URLs
-`/unsafe/filters:format(F)/http://origin/…`, full size (no resize).
+to a client that asks for neither format). thumbor: its own HTTP servers on
+127.0.0.1 behind an nginx of their own, the HTTP loader pointed at the
+origin, unsafe URLs `/unsafe/filters:format(F)/http://origin/…`, full size
+(no resize).
 
 Settings: herd's defaults (WebP q80 method 4; AVIF libavif quality 60 =
 AV1 quantizer 25, speed 8, aom, one encoder thread; JPEG q80 progressive
@@ -25,7 +26,19 @@ optimized 4:2:0). thumbor: QUALITY = WEBP_QUALITY = 80 (Pillow's WebP
 method defaults to 4), AVIF_QUALITY = 60 (the same libavif quality scale),
 AVIF_SPEED = 8, AVIF_CODEC = aom; Pillow's JPEG at q80 progressive,
 optimized, 4:2:0 (thumbor's defaults). Pillow's AVIF encoder (Pillow's own
-libavif, not Debian's) uses as many threads as cores.
+libavif, not Debian's) uses as many threads as cores; thumbor has no setting
+for that. RESPECT_ORIENTATION on, as herd orients.
+
+The same CPU: herd is one worker (conversions at once: one per core; two
+workers, four conversions on two cores, were slower) behind one nginx
+worker; thumbor is one single-process instance per core, no engine thread
+pool, behind one nginx worker (least_conn, keepalive). On 2 cores 2, 3 and
+4 instances converted alike, and beat one instance with
+ENGINE_THREADPOOL_SIZE 2; `thumbor --processes N` was as fast only when its
+N processes happened to split wrk's connections evenly. Both share the
+machine with wrk and the origin. A measured run waits for the machine
+to be quiet and is repeated (BENCH_RETRIES) if other processes took over 5%
+of it; the "other processes" figure is printed for every run.
 
 Output bytes and SSIM (bench/convert.py's: luma, 11x11 Gaussian, against
 the decoded source) come from one extra request per photo and format to
@@ -45,7 +58,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import REPO, free_port, start_nginx, stop  # noqa: E402
+from benchlib import NGINX, REPO, free_port, start_nginx, stop  # noqa: E402
 from convert import luma, ssim  # noqa: E402
 
 HERD = os.environ.get("HERD_BIN", os.path.join(REPO, ".build/release/herd"))
@@ -54,10 +67,16 @@ OUT = os.environ.get("BENCH_OUT", os.path.join(REPO, "bench/out"))
 VENV = os.environ.get("THUMBOR_VENV", os.path.join(OUT, "thumbor-venv"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "8"))
 THREADS = int(os.environ.get("BENCH_WRK_THREADS", str(min(2, os.cpu_count() or 1))))
-DURATION = int(os.environ.get("BENCH_SECONDS", "20"))
-WARMUP = int(os.environ.get("BENCH_WARMUP", "5"))
+DURATION = int(os.environ.get("BENCH_SECONDS", "10"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
+WARMUP = int(os.environ.get("BENCH_WARMUP", "3"))
 HERD_WORKERS = int(os.environ.get("HERD_WORKERS", "1"))
-THUMBOR_PROCESSES = int(os.environ.get("THUMBOR_PROCESSES", str(os.cpu_count() or 1)))
+# thumbor instances behind one nginx worker (least_conn), one process each.
+# (One thumbor with --processes N shares one listening socket: which process
+# accepts wrk's 8 keep-alive connections is a race, and a run where one
+# process got them all converted on one core.)
+THUMBOR_INSTANCES = int(os.environ.get("THUMBOR_INSTANCES", str(os.cpu_count() or 1)))
+THUMBOR_PROCESSES = int(os.environ.get("THUMBOR_PROCESSES", "1"))
 THUMBOR_THREADPOOL = int(os.environ.get("THUMBOR_THREADPOOL", "0"))
 THUMBOR_AVIF_QUALITY = int(os.environ.get("THUMBOR_AVIF_QUALITY", "60"))
 CALIBRATE = [int(q) for q in os.environ.get("BENCH_AVIF_CALIBRATION", "50 55 60 65").split()]
@@ -131,12 +150,18 @@ function done(summary, latency, requests)
     total_bad = total_bad + thread:get("bad")
     total_bytes = total_bytes + thread:get("bytes")
   end
+  -- Every recorded latency (value, count), so that runs can be pooled.
+  local histogram = {}
+  for i = 1, #latency do
+    local value, count = latency(i)
+    table.insert(histogram, string.format("[%d, %d]", value, count))
+  end
   local e = summary.errors
   io.write(string.format(
     'PEERS {"requests": %d, "duration_us": %d, "bad": %d, "bytes": %d, "p50_us": %d, "p99_us": %d, "max_us": %d, ' ..
-    '"errors": {"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}}\n',
+    '"errors": {"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}, "latency_us": [%s]}\n',
     summary.requests, summary.duration, total_bad, total_bytes, latency:percentile(50), latency:percentile(99),
-    latency.max, e.connect, e.read, e.write, e.status, e.timeout))
+    latency.max, e.connect, e.read, e.write, e.status, e.timeout, table.concat(histogram, ", ")))
 end
 """.replace("__MEDIA__", MEDIA)
 
@@ -229,7 +254,51 @@ def machine_busy_ticks():
     """Ticks the whole machine spent not idle (/proc/stat)."""
     with open("/proc/stat") as f:
         values = [int(v) for v in f.readline().split()[1:]]
-    return sum(values) - values[3] - values[4]  # minus idle and iowait
+    return sum(values[:8]) - values[3] - values[4]  # user…steal, minus idle and iowait (guest is in user)
+
+
+def percentile(histogram, q):
+    """The q-th percentile of (value, count) pairs, as wrk computes it."""
+    total = sum(count for _, count in histogram)
+    rank, seen = q / 100 * total, 0
+    for value, count in sorted(histogram):
+        seen += count
+        if seen >= rank:
+            return value
+    return histogram[-1][0] if histogram else 0
+
+
+def pool(runs):
+    """Several measured runs of one server and format as one: images/s over
+    their summed time, percentiles over all their latencies."""
+    total = {key: sum(run[key] for run in runs) for key in
+             ("good", "requests", "bad", "socket_errors", "seconds", "origin_fetches", "bytes_under_load", "cpu_s")}
+    histogram = [pair for run in runs for pair in run["latency_us"]]
+    good = total["good"]
+    return dict(total, latency_us=histogram, runs=[run.get("images_per_s", run["good"] / run["seconds"]) for run in runs],
+                images_per_s=good / total["seconds"],
+                p50_ms=percentile(histogram, 50) / 1000, p99_ms=percentile(histogram, 99) / 1000,
+                cpu_ms_per_image=1000 * total["cpu_s"] / good if good else 0,
+                other_cpu_pct=max(run["other_cpu_pct"] for run in runs))
+
+
+def is_alive_thumbor(pid):
+    """pid is still one of thumbor's processes (not gone, not a zombie)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return state != "Z" and b"thumbor" in f.read()
+    except OSError:
+        return False
+
+
+def signal_if_thumbor(pid, sig):
+    if is_alive_thumbor(pid):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
 
 
 def status_kib(pid, field):
@@ -257,7 +326,8 @@ class Bench:
     def __init__(self, work, photos):
         self.work = work
         self.procs = []
-        self.thumbor = None
+        self.thumbors = []
+        self.thumbor_nginx = None
         self.nginx = None
         self.herd = []
         self.run_id = 0
@@ -312,6 +382,8 @@ class Bench:
             if saved is not None:
                 os.environ["HERD_BIN"] = saved
         self.procs.append(self.nginx)
+        if self.nginx.poll() is not None:
+            raise SystemExit(f"nginx did not start on the shipped configuration (deploy/nginx): see above")
 
     def start_thumbor(self):
         conf = os.path.join(self.work, "thumbor.conf")
@@ -337,35 +409,80 @@ HTTP_LOADER_MAX_CLIENTS = 64
 MAX_WAIT_SECONDS_BEFORE_SERVER_SHUTDOWN = 0
 MAX_WAIT_SECONDS_BEFORE_IO_SHUTDOWN = 0
 """)
+        ports = []
+        for _ in range(THUMBOR_INSTANCES):
+            port = free_port()
+            self.thumbors.append(subprocess.Popen(
+                [os.path.join(VENV, "bin", "thumbor"), "-i", "127.0.0.1", "-p", str(port), "-c", conf,
+                 "-l", "warning", "--processes", str(THUMBOR_PROCESSES)],
+                stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.work, f"thumbor-{port}.log"), "w"),
+                start_new_session=True))
+            ports.append(port)
+        for port in ports:
+            wait_for(lambda: http_get(port, "/healthcheck", timeout=2)[0] == 200, "thumbor")
+        # nginx in front of the instances, as in front of herd: a request
+        # goes to the instance with the fewest in flight.
+        directory = os.path.join(self.work, "thumbor-nginx")
+        os.makedirs(os.path.join(directory, "tmp"))
         self.thumbor_port = free_port()
-        self.thumbor = subprocess.Popen(
-            [os.path.join(VENV, "bin", "thumbor"), "-i", "127.0.0.1", "-p", str(self.thumbor_port), "-c", conf,
-             "-l", "warning", "--processes", str(THUMBOR_PROCESSES)],
-            stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.work, "thumbor.log"), "w"), start_new_session=True)
-        wait_for(lambda: http_get(self.thumbor_port, "/healthcheck", timeout=2)[0] == 200, "thumbor")
-        time.sleep(0.5)
+        user = "user root root;" if os.getuid() == 0 else ""
+        servers = "".join(f"server 127.0.0.1:{port};" for port in ports)
+        with open(os.path.join(directory, "nginx.conf"), "w") as f:
+            f.write(f"""{user}
+worker_processes 1;
+daemon off;
+pid {directory}/nginx.pid;
+error_log {directory}/error.log error;
+events {{ worker_connections 1024; }}
+http {{
+    client_body_temp_path {directory}/tmp/body; proxy_temp_path {directory}/tmp/proxy; fastcgi_temp_path {directory}/tmp/fastcgi;
+    uwsgi_temp_path {directory}/tmp/uwsgi; scgi_temp_path {directory}/tmp/scgi;
+    access_log off;
+    upstream thumbor {{ least_conn; {servers} keepalive 16; }}
+    server {{
+        listen 127.0.0.1:{self.thumbor_port};
+        location / {{
+            proxy_pass http://thumbor;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_read_timeout 60s;
+        }}
+    }}
+}}
+""")
+        self.thumbor_nginx = subprocess.Popen([NGINX, "-p", directory + "/", "-c", os.path.join(directory, "nginx.conf")])
+        self.procs.append(self.thumbor_nginx)
+        wait_for(lambda: http_get(self.thumbor_port, "/healthcheck", timeout=2)[0] == 200, "nginx in front of thumbor")
 
     def thumbor_pids(self):
-        return [self.thumbor.pid] + children(self.thumbor.pid) if self.thumbor else []
+        """thumbor's own processes (with --processes N, the forks too)."""
+        return [pid for t in self.thumbors for pid in [t.pid] + children(t.pid)]
+
+    def all_pids(self):
+        """Every process this benchmark started, nginx workers included."""
+        return [pid for p in self.procs for pid in [p.pid] + children(p.pid)] + self.thumbor_pids()
 
     def stop(self):
-        if self.thumbor:
-            pids = self.thumbor_pids()
-            for pid in reversed(pids):
-                try:
-                    os.kill(pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
+        """A thumbor with --processes N does not pass SIGTERM on to its
+        forks: they get their own first (they exit cleanly, and their
+        parent, seeing all gone, reaps them and exits); SIGKILL to what is
+        still alive after 10 s."""
+        pids = self.thumbor_pids()
+        for t in self.thumbors:
+            for pid in children(t.pid):
+                signal_if_thumbor(pid, signal.SIGTERM)
+        for t in self.thumbors:
             try:
-                self.thumbor.wait(timeout=10)
+                t.wait(timeout=10 if THUMBOR_PROCESSES > 1 else 0.01)
             except subprocess.TimeoutExpired:
-                pass
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            self.thumbor.wait()
+                t.terminate()
+        deadline = time.time() + 10
+        while time.time() < deadline and any(is_alive_thumbor(pid) for pid in pids):
+            time.sleep(0.1)
+        for pid in pids:
+            signal_if_thumbor(pid, signal.SIGKILL)
+        for t in self.thumbors:
+            t.wait()
         stop(self.procs)
 
     # --- requests -------------------------------------------------------
@@ -379,17 +496,17 @@ MAX_WAIT_SECONDS_BEFORE_IO_SHUTDOWN = 0
         return json.loads(http_get(self.origin_port, "/__stats")[2])["requests"]
 
     def server_pids(self, server):
+        """The server under test: herd's workers and nginx, or thumbor's
+        instances and their nginx."""
         if server == "herd":
             return [w.pid for w in self.herd] + [self.nginx.pid] + children(self.nginx.pid)
-        return self.thumbor_pids()
+        return self.thumbor_pids() + [self.thumbor_nginx.pid] + children(self.thumbor_nginx.pid)
 
     def settle(self, limit=20):
         """Waits until the servers and the origin are idle: requests wrk cut
         off at the end of a run are still being converted, and must not
         count in the next run."""
-        pids = [p.pid for p in self.procs] + self.thumbor_pids()
-        if self.nginx:
-            pids += children(self.nginx.pid)
+        pids = self.all_pids()
         last = cpu_ticks(pids)
         deadline = time.time() + limit
         while time.time() < deadline:
@@ -420,7 +537,7 @@ MAX_WAIT_SECONDS_BEFORE_IO_SHUTDOWN = 0
         self.settle()
         before = self.origin_requests()
         mine = self.server_pids(server)
-        everyone = [p.pid for p in self.procs] + self.thumbor_pids() + children(self.nginx.pid if self.nginx else -1)
+        everyone = self.all_pids()
         cpu_mine, cpu_ours, busy = cpu_ticks(mine), cpu_ticks(everyone), machine_busy_ticks()
         started, own, reaped = time.time(), os.times(), resource.getrusage(resource.RUSAGE_CHILDREN)
         process = subprocess.Popen(
@@ -443,25 +560,24 @@ MAX_WAIT_SECONDS_BEFORE_IO_SHUTDOWN = 0
         data = json.loads(line[0][6:])
         seconds = data["duration_us"] / 1e6
         good = data["requests"] - data["bad"]
-        return {"images_per_s": good / seconds, "requests": data["requests"], "bad": data["bad"],
-                "socket_errors": sum(data["errors"].values()) - data["errors"]["status"],
-                "p50_ms": data["p50_us"] / 1000, "p99_ms": data["p99_us"] / 1000, "max_ms": data["max_us"] / 1000,
-                "seconds": seconds, "origin_fetches": fetched,
-                "mean_bytes": data["bytes"] / good if good else 0,
-                # CPU of the server under test (herd: its workers and nginx)
-                # per image, and what processes outside this benchmark used
-                # of the machine meanwhile (a build next door shows here).
-                "cpu_ms_per_image": 1000 * cpu_mine / CLK_TCK / good if good else 0,
-                "other_cpu_pct": max(0.0, 100 * foreign / CLK_TCK / (elapsed * (os.cpu_count() or 1)))}
+        return pool([{"good": good, "requests": data["requests"], "bad": data["bad"],
+                      "socket_errors": sum(data["errors"].values()) - data["errors"]["status"],
+                      "seconds": seconds, "origin_fetches": fetched, "bytes_under_load": data["bytes"],
+                      "latency_us": data["latency_us"],
+                      # CPU of the server under test (herd: its workers and
+                      # nginx), and what processes outside this benchmark used
+                      # of the machine meanwhile (a build next door shows here).
+                      "cpu_s": cpu_mine / CLK_TCK,
+                      "other_cpu_pct": max(0.0, 100 * foreign / CLK_TCK / (elapsed * (os.cpu_count() or 1)))}])
 
-    def one(self, server, fmt, name, tag, extra_filter=""):
+    def one(self, server, fmt, name, tag):
         """One conversion of `name` by `server`, on a URL not used before."""
         row = ROWS[fmt]
         path = f"{MEDIA}/99/{tag:02d}/00/00/00/original/{name}"
         if server == "herd":
             status, ctype, body = http_get(self.nginx_port, path, {"Accept": row["accept"]} if row["accept"] else {})
         else:
-            status, ctype, body = http_get(self.thumbor_port, f"/unsafe/filters:format({fmt}){extra_filter}/{self.origin}{path}")
+            status, ctype, body = http_get(self.thumbor_port, f"/unsafe/filters:format({fmt})/{self.origin}{path}")
         if status != 200 or not ctype.startswith(row["type"]):
             raise SystemExit(f"{server} {fmt} {name}: {status} {ctype}")
         return body
@@ -520,12 +636,13 @@ def main():
     log(__doc__.split("\n\n")[0])
     log(f"{os.cpu_count()} cores; {version} ({HERD_WORKERS} worker{'s' if HERD_WORKERS > 1 else ''}, "
         f"conversions at once = one per core each) behind nginx; thumbor {info['thumbor']} "
-        f"(--processes {THUMBOR_PROCESSES}, ENGINE_THREADPOOL_SIZE {THUMBOR_THREADPOOL}), Pillow {info['pillow']}: "
+        f"({THUMBOR_INSTANCES} instance{'s' if THUMBOR_INSTANCES > 1 else ''} × --processes {THUMBOR_PROCESSES}, "
+        f"ENGINE_THREADPOOL_SIZE {THUMBOR_THREADPOOL}, behind nginx, least_conn), Pillow {info['pillow']}: "
         f"AVIF via {info['avif_module']} (libavif {info['libavif']}; pillow-avif-plugin {info['pillow-avif-plugin']} "
         f"installed, {'used' if 'pillow_avif' in info['avif_module'] else 'not used: Pillow has AVIF built in'}), "
         f"libwebp {info['libwebp']}, libjpeg-turbo {info['libjpeg']}")
     log(f"{len(photos)} photos ({', '.join(os.path.basename(p) for p in photos)}); wrk -t{THREADS} -c{CONNECTIONS}, "
-        f"{WARMUP} s warm-up + {DURATION} s measured per row; thumbor AVIF_QUALITY {THUMBOR_AVIF_QUALITY}, AVIF_SPEED 8, aom\n")
+        f"{WARMUP} s warm-up, then {ROUNDS} rounds of {DURATION} s measured per server and format, in alternating order; thumbor AVIF_QUALITY {THUMBOR_AVIF_QUALITY}, AVIF_SPEED 8, aom\n")
 
     work = tempfile.mkdtemp(prefix="herd-bench-peers.")
     os.chmod(work, 0o755)
@@ -538,29 +655,39 @@ def main():
         if "thumbor" in ONLY:
             bench.start_thumbor()
         for fmt in FORMATS:
+            # A warm-up each, then ROUNDS rounds alternating the order
+            # (herd thumbor, thumbor herd, …): a machine that drifts slower
+            # or faster during the rows weighs on both alike.
+            runs = {server: [] for server in ONLY}
+            bench.quiet()
             for server in ONLY:
                 bench.wrk(server, fmt, WARMUP)
-                for attempt in range(1 + RETRIES):
-                    bench.settle()
-                    bench.quiet()
-                    r = bench.wrk(server, fmt, DURATION)
-                    if r["other_cpu_pct"] <= 5 or attempt == RETRIES:
-                        break
-                    log(f"{fmt:5} {server:8} again: other processes used {r['other_cpu_pct']:.0f}% of the machine"
-                        f" ({r['images_per_s']:.1f} images/s)")
-                results[fmt][server] = r
-                log(f"{fmt:5} {server:8} {r['images_per_s']:7.1f} images/s  p50 {r['p50_ms']:6.0f} ms  p99 {r['p99_ms']:6.0f} ms  "
-                    f"{r['requests']} responses ({r['bad']} not a {ROWS[fmt]['type']} 200, {r['socket_errors']} socket errors), "
-                    f"{r['origin_fetches']} origin fetches; {r['cpu_ms_per_image']:.0f} CPU ms/image; "
-                    f"other processes {r['other_cpu_pct']:.0f}% of the machine")
-                if r["other_cpu_pct"] > 5:
-                    log(f"  (!) something outside this benchmark used {r['other_cpu_pct']:.0f}% of the CPU during that run")
+            for round_index in range(ROUNDS):
+                for server in (ONLY if round_index % 2 == 0 else ONLY[::-1]):
+                    for attempt in range(1 + RETRIES):
+                        bench.quiet()
+                        r = bench.wrk(server, fmt, DURATION)
+                        if r["other_cpu_pct"] <= 5 or attempt == RETRIES:
+                            break
+                        log(f"{fmt:5} {server:8} again: other processes used {r['other_cpu_pct']:.0f}% of the machine"
+                            f" ({r['images_per_s']:.1f} images/s)")
+                    runs[server].append(r)
+                    log(f"{fmt:5} {server:8} round {round_index + 1}: {r['images_per_s']:6.1f} images/s  p50 {r['p50_ms']:5.0f} ms"
+                        f"  p99 {r['p99_ms']:5.0f} ms  {r['requests']} responses ({r['bad']} not a {ROWS[fmt]['type']} 200,"
+                        f" {r['socket_errors']} socket errors), {r['origin_fetches']} origin fetches;"
+                        f" {r['cpu_ms_per_image']:.0f} CPU ms/image; other processes {r['other_cpu_pct']:.0f}% of the machine")
+                    if r["other_cpu_pct"] > 5:
+                        log(f"  (!) something outside this benchmark used {r['other_cpu_pct']:.0f}% of the CPU during that run")
+            for server in ONLY:
+                results[fmt][server] = pool(runs[server])
         # Memory as the OS saw it, after every timed run.
         if "herd" in ONLY:
             memory["herd"] = [status_kib(w.pid, "VmHWM") for w in bench.herd]
-            memory["nginx"] = [status_kib(pid, "VmHWM") for pid in [bench.nginx.pid] + children(bench.nginx.pid)]
+            memory["herd's nginx"] = [status_kib(pid, "VmHWM") for pid in [bench.nginx.pid] + children(bench.nginx.pid)]
         if "thumbor" in ONLY:
             memory["thumbor"] = [status_kib(pid, "VmHWM") for pid in bench.thumbor_pids()]
+            memory["thumbor's nginx"] = [status_kib(pid, "VmHWM") for pid in
+                                         [bench.thumbor_nginx.pid] + children(bench.thumbor_nginx.pid)]
 
         calibration = []
         if not SKIP_QUALITY:
@@ -581,10 +708,12 @@ def main():
     print_table(results, memory, calibration)
     summary = {
         "cores": os.cpu_count(), "herd": version, "herd_workers": HERD_WORKERS, "thumbor": info,
-        "thumbor_processes": THUMBOR_PROCESSES, "thumbor_threadpool": THUMBOR_THREADPOOL,
+        "thumbor_instances": THUMBOR_INSTANCES, "thumbor_processes": THUMBOR_PROCESSES, "thumbor_threadpool": THUMBOR_THREADPOOL,
         "thumbor_avif_quality": THUMBOR_AVIF_QUALITY, "connections": CONNECTIONS, "wrk_threads": THREADS,
-        "seconds": DURATION, "warmup": WARMUP, "photos": [os.path.basename(p) for p in photos],
-        "results": results, "peak_rss_kib": memory, "thumbor_avif_calibration": calibration,
+        "seconds": DURATION, "rounds": ROUNDS, "warmup": WARMUP, "photos": [os.path.basename(p) for p in photos],
+        "results": {fmt: {server: {k: v for k, v in r.items() if k != "latency_us"} for server, r in servers.items()}
+                    for fmt, servers in results.items()},
+        "peak_rss_kib": memory, "thumbor_avif_calibration": calibration,
         "elapsed_s": time.time() - begin,
     }
     os.makedirs(OUT, exist_ok=True)
@@ -597,7 +726,7 @@ def print_table(results, memory, calibration):
     log("")
     log(f"{'format':<22} {'server':<8} | {'images/s':>8} {'p50 ms':>7} {'p99 ms':>7} | {'bytes':>7} {'SSIM':>6} | "
         f"{'CPU ms/img':>10} {'fetch/resp':>10} {'errors':>6} | {'herd/thumbor':>12}")
-    passed = True
+    passed = bool(results) and all("herd" in servers and "thumbor" in servers for servers in results.values())
     for fmt, servers in results.items():
         label = {"avif": "AVIF (from JPEG)", "webp": "WebP (from JPEG)", "jpeg": "JPEG (from WebP q90)"}[fmt]
         for server, r in servers.items():
@@ -615,11 +744,14 @@ def print_table(results, memory, calibration):
             small = "bytes" in h and h["bytes"] <= t["bytes"]
             good = "ssim" in h and h["ssim"] >= t["ssim"] - 0.001
             passed = passed and fast and small and good
+            detail = ""
+            if "bytes" in h and "bytes" in t:
+                detail = (f" (herd/thumbor {h['bytes'] / t['bytes']:.3f})"
+                          f", SSIM {'ok' if good else 'MISSED'} ({h['ssim'] - t['ssim']:+.4f})")
             log(f"{'':<22} {'':<8}   speed {'ok' if fast else 'MISSED'} "
-                f"({h['images_per_s'] / t['images_per_s']:.2f}x), bytes {'ok' if small else 'MISSED'}, "
-                f"SSIM {'ok' if good else 'MISSED'}")
-    log("CPU ms/img: CPU time of the server under test per image (herd: its workers + nginx; thumbor: all its"
-        " processes); fetch/resp: origin fetches per response in the measured run (≥ 1: every response was a"
+                f"({h['images_per_s'] / t['images_per_s']:.2f}x), bytes {'ok' if small else 'MISSED'}{detail}")
+    log("CPU ms/img: CPU time of the server under test per image (herd: its worker(s) + nginx; thumbor: its instances + nginx"
+        "); fetch/resp: origin fetches per response in the measured runs (≥ 1: every response was a"
         " fetch and a conversion; the excess is requests wrk cut off at the end)")
     busy = [f"{fmt} {server} {r['other_cpu_pct']:.0f}%" for fmt, servers in results.items()
             for server, r in servers.items() if r["other_cpu_pct"] > 5]
