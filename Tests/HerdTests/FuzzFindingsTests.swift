@@ -13,4 +13,24 @@ struct ConfigurationFuzzFindingsTests {
     func controlCharacters() {
         #expect(tomlString("a\u{1}b\u{7f}c\nd") == "\"a\\u0001b\\u007Fc\\nd\"")
     }
+
+    /// fuzz-config-value: a socket path with a NUL did not survive TOML.
+    @Test("paths with control characters are refused (upstream.root, purge.*, media_proxy.ffmpeg)")
+    func pathControlCharacters() throws {
+        for key in ["upstream.root", "purge.cache_dir", "purge.sockets", "media_proxy.ffmpeg"] {
+            var configuration = HerdConfiguration()
+            let entry = try #require(ConfigurationKey.named(key))
+            #expect(entry.apply(&configuration, .text("/ru\n\u{0}x")) != nil, "\(key)")
+            #expect(entry.apply(&configuration, .text("/run/herd/herd-0.sock")) == nil, "\(key)")
+        }
+    }
+
+    /// fuzz-config-loader: check-config printed [purge] twice (its keys were
+    /// not together in the key table), which TOML refuses.
+    @Test("check-config's output of the defaults loads back: every section once")
+    func sectionsOnce() throws {
+        let rendered = ConfigurationLoader.render(HerdConfiguration())
+        let headers = rendered.split(separator: "\n").filter { $0.hasPrefix("[") }
+        #expect(headers.count == Set(headers).count, "\(headers)")
+    }
 }

@@ -33,7 +33,7 @@ struct ConfigurationKey {
 extension ConfigurationKey {
     static var all: [ConfigurationKey] { [
         .string("upstream.url", env: ["UPSTREAM_URL"], \.upstream.url, check: checkOriginURL),
-        .string("upstream.root", \.upstream.root, check: { $0.isEmpty || $0.hasPrefix("/") ? nil : "'\($0)' is not an absolute path" }),
+        .string("upstream.root", \.upstream.root, check: checkAbsolutePathOrEmpty),
         .seconds("upstream.timeout", env: ["UPSTREAM_TIMEOUT"], \.upstream.timeout, minimum: 0.001),
         .seconds("upstream.connect_timeout", \.upstream.connectTimeout, minimum: 0.001),
         .seconds("upstream.transfer_timeout", \.upstream.transferTimeout, minimum: 0),
@@ -104,10 +104,11 @@ extension ConfigurationKey {
 
         .string("camo.key", \.camo.key).secretValue(),
 
-        .string("purge.cache_dir", \.purge.cacheDir, check: { $0.hasPrefix("/") ? nil : "'\($0)' is not an absolute path" }),
         .string("routes.mastodon_prefix", \.routes.mastodonPrefix, check: checkRoutePrefix),
         .string("routes.akkoma_prefix", \.routes.akkomaPrefix, check: checkRoutePrefix),
-        .list("purge.sockets", \.purge.sockets, check: { $0.hasPrefix("/") ? nil : "'\($0)' is not a socket path" }),
+
+        .string("purge.cache_dir", \.purge.cacheDir, check: { $0.isEmpty ? "an absolute path is required" : checkAbsolutePathOrEmpty($0) }),
+        .list("purge.sockets", \.purge.sockets, check: { $0.isEmpty ? "an absolute path is required" : checkAbsolutePathOrEmpty($0) }),
         .string("purge.levels", \.purge.levels, check: { CachePurge.parseLevels($0) == nil ? "'\($0)' is not nginx's levels= (1, 2, 1:2, 1:1:2…)" : nil }),
     ] }
 
@@ -236,11 +237,12 @@ private func checkReadableFileOrEmpty(_ text: String) -> String? {
     return FileManager.default.isReadableFile(atPath: text) ? nil : "'\(text)' is not a readable file"
 }
 
+/// No control characters: no file is named so, and TOML cannot carry NUL.
 private func checkAbsolutePathOrEmpty(_ text: String) -> String? {
-    text.isEmpty || text.hasPrefix("/") ? nil : "'\(text)' is not an absolute path"
+    if text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) { return "a path with control characters" }
+    return text.isEmpty || text.hasPrefix("/") ? nil : "'\(text)' is not an absolute path"
 }
 
-/// A network in CIDR form (or one address), as the address guard reads it.
 /// "" or an absolute path without a trailing slash.
 private func checkRoutePrefix(_ text: String) -> String? {
     RoutePrefixes.isValid(text) ? nil : "'\(text)' is not \"\" or a path such as /system (no trailing slash)"
@@ -252,6 +254,7 @@ private func checkImageFormat(_ text: String) -> String? {
         ? "'\(text)' is not one of " + NegotiatedFormat.allCases.map(\.rawValue).joined(separator: ", ") : nil
 }
 
+/// A network in CIDR form (or one address), as the address guard reads it.
 private func checkNetwork(_ text: String) -> String? {
     IPNetwork(text) == nil ? "'\(text)' is not a network such as 10.0.0.0/8 or fd00::/8" : nil
 }
