@@ -21,9 +21,8 @@ import sys
 import tempfile
 import time
 
-HERD = os.environ.get("HERD_BIN", ".build/release/herd")
-RUNS = int(os.environ.get("BENCH_RUNS", "5"))
-CORPUS = os.environ.get("BENCH_CORPUS", "bench/out/corpus")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from convert import CORPUS, HERD, RUNS, herd_setting  # noqa: E402
 
 
 def make_set(work):
@@ -62,13 +61,6 @@ def measure(command, output):
     return statistics.median(times) * 1000, os.path.getsize(output), rss / 1024
 
 
-def webp_method():
-    """herd's configured WebP method, as check-config prints it."""
-    out = subprocess.run([HERD, "check-config"], capture_output=True, text=True,
-                         env=dict(os.environ, UPSTREAM_URL="http://x")).stdout
-    return int(next(line.split("=")[1] for line in out.splitlines() if line.replace(" ", "").startswith("webp_method=")))
-
-
 def main():
     print(__doc__.split("\n\n")[1].replace("\n", " "))
     work = tempfile.mkdtemp(prefix="herd-bench-anim.")
@@ -81,7 +73,7 @@ def main():
             size = os.path.getsize(gif)
             herd = measure([HERD, "convert", gif, "--to", "webp", "-o", gif + ".herd.webp"], gif + ".herd.webp")
             count = frames(gif)
-            ref = measure(["gif2webp", "-quiet", "-lossy", "-q", "80", "-m", str(webp_method()), gif, "-o", gif + ".ref.webp"], gif + ".ref.webp")
+            ref = measure(["gif2webp", "-quiet", "-lossy", "-q", "80", "-m", herd_setting("webp_method"), gif, "-o", gif + ".ref.webp"], gif + ".ref.webp")
             avif = measure([HERD, "convert", gif, "--to", "avif", "-o", gif + ".herd.avif"], gif + ".herd.avif")
             hs, rs, av = 1 - herd[1] / size, 1 - ref[1] / size, 1 - avif[1] / size
             ratios.append(herd[0] / ref[0])

@@ -38,6 +38,12 @@ struct ImageConversion {
         return canDisplay(source, as: still) ? nil : output(still)
     }
 
+    /// Whether a source of `format` may be converted for `variant`, still
+    /// or animated: decided from the first bytes, before the rest is read.
+    static func mayConvert(_ format: ImageFormat, for variant: Variant) -> Bool {
+        target(for: variant, source: format, animated: false) != nil || target(for: variant, source: format, animated: true) != nil
+    }
+
     static func output(_ format: NegotiatedFormat) -> OutputFormat {
         switch format {
         case .avif: .avif

@@ -1,6 +1,6 @@
 import Basics
-import Foundation
 import Imaging
+import Remote
 import Upstream
 #if canImport(Glibc)
 import Glibc
@@ -39,10 +39,7 @@ struct DiskAnswer {
         let start = file.read(ImageFormat.sniffLength) ?? []
         let format = ImageFormat.sniff(start)
         let variant = request.variant
-        let converts = format.map { format in
-            ImageConversion.target(for: variant, source: format, animated: false) != nil
-                || ImageConversion.target(for: variant, source: format, animated: true) != nil
-        } ?? false
+        let converts = format.map { ImageConversion.mayConvert($0, for: variant) } ?? false
         let maxBytes = context.configuration.image.maxSourceBytes
         if !converts || file.size > maxBytes {
             // A HEIC goes to no browser as it is.
@@ -93,30 +90,21 @@ struct DiskAnswer {
     }
 
     /// The file's name as nginx must read it: nginx percent-decodes the
-    /// X-Accel-Redirect URI and trims blanks, so every byte but unreserved
-    /// characters and `/` is encoded (a file named `%65vil` must not reach
-    /// `evil`, nor `evil ` reach `evil`).
+    /// X-Accel-Redirect URI and trims blanks, so every byte of each segment
+    /// but unreserved characters is encoded (a file named `%65vil` must not
+    /// reach `evil`, nor `evil ` reach `evil`).
     static func encodedPath(_ path: String) -> String {
-        var output = ""
-        for byte in path.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."),
-                 UInt8(ascii: "~"), UInt8(ascii: "/"):
-                output.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
-                output += "%" + (byte < 16 ? "0" : "") + String(byte, radix: 16, uppercase: true)
-            }
-        }
-        return output
+        path.split(separator: "/", omittingEmptySubsequences: false).map { PercentEncoding.encode(String($0)) }.joined(separator: "/")
     }
 
-    /// RFC 9110's IMF-fixdate.
+    /// RFC 9110's IMF-fixdate, by strftime in the C locale (no formatter
+    /// object made per request).
     static func httpDate(_ seconds: Int) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "GMT")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
-        return formatter.string(from: Date(timeIntervalSince1970: TimeInterval(seconds)))
+        var time = time_t(seconds)
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        var buffer = [CChar](repeating: 0, count: 40)
+        let count = strftime(&buffer, buffer.count, "%a, %d %b %Y %H:%M:%S GMT", &parts)
+        return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

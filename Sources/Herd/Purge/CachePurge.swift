@@ -36,23 +36,30 @@ struct CachePurge {
     /// path and query, unparsed, and for Akkoma's /proxy/ the preview of
     /// the same file beside it (the same signature names both).
     struct Target: Equatable {
+        struct Request: Equatable {
+            var path: String
+            /// Without its `?`; nil when the URL has none.
+            var query: String?
+            var uri: String { path + (query.map { "?" + $0 } ?? "") }
+        }
         var scheme: String
         var host: String
-        var requestURIs: [String]
+        var requests: [Request]
+        var requestURIs: [String] { requests.map(\.uri) }
     }
 
     static func target(_ url: String) -> Target? {
         guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
               scheme == "http" || scheme == "https", let host = components.host?.lowercased(), !host.isEmpty else { return nil }
         let path = components.percentEncodedPath.isEmpty ? "/" : components.percentEncodedPath
-        let query = components.percentEncodedQuery.map { "?" + $0 } ?? ""
-        var uris = [path + query]
+        let query = components.percentEncodedQuery
+        var requests = [Target.Request(path: path, query: query)]
         if path.hasPrefix("/proxy/preview/") {
-            uris.append("/proxy/" + path.dropFirst("/proxy/preview/".count) + query)
+            requests.append(.init(path: "/proxy/" + path.dropFirst("/proxy/preview/".count), query: query))
         } else if path.hasPrefix("/proxy/") {
-            uris.append("/proxy/preview/" + path.dropFirst("/proxy/".count) + query)
+            requests.append(.init(path: "/proxy/preview/" + path.dropFirst("/proxy/".count), query: query))
         }
-        return Target(scheme: scheme, host: host, requestURIs: uris)
+        return Target(scheme: scheme, host: host, requests: requests)
     }
 
     /// Every cache key one URL may be stored under: each variant, and for
@@ -62,16 +69,14 @@ struct CachePurge {
         guard let target = target(url) else { return nil }
         let (scheme, host) = (target.scheme, target.host)
         var uris: [String] = []
-        for uri in target.requestURIs {
-            let path = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? uri
-            let query = uri.contains("?") ? String(uri[uri.index(after: uri.firstIndex(of: "?")!)...]) : nil
-            guard path.hasPrefix("/proxy/") || path.hasPrefix("/camo/") else {
-                uris.append(uri)
+        for request in target.requests {
+            guard request.path.hasPrefix("/proxy/") || request.path.hasPrefix("/camo/") else {
+                uris.append(request.uri)
                 continue
             }
             // nginx's $arg_static: the raw value of the first `static`.
-            let asked = query?.split(separator: "&").first { $0.hasPrefix("static=") }.map { String($0.dropFirst(7)) }
-            for value in Array(Set(["", "true", asked ?? ""])).sorted() { uris.append("\(path)?static=\(value)") }
+            let asked = request.query?.split(separator: "&").first { $0.hasPrefix("static=") }.map { String($0.dropFirst(7)) }
+            for value in Array(Set(["", "true", asked ?? ""])).sorted() { uris.append("\(request.path)?static=\(value)") }
         }
         return uris.flatMap { uri in Variant.allCases.map { "\(scheme)\(host)\(uri)|\($0.rawValue)" } }
     }
