@@ -10,6 +10,8 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 port=${HERD_DEMO_PORT:-8080}
 herd_bin=$(realpath "${HERD_BIN:-$repo/.build/debug/herd}")
+# herd wants an absolute media root; the demo takes a relative one too.
+if [[ -n ${HERD_UPSTREAM_ROOT:-} ]]; then export HERD_UPSTREAM_ROOT=$(realpath "$HERD_UPSTREAM_ROOT"); fi
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 run=$(mktemp -d /tmp/herd-demo.XXXXXX)
 chmod 755 "$run"
