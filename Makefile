@@ -5,7 +5,7 @@ PREFIX       ?= /usr/local
 DESTDIR      ?=
 BIN           = .build/$(CONFIG)/herd
 
-.PHONY: all build deps test demo deb bench-passthrough bench-convert bench-offload bench-coalesce bench-memory bench-preview bench-peers release install clean
+.PHONY: all build deps test test-system demo deb bench-passthrough bench-convert bench-offload bench-coalesce bench-memory bench-preview bench-peers release install clean
 
 all: build
 
@@ -44,6 +44,14 @@ demo: build
 RELEASE_BIN = .build/release/herd
 release: deps
 	$(SWIFT) build -c release --product herd --static-swift-stdlib
+
+# The release binary as a file: rebuilt only when a source is newer, so that
+# `make install` from a tree built elsewhere needs no toolchain.
+HERD_SOURCES := Package.swift $(shell find Sources -type f 2>/dev/null)
+$(RELEASE_BIN): $(HERD_SOURCES)
+	@scripts/install-deps.sh
+	$(SWIFT) build -c release --product herd --static-swift-stdlib
+	@touch $@
 
 bench-passthrough: release
 	@scripts/install-deps.sh --bench
@@ -93,16 +101,34 @@ bench-peers: release
 deb: release
 	HERD_BIN=$(RELEASE_BIN) scripts/make-deb.sh .build
 
-install: release
+# The README's first way to install. The per-install nginx files (install/,
+# upstreams/) are written only where missing: a second `make install` keeps
+# the admin's. Without DESTDIR, on a running systemd, the tmpfiles.d entry
+# (nginx's cache directories) is applied and systemd reloads the units.
+install: $(RELEASE_BIN)
+	@[ -n "$(DESTDIR)" ] || scripts/install-deps.sh --runtime
 	install -D -m 0755 $(RELEASE_BIN) $(DESTDIR)$(PREFIX)/bin/herd
 	install -D -m 0644 config.example.toml $(DESTDIR)/etc/herd/config.example.toml
-	install -d $(DESTDIR)/etc/nginx/herd
-	cp -r deploy/nginx/. $(DESTDIR)/etc/nginx/herd/
+	cd deploy/nginx && for file in $$(find . -type f | sort); do \
+	  case $$file in ./install/*|./upstreams/*) [ -e "$(DESTDIR)/etc/nginx/herd/$$file" ] && continue;; esac; \
+	  install -D -m 0644 "$$file" "$(DESTDIR)/etc/nginx/herd/$$file"; \
+	done
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
 	for unit in deploy/systemd/*.service deploy/systemd/*.socket deploy/systemd/*.target; do \
 	  sed 's|/usr/local/|$(PREFIX)/|g' $$unit > $(DESTDIR)$(PREFIX)/lib/systemd/system/$$(basename $$unit); \
 	done
+	install -D -m 0644 deploy/systemd/herd.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/herd.conf
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/herd/README.md
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then \
+	  systemd-tmpfiles --create $(PREFIX)/lib/tmpfiles.d/herd.conf && systemctl daemon-reload; \
+	fi
+
+# The package under a real systemd (PID 1 in a bookworm container): the
+# README's install steps, reloads, restarts, an upgrade, purge (Tests/System).
+test-system: $(RELEASE_BIN)
+	@scripts/install-deps.sh --system
+	HERD_BIN=$(RELEASE_BIN) scripts/make-deb.sh .build > .build/deb-path
+	python3 Tests/System/run.py --deb "$$(tail -n 1 .build/deb-path)"
 
 clean:
 	rm -rf .build

@@ -4,8 +4,17 @@
 #
 #   scripts/install-deps.sh            build + test + demo
 #   scripts/install-deps.sh --bench    also the benchmark tools
+#   scripts/install-deps.sh --system   also what make test-system needs (debootstrap, systemd-nspawn)
+#   scripts/install-deps.sh --runtime  only what an installed herd runs with (make install)
 set -euo pipefail
 
+if [[ "${1:-}" == "--runtime" ]]; then
+  # The libraries the release binary links (as the package's Depends, by
+  # dpkg-shlibdeps), nginx in front, ffmpeg for video frames.
+  packages=(libfcgi0ldbl libcurl4 libturbojpeg0 libpng16-16 libgif7 libwebp7 libwebpdemux2 libwebpmux3
+            libavif15 libjxl0.7 libheif1 zlib1g nginx ffmpeg)
+  optional=()
+else
 packages=(
   pkg-config
   libfcgi-dev            # FastCGI server side (libfcgi)
@@ -34,6 +43,10 @@ packages=(
 # them as a .deb (Ubuntu's chromium is a snap). Tests that need one skip
 # without it.
 optional=(chromium)
+fi
+if [[ "${1:-}" == "--system" ]]; then
+  packages+=(debootstrap systemd-container)
+fi
 if [[ "${1:-}" == "--bench" ]]; then
   # wrk for load; the reference encoders, libvips and numpy/scipy (SSIM) for bench-convert
   # (python3-venv: bench-peers' thumbor, from PyPI, in bench/out/thumbor-venv)

@@ -7,8 +7,15 @@
 # herd@.service, herd.target), the nginx includes (/etc/nginx/herd/), the
 # configuration (/etc/herd/config.toml, a conffile like every file under /etc),
 # the README and copyright (/usr/share/doc/herd), a man page made from
-# `herd --help` by help2man. Depends: the Debian packages of the libraries the
-# binary links, as dpkg-shlibdeps finds them (the Swift runtime is linked in).
+# `herd --help` by help2man, /usr/lib/tmpfiles.d/herd.conf (the parents of
+# nginx's cache directories) and the maintainer scripts of deploy/debian
+# (cache directories at install, workers restarted onto the new binary on an
+# upgrade, units stopped on removal, nothing left after a purge). Depends: the
+# Debian packages of the libraries the binary links, as dpkg-shlibdeps finds
+# them (the Swift runtime is linked in).
+#
+# HERD_DEB_VERSION overrides the version (default: what `herd --version` says);
+# the system tests build an older-numbered package with it to test upgrades.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 bin=$(realpath "${HERD_BIN:-$repo/.build/release/herd}")
@@ -16,7 +23,7 @@ out=$(realpath "${1:-$repo/.build}")
 for tool in dpkg-deb dpkg-shlibdeps help2man fakeroot; do
   command -v "$tool" >/dev/null || { echo "make-deb: $tool missing (apt-get install dpkg-dev help2man fakeroot)" >&2; exit 1; }
 done
-version=$("$bin" --version | awk '{print $2}')
+version=${HERD_DEB_VERSION:-$("$bin" --version | awk '{print $2}')}
 arch=$(dpkg --print-architecture)
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 root=$work/herd_${version}_${arch}
@@ -29,7 +36,13 @@ strip --strip-unneeded --remove-section=.comment --remove-section=.note "$root/u
 # Units, pointing at /usr/bin and the packaged docs.
 for unit in "$repo"/deploy/systemd/herd@.service "$repo"/deploy/systemd/herd@.socket "$repo"/deploy/systemd/herd.target; do
   install -D -m 0644 "$unit" "$root/lib/systemd/system/$(basename "$unit")"
-  sed -i 's|/usr/local/bin/herd|/usr/bin/herd|g; s|/usr/local/share/doc/herd|/usr/share/doc/herd|g' "$root/lib/systemd/system/$(basename "$unit")"
+  sed -i 's|/usr/local/bin/herd|/usr/bin/herd|g; s|/usr/local/share/doc/herd/README.md|/usr/share/doc/herd/README.md.gz|g' "$root/lib/systemd/system/$(basename "$unit")"
+done
+
+# The cache directories' parents, and the maintainer scripts.
+install -D -m 0644 "$repo/deploy/systemd/herd.tmpfiles" "$root/usr/lib/tmpfiles.d/herd.conf"
+for script in postinst prerm postrm; do
+  install -m 0755 "$repo/deploy/debian/$script" "$root/DEBIAN/$script"
 done
 
 # nginx includes and the configuration, all conffiles.

@@ -61,7 +61,13 @@ public enum WorkerProcess {
             "upstream": .string(configuration.upstream.url),
             "media_proxy": .string(configuration.mediaProxy.secretKeyBase.isEmpty ? "off" : "on"),
             "camo": .string(configuration.camo.key.isEmpty ? "off" : "on"),
+            // Whether the decoder children (ffmpeg, decode-heif) run without
+            // a network: unprivileged user and network namespaces allowed.
+            "children.network": .string(BoundedChild.isolatesNetwork ? "none" : "shared"),
         ])
+        if !BoundedChild.isolatesNetwork {
+            logger.warning("decoder children share the worker's network: `unshare --net --map-root-user` is refused here (RestrictNamespaces=, or unprivileged user namespaces off)")
+        }
         if !configuration.mediaProxy.secretKeyBase.isEmpty, !configuration.mediaProxy.ffmpeg.isEmpty,
            access(configuration.mediaProxy.ffmpeg, X_OK) != 0 {
             logger.warning("ffmpeg not found: video previews redirect to the original",
@@ -98,7 +104,7 @@ extension UpstreamClient.Configuration {
 }
 
 public enum HerdVersion {
-    public static let string = "0.1.0"
+    public static let string = "0.2.0"
 }
 
 /// The machine refused something the configuration is not to blame for.
