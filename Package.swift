@@ -105,7 +105,8 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["herd", "Herd", "Basics", "Imaging", "Remote", "HerdTestSupport"],
+            dependencies: ["herd", "Herd", "Basics", "Imaging", "Remote", "HerdTestSupport",
+                           .product(name: "Crypto", package: "swift-crypto")],
             // Run as subprocesses: headless Chromium (BrowserTests), systemd's
             // socket activation (SocketActivationTests).
             exclude: ["Harness/browser-decode.py", "Harness/socket-activate.py"]

@@ -20,14 +20,17 @@ http {
     server { listen 127.0.0.1:$origin_port; root $run/root; }
     upstream herd { server unix:$run/herd.sock; keepalive 16; }
     include herd/http/accept-variant.conf;
+    include herd/http/app-key.conf;
+    include herd/http/request-id.conf;
+    include herd/install/image-formats.conf;
     include herd/http/image-variant.conf;
     include herd/http/bypass.conf;
+    include herd/http/variables-hash.conf;
     # herd's media route with the shipped FastCGI parameters, cache off:
     # every request is a conversion.
     server {
         listen 127.0.0.1:$front_port;
-        set \$herd_cloudflare 0;
-        set \$herd_media_cached 0;
+        include herd/server/defaults.conf;
         location /media/ { include herd/server/media-fastcgi.conf; }
     }
 }

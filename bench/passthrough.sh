@@ -49,8 +49,12 @@ http {
     upstream origin { server 127.0.0.1:$origin_port; keepalive 64; }
     upstream herd { server unix:$run/herd.sock; keepalive 64; }
     include herd/http/accept-variant.conf;
+    include herd/http/app-key.conf;
+    include herd/http/request-id.conf;
+    include herd/install/image-formats.conf;
     include herd/http/image-variant.conf;
     include herd/http/bypass.conf;
+    include herd/http/variables-hash.conf;
     server {
         listen 127.0.0.1:$front_port;
         keepalive_requests 100000;
@@ -60,8 +64,7 @@ http {
             proxy_set_header Connection "";
         }
         # herd's media route with the shipped FastCGI parameters, cache off.
-        set \$herd_cloudflare 0;
-        set \$herd_media_cached 0;
+        include herd/server/defaults.conf;
         location /system/ { include herd/server/media-fastcgi.conf; }
     }
 }

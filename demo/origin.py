@@ -17,17 +17,19 @@ integration tests (never enable this for anything else):
   hop=1       add hop-by-hop headers (Connection: X-Secret, Keep-Alive, X-Secret)
   accel=1     add X-Accel-Redirect and X-Accel-Expires
   cc=VALUE    Cache-Control value
+  vary=VALUE  Vary value (app pages)
   drop=1      hang up without answering (after delay=S, if given)
 It counts requests per path and connections; GET /__stats returns them as
 JSON (also per path and Accept variant under "variants"), POST /__reset
 clears them, and /__last?path=P returns the headers of the last request for P.
 
-Paths outside the media folders answer like the app does: HTML, ActivityPub
-JSON or API JSON depending on Accept, with Mastodon's `Vary: Accept,
-Accept-Encoding, Origin`; /auth/… sets a session cookie; /api/v1/streaming
-upgrades to a WebSocket (101); /assets/, /packs/ and /emoji/ serve a
-fingerprinted-looking script. With --test-hooks, `cc=` and `cookie=1` work
-there too.
+Paths outside the media folders answer as the app does (demo/fediverse.py:
+Mastodon's, Akkoma's or GoToSocial's Cache-Control, Vary, languages and
+HTTP-signature rules, `--app`, `--authorized-fetch`); /api/v1/streaming
+upgrades to a WebSocket (101); public/'s static files (/assets/, /packs/,
+/emoji/, /sounds/, /avatars/, /headers/, /sw.js) come with the Cache-Control
+of Mastodon's own static file server. With --test-hooks, `cc=` and
+`cookie=1` work there too.
 """
 import argparse
 import email.utils
@@ -40,6 +42,8 @@ import sys
 import threading
 import time
 import urllib.parse
+
+import fediverse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 mimetypes.add_type("image/webp", ".webp")
@@ -58,6 +62,8 @@ class Origin(BaseHTTPRequestHandler):
     server_version = "fake-origin/1.0"
     root = "."
     hooks = False
+    # The app behind the pages (demo/fediverse.py): Mastodon by default.
+    app = fediverse.App()
     # --bucket: an object-storage bucket (S3 and clones): every path is a
     # file, and answers carry the storage's own headers (herd must drop them).
     bucket = False
@@ -165,36 +171,26 @@ class Origin(BaseHTTPRequestHandler):
             self.end_headers()
             self.close_connection = True
             return
-        extra = [("Vary", "Accept, Accept-Encoding, Origin")]
-        cc = "max-age=0, public"
+        if self.hooks and "delay" in query:
+            time.sleep(float(query["delay"]))
+        if path.startswith(("/assets/", "/packs/", "/emoji/", "/sounds/", "/avatars/", "/headers/")) or path == "/sw.js":
+            # public/ served by Rails (RAILS_SERVE_STATIC_FILES): Mastodon's PublicFileServer.
+            cc = "public, max-age=604800, must-revalidate" if path == "/sw.js" else "public, max-age=2419200, must-revalidate"
+            return self.send_small(200, b"console.log('asset %s');\n" % path.encode(), "application/javascript",
+                                   extra=[("Cache-Control", cc)], head=head)
+        raw_query = urllib.parse.urlsplit(self.path).query
+        answer = self.app.respond(fediverse.Request(self.command, path, raw_query, dict(self.headers.items())))
+        extra = answer.headers()
         if self.hooks and "cc" in query:
-            cc = query["cc"]
-        extra.append(("Cache-Control", cc))
-        if path.startswith("/auth/") or (self.hooks and query.get("cookie") == "1"):
+            extra = [h for h in extra if h[0] != "Cache-Control"] + [("Cache-Control", query["cc"])]
+        if self.hooks and "vary" in query:
+            extra = [h for h in extra if h[0] != "Vary"] + [("Vary", query["vary"])]
+        if self.hooks and query.get("cookie") == "1":
             with LOCK:
                 STATS["cookies"] = STATS.get("cookies", 0) + 1
                 serial = STATS["cookies"]
             extra.append(("Set-Cookie", "_mastodon_session=secret-%d; path=/; HttpOnly" % serial))
-        if self.hooks and "delay" in query:
-            time.sleep(float(query["delay"]))
-        if path.startswith(("/assets/", "/packs/", "/emoji/")):
-            extra = [e for e in extra if e[0] not in ("Vary", "Cache-Control")]
-            extra.append(("Cache-Control", "public, max-age=31536000, immutable"))
-            return self.send_small(200, b"console.log('asset %s');\n" % path.encode(), "application/javascript",
-                                   extra=extra, head=head)
-        variant = app_variant(self.headers.get("Accept", ""))
-        stamp = "%s served at %.6f" % (path, time.time())
-        if variant == "activitypub":
-            body = json.dumps({"@context": "https://www.w3.org/ns/activitystreams", "type": "Note",
-                               "id": "https://example.social" + path, "content": stamp}).encode()
-            ctype = "application/activity+json; charset=utf-8"
-        elif variant == "json" or path.startswith("/api/"):
-            body = json.dumps({"path": path, "content": stamp}).encode()
-            ctype = "application/json; charset=utf-8"
-        else:
-            body = ("<!DOCTYPE html><html><body><p>%s</p></body></html>" % stamp).encode()
-            ctype = "text/html; charset=utf-8"
-        self.send_small(200, body, ctype, extra=extra, head=head)
+        self.send_small(answer.status, answer.body, answer.ctype, extra=extra, head=head)
 
     # --- responses ----------------------------------------------------
     def send_small(self, status, body, ctype="text/plain", extra=(), head=False):
@@ -337,6 +333,10 @@ def main():
     parser.add_argument("--root", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "media"))
     parser.add_argument("--test-hooks", action="store_true", help="enable the misbehaviour query parameters")
     parser.add_argument("--port-file", help="write the bound port here once listening")
+    parser.add_argument("--app", choices=["mastodon", "akkoma", "gotosocial"], default="mastodon",
+                        help="which server's pages and ActivityPub answers to reproduce (demo/fediverse.py)")
+    parser.add_argument("--authorized-fetch", action="store_true",
+                        help="the app's authorized fetch (secure) mode: ActivityPub only for signed requests")
     parser.add_argument("--bucket", action="store_true",
                         help="act as an object-storage bucket: every path a file, with S3/GCS/RGW headers")
     args = parser.parse_args()
@@ -346,6 +346,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     Origin.root = os.path.abspath(args.root)
     Origin.hooks = args.test_hooks
+    Origin.app = fediverse.App(args.app, args.authorized_fetch)
     Origin.bucket = args.bucket
     if args.bucket:
         Origin.server_version, Origin.sys_version = "AmazonS3", ""

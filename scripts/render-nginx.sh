@@ -42,8 +42,9 @@ header="# Written by scripts/render-nginx.sh for $dir."
 
 cat > "$dir/herd/install/cache-zones.conf" <<CONF
 $header
-proxy_cache_path   $dir/cache/app   levels=1:2 keys_zone=herd_app:20m   max_size=1g  inactive=10m use_temp_path=off;
-fastcgi_cache_path $dir/cache/media levels=1:2 keys_zone=herd_media:50m max_size=10g inactive=7d  use_temp_path=off;
+proxy_cache_path   $dir/cache/app    levels=1:2 keys_zone=herd_app:20m    max_size=1g  inactive=10m use_temp_path=off;
+proxy_cache_path   $dir/cache/assets levels=1:2 keys_zone=herd_assets:10m max_size=1g  inactive=8d  use_temp_path=off;
+fastcgi_cache_path $dir/cache/media  levels=1:2 keys_zone=herd_media:50m  max_size=10g inactive=7d  use_temp_path=off;
 CONF
 
 printf '%s\nroot %s;\n' "$header" "$dir/herd/errors" > "$dir/herd/install/error-pages.conf"
@@ -53,6 +54,7 @@ if [[ -n ${HERD_UPSTREAM_ROOT:-} ]]; then
   files_root=$(realpath "$HERD_UPSTREAM_ROOT")
   cat > "$dir/herd/install/disk-files.conf" <<CONF
 $header
+set \$herd_public_root $files_root;
 location ^~ /_herd_files/ {
     internal;
     alias $files_root/;

@@ -1,5 +1,6 @@
 import Testing
 @testable import Herd
+import FastCGI
 import Upstream
 
 /// What herd tells nginx and clients about a body it answers with.
@@ -42,6 +43,42 @@ struct ResponseHeadersTests {
         #expect(expires("no-store") == "0")
         #expect(expires("public, max-age=5") == "5")
         #expect(expires("public, max-age=86400") == nil)
+    }
+
+    @Test("passed through: a redirect without a lifetime gets cache.redirect_ttl or the location's, never cache.ttl; 0 means never kept; a 404 the location's",
+          arguments: [
+            // (status, the origin's Cache-Control, the location's lifetimes, expected)
+            (302, nil, MediaRequest.Lifetimes(), "public, max-age=60"),
+            (301, nil, MediaRequest.Lifetimes(redirect: 600), "public, max-age=600"),
+            (302, "max-age=30", MediaRequest.Lifetimes(), "max-age=30"),
+            (302, "public, max-age=86400", MediaRequest.Lifetimes(redirect: 0), "no-store"),
+            (307, nil, MediaRequest.Lifetimes(redirect: 0), "no-store"),
+            (200, nil, MediaRequest.Lifetimes(), "public, max-age=86400"),
+            (200, nil, MediaRequest.Lifetimes(success: 21600), "public, max-age=21600"),
+            (404, "public, max-age=86400", MediaRequest.Lifetimes(), "public, max-age=5"),
+            (404, nil, MediaRequest.Lifetimes(notFound: 60), "public, max-age=60"),
+            (410, nil, MediaRequest.Lifetimes(notFound: 300), "public, max-age=300"),
+            (500, nil, MediaRequest.Lifetimes(notFound: 300), "public, max-age=5"),
+            (304, nil, MediaRequest.Lifetimes(success: 60), nil),
+          ] as [(Int, String?, MediaRequest.Lifetimes, String?)])
+    func passthroughLifetimes(status: Int, origin: String?, lifetimes: MediaRequest.Lifetimes, expected: String?) {
+        var headers: [(name: String, value: String)] = origin.map { [("Cache-Control", $0)] } ?? []
+        ResponseHeaders.applyPassthroughCaching(status: status, headers: &headers, configuration: configuration, lifetimes: lifetimes)
+        #expect(headers.filter { $0.name == "Cache-Control" }.map(\.value) == (expected.map { [$0] } ?? []))
+    }
+
+    @Test("the location's lifetimes, from nginx's params: numbers from 0 to a year, anything else ignored")
+    func lifetimesFromParams() {
+        final class Params: RequestParams {
+            let values: [String: String]
+            init(values: [String: String]) { self.values = values }
+            func param(_ name: String) -> String? { values[name] }
+        }
+        let read = MediaRequest.Lifetimes(params: Params(values: ["HERD_TTL": "21600", "HERD_REDIRECT_TTL": "0",
+                                                                  "HERD_NOT_FOUND_TTL": "-1"]))
+        #expect(read == MediaRequest.Lifetimes(success: 21600, redirect: 0, notFound: nil))
+        #expect(MediaRequest.Lifetimes(params: Params(values: ["HERD_TTL": "99999999999", "HERD_REDIRECT_TTL": "6o"]))
+                == MediaRequest.Lifetimes())
     }
 
     @Test("a body herd replaces loses what described the origin's: encoding, digest, name, location, age; keeps Last-Modified")

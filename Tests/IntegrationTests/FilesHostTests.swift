@@ -32,10 +32,7 @@ struct FilesHostTests {
             server {
                 listen 127.0.0.1:\(port);
                 server_name files.example.social;
-                set $herd_cloudflare 0;
-                set $herd_cache_variant "-";
-                set $herd_media_cached 0;
-                set $herd_hsts "";
+                include herd/server/defaults.conf;
                 include herd/server/errors.conf;
                 include herd/server/status.conf;
                 include herd/server/mastodon/files.conf;
@@ -64,6 +61,16 @@ struct FilesHostTests {
         #expect(storageHeaders(original).isEmpty, "\(storageHeaders(original))")
         #expect(try RawHTTP.request(port: port, target: photo, headers: [("Accept", ConversionTests.chrome)])
             .header("X-Cache-Status") == "HIT")
+
+        // 48 hours, as the template says (its $herd_media_ttl, carried by herd's Cache-Control).
+        #expect(original.header("Cache-Control")?.hasPrefix("public, max-age=172800") == true, "\(original.header("Cache-Control") ?? "none")")
+        // A redirect (to a presigned URL) is never kept, by nginx or browsers.
+        let redirect = "/media_attachments/files/000/000/009/original/private.jpg?status=302&location=https://bucket.example/x?X-Amz-Expires=60"
+        for _ in 0..<2 {
+            let answer = try RawHTTP.request(port: port, target: redirect)
+            #expect(answer.status == 302 && answer.header("Cache-Control") == "no-store" && answer.header("X-Cache-Status") != "HIT",
+                    "\(answer.status) \(answer.header("Cache-Control") ?? "none") \(answer.header("X-Cache-Status") ?? "")")
+        }
 
         let video = "/media_attachments/files/000/000/002/original/clip.mp4"
         let range = try RawHTTP.request(port: port, target: video, headers: [("Range", "bytes=0-99")])

@@ -127,8 +127,7 @@ struct NginxConfigTests {
         \(NginxConfig.mediaMaps)
             server {
                 listen 127.0.0.1:\(port);
-                set $herd_cloudflare 0;
-                set $herd_media_cached 0;
+                include herd/server/defaults.conf;
                 location = /variant { return 200 "$herd_image_variant"; }
             }
         }

@@ -57,14 +57,16 @@ struct PackageTests {
                      "etc/nginx/herd/install/image-formats.conf", "usr/share/man/man1/herd.1.gz", "usr/share/doc/herd/copyright",
                      "usr/lib/tmpfiles.d/herd.conf", "var/lib/dpkg/info/herd.postinst", "var/lib/dpkg/info/herd.prerm",
                      "var/lib/dpkg/info/herd.postrm"] {
-            #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent(path).path), "\(path)")
+            // Conffiles wait as FILE.dpkg-new until the package is configured.
+            let unpacked = path.hasPrefix("etc/") ? path + ".dpkg-new" : path
+            #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent(unpacked).path), "\(unpacked)")
         }
         let unit = try String(contentsOf: root.appendingPathComponent("lib/systemd/system/herd@.service"), encoding: .utf8)
         #expect(unit.contains("ExecStart=/usr/bin/herd "))
         let herd = root.appendingPathComponent("usr/bin/herd").path
         let version = try Self.run(herd, ["--version"])
         #expect(version.status == 0 && version.output.hasPrefix("herd "), "\(version.output)")
-        let check = try Self.run(herd, ["check-config", "-c", root.appendingPathComponent("etc/herd/config.toml").path],
+        let check = try Self.run(herd, ["check-config", "-c", root.appendingPathComponent("etc/herd/config.toml.dpkg-new").path],
                                  environment: ["UPSTREAM_URL": "https://social.example"])
         #expect(check.status == 0, "\(check.output)")
         #expect(check.output.contains("configuration OK"), "\(check.output)")

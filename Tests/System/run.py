@@ -324,7 +324,7 @@ def package_container(root, previous_deb, new_deb, origins):
         follow_readme(container, "install-package", "configure", "reload")
         check_serving(container, "installed %s" % os.path.basename(previous_deb))
         RESULTS.check("cache directories made by the package (tmpfiles.d)",
-                      container.sh("stat -c '%U %a' /var/cache/nginx/herd/media").stdout.strip() == "www-data 700")
+                      container.sh("stat -c '%U %a' /var/cache/nginx-herd/media").stdout.strip() == "www-data 700")
         RESULTS.check("/run/herd is a directory nginx can enter, after the workers ran",
                       container.sh("test -d /run/herd -a ! -L /run/herd && stat -c %a /run/herd").stdout.strip() == "755")
 
@@ -422,7 +422,7 @@ def package_container(root, previous_deb, new_deb, origins):
         os.remove(container.path("/etc/nginx/sites-enabled/herd-system-test"))
         follow_readme(container, "uninstall")
         leftovers = container.sh(
-            "ls -d /etc/herd /etc/nginx/herd /var/cache/nginx/herd /run/herd /usr/bin/herd /lib/systemd/system/herd* "
+            "ls -d /etc/herd /etc/nginx/herd /var/cache/nginx-herd /run/herd /usr/bin/herd /lib/systemd/system/herd* "
             "/usr/lib/tmpfiles.d/herd.conf /etc/systemd/system/herd* /etc/systemd/system/*.wants/herd* 2>/dev/null; "
             "systemctl list-units --all --plain --no-legend 'herd*' | awk '{print $1}'; pgrep -a herd; "
             "dpkg-query -W -f '${Status}\\n' herd 2>/dev/null | grep -v not-installed", check=False).stdout.strip()

@@ -21,7 +21,7 @@ struct PurgeCommand: ParsableCommand {
             Then each worker (purge.sockets) forgets the source it may hold in memory. \
             Run as a user that may delete nginx's cache files (e.g. root or www-data). Examples:
               herd purge https://social.example/system/media_attachments/files/000/000/001/original/photo.jpg
-              herd purge --cache-dir /var/cache/nginx/herd/media "https://a.example/x.png https://a.example/y.png"
+              herd purge --cache-dir /var/cache/nginx-herd/media "https://a.example/x.png https://a.example/y.png"
             """)
 
     @Argument(help: "URLs as clients request them (several per argument, space-separated, are fine).")

@@ -56,6 +56,7 @@ extension ConfigurationKey {
         .size("cache.max_item_size", \.cache.maxItemSize, minimum: 0),
         .size("cache.max_bytes", \.cache.maxBytes, minimum: 0),
         .integer("cache.error_ttl", \.cache.errorTTL, 0...300),
+        .integer("cache.redirect_ttl", \.cache.redirectTTL, 0...86_400),
         .bool("cache.single_flight", \.cache.singleFlight),
 
         .list("image.formats", \.image.formats, check: checkImageFormat),

@@ -66,6 +66,10 @@ public struct HerdConfiguration: Sendable, Equatable {
         public var maxBytes: Int = 64 << 20
         /// Seconds an error response may be cached (by nginx or a browser).
         public var errorTTL: Int = 5
+        /// Seconds a redirect without a lifetime of its own may be cached:
+        /// short, never `ttl` (a bucket's redirect to a presigned URL must
+        /// not outlive that URL). 0 = no-store.
+        public var redirectTTL: Int = 60
         /// One origin fetch per source for concurrent requests, and the
         /// in-memory source cache. Off only to measure what they save.
         public var singleFlight: Bool = true
@@ -193,7 +197,7 @@ public struct HerdConfiguration: Sendable, Equatable {
 
     /// Where `herd purge` finds nginx's media cache (fastcgi_cache_path).
     public struct Purge: Sendable, Equatable {
-        public var cacheDir: String = "/var/cache/nginx/herd/media"
+        public var cacheDir: String = "/var/cache/nginx-herd/media"
         public var levels: String = "1:2"
         /// The workers' sockets, told to forget the source too; empty:
         /// every /run/herd/*.sock (the systemd pool's).

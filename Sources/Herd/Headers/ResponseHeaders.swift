@@ -133,11 +133,10 @@ enum ResponseHeaders {
 
     private static let ownHeaders: Set<String> = ["vary", "via", "x-content-type-options", "content-security-policy"]
 
-    /// The lifetime nginx itself should use, where it may not read the
-    /// Cache-Control (the /media_proxy/ location ignores it to cache
-    /// Mastodon's redirects): `X-Accel-Expires` 0 for a private or no-store
-    /// answer, the error lifetime for a short-lived one. nginx hides the
-    /// header from clients.
+    /// The lifetime nginx itself should use, should a location ignore the
+    /// Cache-Control: `X-Accel-Expires` 0 for a private or no-store answer,
+    /// the error lifetime for a short-lived one. nginx hides the header from
+    /// clients.
     static func addNginxLifetime(_ headers: inout [(name: String, value: String)], configuration: HerdConfiguration) {
         guard let cacheControl = headers.last(where: { $0.name.caseInsensitiveEquals("Cache-Control") })?.value else { return }
         if forbidsSharedCache(cacheControl) {
@@ -166,19 +165,35 @@ enum ResponseHeaders {
     }
 
     /// For responses passed through as they came: an error never keeps a
-    /// long lifetime; a success without caching headers gets `cache.ttl`.
-    static func applyPassthroughCaching(status: Int, headers: inout [(name: String, value: String)], configuration: HerdConfiguration) {
+    /// long lifetime (a 404/410 the location's, else `cache.error_ttl`); a
+    /// redirect without one of its own gets a short one (the location's,
+    /// else `cache.redirect_ttl`; none at all where that is 0); a success
+    /// without caching headers gets the location's, else `cache.ttl`.
+    static func applyPassthroughCaching(status: Int, headers: inout [(name: String, value: String)], configuration: HerdConfiguration,
+                                        lifetimes: MediaRequest.Lifetimes = .init()) {
         let lifetime: Set<String> = ["cache-control", "expires"]
         let hasLifetime = headers.contains { lifetime.contains($0.name.lowercased()) }
         if status >= 400 {
             headers.removeAll { lifetime.contains($0.name.lowercased()) }
-            headers.append(("Cache-Control", errorCacheControl(ttl: configuration.cache.errorTTL)))
+            let ttl = status == 404 || status == 410 ? lifetimes.notFound ?? configuration.cache.errorTTL : configuration.cache.errorTTL
+            headers.append(("Cache-Control", errorCacheControl(ttl: ttl)))
+        } else if (300...399).contains(status), status != 304 {
+            // A redirect is not the file: short-lived when it does not say,
+            // never kept where the location says 0 (a presigned URL expires).
+            let ttl = lifetimes.redirect ?? configuration.cache.redirectTTL
+            if ttl == 0 {
+                headers.removeAll { lifetime.contains($0.name.lowercased()) }
+                headers.append(("Cache-Control", "no-store"))
+            } else if !hasLifetime {
+                headers.append(("Cache-Control", "public, max-age=\(ttl)"))
+            }
         } else if !hasLifetime, status != 304 {
-            headers.append(("Cache-Control", "public, max-age=\(configuration.cache.ttl)"))
+            headers.append(("Cache-Control", "public, max-age=\(lifetimes.success ?? configuration.cache.ttl)"))
         }
     }
 
-    /// Client lifetime of an image herd serves whole: `cache.ttl`, or the
+    /// Client lifetime of an image herd serves whole: `ttl` (the location's,
+    /// else `cache.ttl`), or the
     /// origin's own lifetime when shorter (a conversion must not outlive the
     /// source it was made from), plus `immutable` when the origin said so.
     /// An origin that marked the file private or no-store is obeyed.

@@ -61,7 +61,8 @@ struct DiskAnswer {
         // nginx may store (the original too, when the conversion is not
         // smaller): a later refresh must be able to replace it, and an
         // X-Accel-Redirect answer never replaces a cache entry.
-        return ImageAnswer(context: context).reply(to: request, from: source, sourceKey: location.key + " " + file.etag)
+        return ImageAnswer(context: context, lifetime: request.lifetimes.success)
+            .reply(to: request, from: source, sourceKey: location.key + " " + file.etag)
     }
 
     /// No file to serve. For the original's key (never stored: its answers
@@ -78,7 +79,7 @@ struct DiskAnswer {
     /// own ETag, Last-Modified, ranges and conditionals.
     static func fromDisk(_ path: String, format: ImageFormat?, request: MediaRequest, configuration: HerdConfiguration) -> Reply {
         var headers: HTTPHeaders = [
-            ("Cache-Control", "public, max-age=\(configuration.cache.ttl)"),
+            ("Cache-Control", "public, max-age=\(request.lifetimes.success ?? configuration.cache.ttl)"),
             ("X-Herd-Variant", "orig"),
             ("X-Herd-Source", "disk"),
         ]

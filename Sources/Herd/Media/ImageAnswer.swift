@@ -11,7 +11,8 @@ import Upstream
 struct ImageAnswer {
     let context: WorkerContext
     /// The lifetime of what herd makes when the source does not say less:
-    /// `cache.ttl` for the origin's media, `remote.cache_ttl` for a remote's.
+    /// the nginx location's (`HERD_TTL`), else `cache.ttl` for the origin's
+    /// media and `remote.cache_ttl` for a remote's.
     var lifetime: Int? = nil
 
     private var configuration: HerdConfiguration { context.configuration }
@@ -23,7 +24,7 @@ struct ImageAnswer {
             // Not an image (or under 16 bytes): the original, as received,
             // with the disposition it came with (a remote's attachment).
             return whole(body, contentType: nil, etag: head.value(of: "ETag"),
-                         cacheControl: head.value(of: "Cache-Control"), served: "orig", note: nil, head: head,
+                         cacheControl: originCacheControl(head), served: "orig", note: nil, head: head,
                          disposition: head.value(of: "Content-Disposition"))
         }
         let variant = request.variant
@@ -36,7 +37,8 @@ struct ImageAnswer {
            let matched = ResponseHeaders.matchingETag(ifNoneMatch, base: makeBaseTag()) {
             var headers = ResponseHeaders.fromOrigin(head, configuration: configuration, replacingRepresentation: true)
             headers.append(("ETag", matched))
-            headers.append(("Cache-Control", ResponseHeaders.mediaCacheControl(origin: head, configuration: configuration)))
+            headers.append(("Cache-Control", ResponseHeaders.mediaCacheControl(origin: head, configuration: configuration,
+                                                                               ttl: lifetime)))
             return .notModified(ReplyHead(status: 304, headers: headers, served: "orig", note: "not_modified"))
         }
         // The header, read once: whether it is an animation (a GIF's block
@@ -47,7 +49,7 @@ struct ImageAnswer {
         let animated = info?.isAnimated ?? false
         guard ImageConversion.target(for: variant, source: format, animated: animated) != nil else {
             return whole(body, contentType: format.mimeType, etag: head.value(of: "ETag"),
-                         cacheControl: head.value(of: "Cache-Control"), served: "orig", note: nil, head: head)
+                         cacheControl: originCacheControl(head), served: "orig", note: nil, head: head)
         }
 
         let baseTag = makeBaseTag()
@@ -73,7 +75,7 @@ struct ImageAnswer {
             return whole(body, contentType: format.mimeType,
                          etag: reason == nil ? head.value(of: "ETag") : "\"\(baseTag)-orig\"",
                          cacheControl: shortLived ? ResponseHeaders.errorCacheControl(ttl: configuration.cache.errorTTL)
-                             : reason == nil ? head.value(of: "Cache-Control") : nil,
+                             : reason == nil ? originCacheControl(head) : nil,
                          served: "orig", note: reason, head: head)
         case .refuse(let status, let reason):
             context.metrics.conversionFinished(format: "none", result: reason, seconds: seconds)
@@ -103,6 +105,16 @@ struct ImageAnswer {
             }
         }
         return context.conversions.run(key, deadline: started + configuration.image.timeout * 2, work: work)
+    }
+
+    /// The origin's own Cache-Control for a body served as it came; where
+    /// the nginx location sent a lifetime, no longer than that (nor than the
+    /// origin's own), so what nginx and browsers keep is what the location says.
+    private func originCacheControl(_ head: UpstreamResponseHead) -> String? {
+        guard let lifetime, let value = head.value(of: "Cache-Control"), !ResponseHeaders.forbidsSharedCache(value) else {
+            return head.value(of: "Cache-Control")
+        }
+        return ResponseHeaders.mediaCacheControl(origin: head, configuration: configuration, ttl: lifetime)
     }
 
     private func whole(_ body: [UInt8], contentType: String?, etag: String?, cacheControl: String?,

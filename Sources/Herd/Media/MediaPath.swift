@@ -45,7 +45,7 @@ struct MediaPath {
             if let preview = location.preview {
                 writer.send(PreviewAnswer(context: context).reply(to: request, preview: preview, from: source, sourceKey: location.key))
             } else {
-                let lifetime = location.fetcher == .remote ? context.configuration.remote.cacheTTL : nil
+                let lifetime = request.lifetimes.success ?? (location.fetcher == .remote ? context.configuration.remote.cacheTTL : nil)
                 writer.send(ImageAnswer(context: context, lifetime: lifetime).reply(to: request, from: source, sourceKey: location.key))
             }
         case .streamed:

@@ -21,6 +21,33 @@ struct MediaRequest {
     /// herd answers that conditional itself, after fetching the source; it
     /// means nothing to the origin and is not forwarded.
     let ownIfNoneMatch: String?
+    /// How long the nginx location wants its answers kept.
+    let lifetimes: Lifetimes
+
+    /// The lifetimes nginx's location sent (`HERD_TTL`, `HERD_REDIRECT_TTL`,
+    /// `HERD_NOT_FOUND_TTL`), in seconds; nil where it sent none, and the
+    /// configuration's default applies. A value that is not a number from
+    /// 0 to a year is ignored.
+    struct Lifetimes: Sendable, Equatable {
+        var success: Int? = nil
+        var redirect: Int? = nil
+        var notFound: Int? = nil
+
+        init(success: Int? = nil, redirect: Int? = nil, notFound: Int? = nil) {
+            self.success = success
+            self.redirect = redirect
+            self.notFound = notFound
+        }
+
+        init(params: some RequestParams) {
+            func seconds(_ name: String) -> Int? {
+                guard let text = params.param(name), let value = Int(text), (0...31_536_000).contains(value) else { return nil }
+                return value
+            }
+            self.init(success: seconds(FastCGIParam.ttl), redirect: seconds(FastCGIParam.redirectTTL),
+                      notFound: seconds(FastCGIParam.notFoundTTL))
+        }
+    }
 
     /// Reads the request; a method other than GET or HEAD is refused.
     init(target: RequestTarget, route: MediaRoute, params: some RequestParams,
@@ -45,6 +72,7 @@ struct MediaRequest {
             headers.append((name, value))
         }
         forwardedHeaders = headers
+        lifetimes = Lifetimes(params: params)
     }
 
     /// The variant to serve and the URI to ask the origin for. nginx's

@@ -4,9 +4,11 @@ import Upstream
 /// The head herd sends for an origin response it streams through as it
 /// came (a video, an SVG, an origin error page, a file too big to convert).
 enum PassthroughReply {
-    static func head(for head: UpstreamResponseHead, configuration: HerdConfiguration) -> ReplyHead {
+    static func head(for head: UpstreamResponseHead, configuration: HerdConfiguration,
+                     lifetimes: MediaRequest.Lifetimes = .init()) -> ReplyHead {
         var headers = ResponseHeaders.fromOrigin(head, configuration: configuration)
-        ResponseHeaders.applyPassthroughCaching(status: head.status, headers: &headers, configuration: configuration)
+        ResponseHeaders.applyPassthroughCaching(status: head.status, headers: &headers, configuration: configuration,
+                                                lifetimes: lifetimes)
         if head.closeDelimited {
             // Ends when the connection closes: a cut cannot be told from the end.
             headers.removeAll { $0.name.caseInsensitiveEquals("Cache-Control") || $0.name.caseInsensitiveEquals("Expires") }

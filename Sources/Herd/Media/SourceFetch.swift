@@ -150,7 +150,7 @@ struct SourceFetch {
             includeBody: !request.isHead || holdsEverything,
             holdsEverything: holdsEverything)
         let sink = OriginBodySink(rules: rules, writer: writer) { head in
-            PassthroughReply.head(for: head, configuration: configuration)
+            PassthroughReply.head(for: head, configuration: configuration, lifetimes: request.lifetimes)
         }
         let outcome = origin.fetch(upstreamRequest, into: sink)
         let error = sink.refusal ?? (sink.stoppedEarly ? nil : outcome.error)

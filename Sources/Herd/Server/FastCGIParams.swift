@@ -16,10 +16,9 @@ enum FastCGIParam {
     /// "1": forget this request's source instead of answering it (`herd
     /// purge`, straight on the worker's socket; nginx never sends it).
     static let purge = "HERD_PURGE"
-    /// nginx's `$request_id`, so nginx's log line and herd's share an id
-    /// (`X-Request-Id` from a proxy in front is taken first).
+    /// nginx's `$herd_request_id` (its `$request_id`, or a trusted proxy's
+    /// X-Request-Id), so nginx's, herd's and the app's log lines share an id.
     static let requestID = "HERD_REQUEST_ID"
-    static let forwardedRequestID = "HTTP_X_REQUEST_ID"
     /// Validators and ranges: the client's on a bypass, nginx's own
     /// revalidation otherwise (`$herd_param_*`); passed to the origin
     /// unless they name one of herd's ETags.
@@ -27,4 +26,12 @@ enum FastCGIParam {
     static let ifModifiedSince = "HTTP_IF_MODIFIED_SINCE"
     static let range = "HTTP_RANGE"
     static let ifRange = "HTTP_IF_RANGE"
+    /// The media location's lifetimes, seconds (`$herd_media_ttl`,
+    /// `$herd_redirect_ttl`, `$herd_not_found_ttl`): what herd puts in
+    /// Cache-Control for a success, a redirect without a lifetime of its
+    /// own, and a 404/410, instead of cache.ttl, cache.redirect_ttl and
+    /// cache.error_ttl. nginx and browsers then keep what the location says.
+    static let ttl = "HERD_TTL"
+    static let redirectTTL = "HERD_REDIRECT_TTL"
+    static let notFoundTTL = "HERD_NOT_FOUND_TTL"
 }

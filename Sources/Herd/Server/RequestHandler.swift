@@ -91,7 +91,7 @@ final class RequestHandler: FastCGIResponder {
     /// nginx's `$request_id` when the shipped snippet passes it, so the
     /// worker's log line and nginx's access log share an id; else our own.
     private static func requestID(from params: some RequestParams) -> String {
-        if let id = params.param(FastCGIParam.forwardedRequestID) ?? params.param(FastCGIParam.requestID),
+        if let id = params.param(FastCGIParam.requestID),
            (1...64).contains(id.utf8.count),
            id.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7a) || $0 == 0x2d }) {
             return id

@@ -28,12 +28,18 @@ final class AppStack: @unchecked Sendable {
     /// `socketActivated`: each worker gets its socket as systemd's
     /// herd@N.socket hands it over (Harness/socket-activate.py holds it;
     /// `restartWorker` restarts as `systemctl restart` does).
-    /// `patchNginx` edits the rendered files before nginx starts.
+    /// `patchNginx` edits the rendered files before nginx starts;
+    /// `serverLines` go into the server block after the aggregator (an
+    /// admin's `set $herd_authorized_fetch 1;`). `originArguments` go to
+    /// the stand-in (demo/origin.py: `--app akkoma`, `--authorized-fetch`).
     init(_ flavor: Flavor = .mastodon, workers count: Int = 1, herdArguments extra: [String] = [],
          upstreamURL: String? = nil, imageFormats: String? = nil, diskRoot: String? = nil, socketActivated: Bool = false,
+         originArguments: [String] = [], serverLines: String = "",
          patchNginx: ((URL) throws -> Void)? = nil) throws {
         directory = try Paths.temporaryDirectory("app")
-        (origin, originPort) = try Stack.startOrigin(root: Paths.demoMedia, directory: directory)
+        // The stand-in answers as the flavour's app does, unless told otherwise.
+        let appArguments = originArguments.contains("--app") ? originArguments : ["--app", flavor.rawValue] + originArguments
+        (origin, originPort) = try Stack.startOrigin(root: Paths.demoMedia, directory: directory, extraArguments: appArguments)
         let originPort = self.originPort
         let directory = self.directory
         sockets = (0..<count).map { directory.appendingPathComponent("herd-\($0).sock").path }
@@ -67,6 +73,7 @@ final class AppStack: @unchecked Sendable {
                 listen 127.0.0.1:\(port);
                 server_name localhost;
                 include herd/\(flavor.rawValue).conf;
+                \(serverLines)
             }
         }
         """
@@ -142,6 +149,12 @@ final class AppStack: @unchecked Sendable {
 
     func get(_ target: String, method: String = "GET", headers: [(String, String)] = [], timeout: Double = 30) throws -> HTTPResponse {
         try RawHTTP.request(port: port, method: method, target: target, headers: headers, timeout: timeout)
+    }
+
+    /// The headers of the last request the origin saw for a path.
+    func lastOriginHeaders(_ path: String) throws -> [String: String] {
+        let response = try RawHTTP.request(port: originPort, target: "/__last?path=\(path)")
+        return (try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: String]) ?? [:]
     }
 
     /// Requests the origin saw for a path (any query, any Accept).

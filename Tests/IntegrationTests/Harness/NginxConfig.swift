@@ -39,13 +39,18 @@ enum NginxConfig {
         return nginx
     }
 
-    /// The shipped maps a media location needs (the variant, bypasses),
-    /// for test configurations that include them one by one.
+    /// The shipped maps a media location needs (the variant, bypasses,
+    /// request ids), for test configurations that include them one by one;
+    /// their servers include herd/server/defaults.conf.
     static let mediaMaps = """
             include herd/http/accept-variant.conf;
+            include herd/http/app-key.conf;
+            include herd/http/request-id.conf;
             include herd/install/image-formats.conf;
             include herd/http/image-variant.conf;
+            include herd/http/public-files.conf;
             include herd/http/bypass.conf;
+            include herd/http/variables-hash.conf;
         """
 
     /// The main-context and http-context lines every test nginx needs:

@@ -160,9 +160,8 @@ final class Stack: @unchecked Sendable {
             server {
                 listen 127.0.0.1:\(port);
                 server_name localhost;
+                include herd/server/defaults.conf;
                 set $herd_cloudflare \(cloudflare ? 1 : 0);
-                set $herd_cache_variant "-";
-                set $herd_media_cached 0;
                 include herd/server/status.conf;
                 location / {
                     include herd/server/media-fastcgi.conf;
