@@ -5,7 +5,7 @@ PREFIX       ?= /usr/local
 DESTDIR      ?=
 BIN           = .build/$(CONFIG)/herd
 
-.PHONY: all build deps test test-system demo deb bench-passthrough bench-convert bench-offload bench-coalesce bench-memory bench-preview bench-peers release install clean
+.PHONY: all build deps test test-system demo deb bench-disk bench-passthrough bench-convert bench-offload bench-coalesce bench-memory bench-preview bench-peers release install clean
 
 all: build
 
@@ -67,10 +67,18 @@ bench-convert: release
 	HERD_BIN=$(RELEASE_BIN) python3 bench/formats.py
 	HERD_BIN=$(RELEASE_BIN) bench/convert-throughput.sh
 
-# The app microcache: app requests and latency with and without it.
+# The app microcache under an instance's traffic (browsers in several
+# languages, signed fetches with boost storms, tokens, sessions) in both
+# fetch modes: app requests per 1,000 with no cache, the microcache
+# article's configuration and Herd's, and answers that went to the wrong party.
 bench-offload: deps
+	python3 bench/offload.py
+
+# Mastodon's local media (originals, videos) through Herd's nginx
+# configuration beside nginx's own try_files, in one run.
+bench-disk: release
 	@scripts/install-deps.sh --bench
-	bench/offload.sh
+	HERD_BIN=$(RELEASE_BIN) python3 bench/disk.py
 
 # Peak memory of one conversion, measured (VmHWM) beside the estimate a
 # worker admits it by (image.memory_budget), per source format and output.

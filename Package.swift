@@ -109,7 +109,7 @@ let package = Package(
                            .product(name: "Crypto", package: "swift-crypto")],
             // Run as subprocesses: headless Chromium (BrowserTests), systemd's
             // socket activation (SocketActivationTests).
-            exclude: ["Harness/browser-decode.py", "Harness/socket-activate.py"]
+            exclude: ["Harness/browser-decode.py", "Harness/socket-activate.py", "Harness/tls-get.py"]
         ),
     ],
     swiftLanguageModes: [.v6]

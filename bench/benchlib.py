@@ -20,13 +20,16 @@ def free_port():
     return port
 
 
-def start_nginx(directory, app_url, sockets, flavor, connections=1024, backlog=None):
-    """nginx on 127.0.0.1 with herd/<flavor>.conf in front of `sockets`;
-    returns (process, port)."""
-    subprocess.run([os.path.join(REPO, "scripts/render-nginx.sh"), directory, app_url] + sockets, check=True)
-    port = free_port()
+def render(directory, app_url, sockets):
+    """Herd's nginx files into directory/herd for this run (scripts/render-nginx.sh)."""
+    subprocess.run([os.path.join(REPO, "scripts/render-nginx.sh"), directory, app_url] + sockets, check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def start_nginx_with(directory, http_lines, connections=1024):
+    """nginx on directory/nginx.conf: its own pid, logs and temp paths, and
+    `http_lines` in its http {} (after render()); returns the process."""
     user = "user root root;" if os.getuid() == 0 else ""
-    listen = f"127.0.0.1:{port}" + (f" backlog={backlog}" if backlog else "")
     with open(os.path.join(directory, "nginx.conf"), "w") as f:
         f.write(f"""{user}
 worker_processes 1;
@@ -38,14 +41,35 @@ events {{ worker_connections {connections}; }}
 http {{
     client_body_temp_path {directory}/tmp/body; fastcgi_temp_path {directory}/tmp/fastcgi; proxy_temp_path {directory}/tmp/proxy;
     uwsgi_temp_path {directory}/tmp/uwsgi; scgi_temp_path {directory}/tmp/scgi;
-    include herd/http.conf;
-    include herd/upstreams/{flavor}.conf;
     access_log off;
-    server {{ listen {listen}; include herd/{flavor}.conf; }}
+{http_lines}
 }}
 """)
-    process = subprocess.Popen([NGINX, "-p", directory + "/", "-c", os.path.join(directory, "nginx.conf")])
-    time.sleep(0.5)
+    return subprocess.Popen([NGINX, "-p", directory + "/", "-c", os.path.join(directory, "nginx.conf")])
+
+
+def wait_listening(ports, timeout=10):
+    deadline = time.monotonic() + timeout
+    for port in ports:
+        while True:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError("nothing listens on 127.0.0.1:%d" % port)
+            time.sleep(0.05)
+
+
+def start_nginx(directory, app_url, sockets, flavor, connections=1024, backlog=None):
+    """nginx on 127.0.0.1 with herd/<flavor>.conf in front of `sockets`;
+    returns (process, port)."""
+    render(directory, app_url, sockets)
+    port = free_port()
+    listen = f"127.0.0.1:{port}" + (f" backlog={backlog}" if backlog else "")
+    process = start_nginx_with(directory, f"""    include herd/http.conf;
+    include herd/upstreams/{flavor}.conf;
+    server {{ listen {listen}; include herd/{flavor}.conf; }}""", connections)
+    wait_listening([port])
     return process, port
 
 
