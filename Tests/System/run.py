@@ -337,7 +337,7 @@ def package_container(root, previous_deb, new_deb, origins):
         upgrade = {}
 
         def install_new():
-            upgrade["result"] = container.sh("apt-get install -y -q ./%s" % os.path.basename(new_deb), check=False)
+            upgrade["result"] = container.sh("apt-get install -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold ./%s" % os.path.basename(new_deb), check=False)
         check_under_load("upgrade %s → %s" % (os.path.basename(previous_deb), os.path.basename(new_deb)), install_new)
         RESULTS.check("upgrade: apt-get install succeeded", upgrade["result"].returncode == 0, upgrade["result"].stdout[-1500:]
                       if upgrade["result"].returncode else "")
@@ -482,7 +482,7 @@ def upgrade_from_0_1_0(root, old_deb, new_deb):
         RESULTS.note("0.1.0 after a worker ran and nginx reloaded (the defect)", "statuses %s" % statuses)
         os.remove(container.path("/root/" + os.path.basename(old_deb)))
         shutil.copy(new_deb, container.path("/root/"))
-        container.sh("apt-get install -y -q ./%s" % os.path.basename(new_deb))
+        container.sh("apt-get install -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold ./%s" % os.path.basename(new_deb))
         container.sh("systemctl reload nginx")
         time.sleep(1)
         statuses = [request("%s?new=%d" % (PHOTO, n), "*/*")[0] for n in range(4)]
