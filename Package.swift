@@ -43,25 +43,29 @@ let package = Package(
 
         // glibc GNU extensions, compiled with _GNU_SOURCE in their own C target.
         .target(name: "CSystemShims"),
+        // The one Swift module that calls libc and CSystemShims outside the
+        // C-wrapping ones: EINTR and errors, signals, malloc tuning, threads,
+        // clocks and dates, locks, openat2 below a root, bounded child processes.
+        .target(name: "System", dependencies: ["CSystemShims"]),
 
         // MARK: Modules that import C
         .target(
             name: "FastCGI",
-            dependencies: ["CFastCGI", "CSystemShims", "Basics"]
+            dependencies: ["CFastCGI", "CSystemShims", "System", "Basics"]
         ),
         .target(
             name: "Upstream",
-            dependencies: ["CCurl", "Basics"]
+            dependencies: ["CCurl", "System", "Basics"]
         ),
         .target(
             name: "Imaging",
-            dependencies: ["CTurboJPEG", "CPNG", "CWebP", "CAVIF", "CGIF", "CZlib", "CJXL", "CHEIF", "Basics"]
+            dependencies: ["CTurboJPEG", "CPNG", "CWebP", "CAVIF", "CGIF", "CZlib", "CJXL", "CHEIF", "System", "Basics"]
         ),
 
         // MARK: Pure Swift
         .target(name: "Basics"),
         .target(name: "Negotiation", dependencies: ["Basics"]),
-        .target(name: "Coalescing", dependencies: ["Basics"]),
+        .target(name: "Coalescing", dependencies: ["System", "Basics"]),
         // Remote media: the connect-time address guard, remote URLs and the
         // signed URLs that name them (Akkoma's /proxy/, go-camo's), all
         // checked before any network activity.
@@ -69,6 +73,7 @@ let package = Package(
         .target(
             name: "Herd",
             dependencies: [
+                "System",
                 "Basics",
                 "FastCGI",
                 "Upstream",
@@ -76,8 +81,6 @@ let package = Package(
                 "Negotiation",
                 "Coalescing",
                 "Remote",
-                // pipe2(O_CLOEXEC) for the ffmpeg child (Preview/VideoFrame).
-                "CSystemShims",
                 // MD5 of nginx's cache keys (herd purge).
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -100,12 +103,12 @@ let package = Package(
         ),
         .testTarget(
             name: "HerdTests",
-            dependencies: ["Herd", "Basics", "FastCGI", "Upstream", "Imaging", "Negotiation", "Coalescing", "Remote", "HerdTestSupport",
+            dependencies: ["Herd", "System", "Basics", "FastCGI", "Upstream", "Imaging", "Negotiation", "Coalescing", "Remote", "HerdTestSupport",
                            .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["herd", "Herd", "Basics", "Imaging", "Remote", "HerdTestSupport",
+            dependencies: ["herd", "Herd", "System", "Basics", "Imaging", "Remote", "HerdTestSupport",
                            .product(name: "Crypto", package: "swift-crypto")],
             // Run as subprocesses: headless Chromium (BrowserTests), systemd's
             // socket activation (SocketActivationTests).
@@ -132,7 +135,7 @@ if Context.environment["HERD_FUZZ"] != nil {
         ("FuzzConfigValue", "fuzz-config-value", ["Herd", .product(name: "TOMLKit", package: "TOMLKit")]),
         ("FuzzConfigLoader", "fuzz-config-loader", ["Herd"]),
         ("FuzzResponseHead", "fuzz-response-head", ["Upstream"]),
-        ("FuzzRemoteURL", "fuzz-remote-url", ["Herd", "Remote"]),
+        ("FuzzRemoteURL", "fuzz-remote-url", ["Herd", "Remote", "System"]),
     ]
     for target in fuzzTargets {
         package.targets.append(.executableTarget(

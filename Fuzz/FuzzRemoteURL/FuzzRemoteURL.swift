@@ -15,6 +15,7 @@
 //   - a normalised media type is one lowercase `type/subtype`.
 @testable import Herd
 import Remote
+import System
 
 private func violated(_ property: String, _ input: String, _ details: String) -> Never {
     fatalError("FuzzRemoteURL: \(property) — input \(String(reflecting: input)): \(details)")
@@ -61,7 +62,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             }
         }
     }
-    if let resolved = RemoteURL(RemoteURL.resolve(RemoteURL.percentEncodingNonASCII(text), against: base)) {
+    if let resolved = RemoteURL(RemoteURL.resolve(PercentEncoding.encodingNonASCII(text), against: base)) {
         checkParsed(resolved, text)
     }
     _ = try? SignedProxyURL.verify(path: Substring("/proxy/" + text), secret: secret)

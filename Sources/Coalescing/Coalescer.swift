@@ -1,4 +1,5 @@
 import Basics
+import System
 
 /// Single flight for blocking callers (herd's worker threads): one caller
 /// per key does the work, the others wait for its result until a deadline.

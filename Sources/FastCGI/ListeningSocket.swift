@@ -1,4 +1,5 @@
 import Basics
+import System
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,3 +1,5 @@
+import Basics
+
 /// A remote URL herd may fetch: `http` or `https`, a host, no credentials,
 /// not `localhost`. Parsed strictly, without Foundation, before any network
 /// activity; the address the host resolves to is judged later, at connect
@@ -95,27 +97,12 @@ public struct RemoteURL: Equatable, Sendable {
         scheme + "://" + host + (port.map { ":\($0)" } ?? "")
     }
 
-    /// Bytes outside ASCII in a `Location` (raw UTF-8, which servers send)
-    /// percent-encoded, as browsers do; the URL is then checked as usual.
-    public static func percentEncodingNonASCII(_ location: String) -> String {
-        guard location.utf8.contains(where: { $0 >= 0x80 }) else { return location }
-        var output = ""
-        for byte in location.utf8 {
-            if byte >= 0x80 {
-                output += "%" + String(byte, radix: 16, uppercase: true)
-            } else {
-                output.unicodeScalars.append(Unicode.Scalar(byte))
-            }
-        }
-        return output
-    }
-
     /// A redirect's `Location` made absolute against the URL it came from
     /// (RFC 3986 §5.2, without dot-segment removal: the next hop is checked
     /// as a whole URL anyway). A Location with another scheme is returned as
     /// it is, for `RemoteURL.init` to refuse.
     public static func resolve(_ location: String, against base: RemoteURL) -> String {
-        let trimmed = location.trimmingASCIIWhitespace()
+        let trimmed = location.trimmingHTTPWhitespace()
         if let colon = trimmed.firstIndex(of: ":"),
            trimmed[..<colon].first?.isLetter == true,
            trimmed[..<colon].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+-.".contains($0)) }) {
@@ -128,45 +115,5 @@ public struct RemoteURL: Equatable, Sendable {
         if trimmed.isEmpty { return base.absolute }
         let directory = path[...(path.lastIndex(of: "/") ?? path.startIndex)]
         return base.origin + directory + trimmed
-    }
-}
-
-extension String {
-    func trimmingASCIIWhitespace() -> String {
-        var view = Substring(self)
-        while let first = view.first, first == " " || first == "\t" { view.removeFirst() }
-        while let last = view.last, last == " " || last == "\t" { view.removeLast() }
-        return String(view)
-    }
-}
-
-public enum PercentEncoding {
-    public static func decode(_ text: String) -> String? {
-        var bytes: [UInt8] = []
-        var iterator = Array(text.utf8)[...]
-        while let byte = iterator.popFirst() {
-            if byte == UInt8(ascii: "%") {
-                guard iterator.count >= 2, let value = UInt8(String(decoding: iterator.prefix(2), as: UTF8.self), radix: 16) else { return nil }
-                bytes.append(value)
-                iterator = iterator.dropFirst(2)
-            } else {
-                bytes.append(byte)
-            }
-        }
-        return String(validating: bytes, as: UTF8.self)
-    }
-
-    public static func encode(_ text: String) -> String {
-        var output = ""
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
-                output.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
-                output += "%" + (byte < 16 ? "0" : "") + String(byte, radix: 16, uppercase: true)
-            }
-        }
-        return output
     }
 }

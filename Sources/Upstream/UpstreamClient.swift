@@ -1,5 +1,6 @@
 import Basics
 import CCurl
+import System
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,5 +1,6 @@
 import Testing
 @testable import Herd
+import System
 
 /// The bounded child process HEIC decodes and video frames run in: the
 /// deadline, the address-space limit and the output cap each end it.

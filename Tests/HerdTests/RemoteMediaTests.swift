@@ -7,6 +7,7 @@ import Remote
 import Testing
 import Upstream
 @testable import Herd
+import System
 
 /// Signed remote URLs without nginx or a network: recorded params in, a
 /// recording writer out, a scripted "remote" behind the `RemoteFetcher`

@@ -1,6 +1,7 @@
 import Basics
 import Foundation
 import Testing
+import System
 #if canImport(Glibc)
 import Glibc
 #endif

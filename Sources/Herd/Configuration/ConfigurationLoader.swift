@@ -1,4 +1,5 @@
 import Foundation
+import System
 import TOMLKit
 
 /// Builds the effective configuration from defaults, one TOML file, the
@@ -169,22 +170,7 @@ public enum ConfigurationLoader {
 /// child survived is parsed for real. Runs at start-up, before any thread.
 enum TOMLParserProbe {
     static func survives(_ text: String) -> Bool {
-        let child = fork()
-        if child == 0 {
-            // Quietly: no assertion message, no crash backtrace.
-            signal(SIGABRT, SIG_DFL)
-            let null = open("/dev/null", O_WRONLY)
-            if null >= 0 { dup2(null, 2) }
-            _ = try? TOMLTable(string: text)
-            _exit(0)
-        }
-        guard child > 0 else { return true }  // cannot fork: parse in-process as before
-        var status: Int32 = 0
-        while waitpid(child, &status, 0) < 0 {
-            guard errno == EINTR else { return true }
-        }
-        // Exited normally (WIFEXITED: the low seven bits are zero) with 0.
-        return status & 0x7f == 0 && (status >> 8) & 0xff == 0
+        ForkedProbe.survives { _ = try? TOMLTable(string: text) }
     }
 }
 

@@ -1,6 +1,7 @@
 import Negotiation
 import FastCGI
 import Imaging
+import System
 
 /// Everything a worker can be told, with the defaults an admin gets when a
 /// key is absent. Where a lower module has its own default (the encoder's
@@ -223,7 +224,7 @@ public struct HerdConfiguration: Sendable, Equatable {
         // Most threads wait (on the origin, on another request's fetch or
         // conversion) rather than compute; conversions have their own,
         // per-core limit. A burst is only coalesced as far as it fits here.
-        return min(256, max(32, 8 * System.coreCount))
+        return min(256, max(32, 8 * ThisProcess.coreCount))
     }
 
     /// Requests waiting on one origin host at once, after resolving "automatic".
@@ -233,7 +234,7 @@ public struct HerdConfiguration: Sendable, Equatable {
 
     /// Conversions at once after resolving "automatic".
     public var effectiveImageWorkers: Int {
-        image.workers > 0 ? image.workers : System.coreCount
+        image.workers > 0 ? image.workers : ThisProcess.coreCount
     }
 
     public var bindAddress: BindAddress {

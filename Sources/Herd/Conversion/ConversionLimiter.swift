@@ -1,4 +1,5 @@
 import Basics
+import System
 
 /// Bounds conversions in number and in bytes: at most `slots` run at once
 /// (one per core by default, so encoders do not fight over CPUs), together

@@ -1,9 +1,7 @@
 import ArgumentParser
 import Foundation
 import Imaging
-#if canImport(Glibc)
-import Glibc
-#endif
+import System
 
 /// HEIC/HEIF decoded in a child process (`herd decode-heif`, a
 /// `BoundedChild`), never in a worker: libheif 1.15 trusts the HEVC
@@ -21,12 +19,7 @@ struct HEIFDecodeChild: Sendable {
     /// through prlimit and unshare, whose /proc/self is their own, and a
     /// process in a new user namespace may not exec /proc/<worker>/exe).
     /// After an upgrade replaced the file, the new binary answers the same.
-    static let executable: String = {
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        guard length > 0 else { return CommandLine.arguments[0] }
-        return String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }()
+    static var executable: String { ThisProcess.executablePath }
     /// The child's fixed cost in address space: herd's binary and its
     /// libraries mapped (measured ~400 MB with Debian's codecs), plus margin.
     static let baseAddressSpace = 768 << 20

@@ -1,10 +1,7 @@
 import Basics
 import Imaging
-import Remote
+import System
 import Upstream
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// A media request for a file below `upstream.root`. What nginx can send
 /// itself goes back to it as `X-Accel-Redirect` to its internal location
@@ -29,7 +26,7 @@ struct DiskAnswer {
             file = try root.open(path)
         } catch .outsideRoot {
             return Self.missing(request, reason: "outside_root", detail: "\(path) leads outside \(root.path)")
-        } catch .notFound, .notAFile, .system(ENAMETOOLONG), .system(EACCES) {
+        } catch let error where error.meansNotFound {
             return Self.missing(request, reason: "not_found", detail: nil)
         } catch {
             return .failure(Refusal(status: 500, reason: "disk_error", detail: "\(path): \(error)"))
@@ -53,7 +50,7 @@ struct DiskAnswer {
             ("Content-Type", format?.mimeType ?? "application/octet-stream"),
             ("Content-Length", String(body.count)),
             ("ETag", file.etag),
-            ("Last-Modified", Self.httpDate(file.modified.tv_sec)),
+            ("Last-Modified", HTTPDate.imfFixdate(secondsSinceEpoch: file.modified.tv_sec)),
             ("X-Herd-Source", "disk"),
         ])
         let source = SourceResponse(head: head, body: body)
@@ -96,16 +93,5 @@ struct DiskAnswer {
     /// reach `evil`, nor `evil ` reach `evil`).
     static func encodedPath(_ path: String) -> String {
         path.split(separator: "/", omittingEmptySubsequences: false).map { PercentEncoding.encode(String($0)) }.joined(separator: "/")
-    }
-
-    /// RFC 9110's IMF-fixdate, by strftime in the C locale (no formatter
-    /// object made per request).
-    static func httpDate(_ seconds: Int) -> String {
-        var time = time_t(seconds)
-        var parts = tm()
-        gmtime_r(&time, &parts)
-        var buffer = [CChar](repeating: 0, count: 40)
-        let count = strftime(&buffer, buffer.count, "%a, %d %b %Y %H:%M:%S GMT", &parts)
-        return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

@@ -3,6 +3,7 @@ import Coalescing
 import Imaging
 import Negotiation
 import Upstream
+import System
 
 /// The answer step: from a whole source to the reply for this request's
 /// variant. The original, a conversion (one per source and variant at a

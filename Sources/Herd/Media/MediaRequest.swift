@@ -88,7 +88,7 @@ struct MediaRequest {
         if configuration.server.behindCloudflareFree {
             let extracted = FormatQuery.extract(from: target.query, formats: formats)
             variant = extracted.variant
-            forward = RequestTarget.percentEncodingUnsafe(String(target.path)) + (extracted.remainingQuery.map { "?" + $0 } ?? "")
+            forward = PercentEncoding.encodingUnsafeInURL(String(target.path)) + (extracted.remainingQuery.map { "?" + $0 } ?? "")
         } else if named == nil {
             variant = AcceptNegotiation.variant(accept: params.param(FastCGIParam.accept), formats: formats)
         } else {

@@ -1,6 +1,7 @@
 import Basics
 import Coalescing
 import Upstream
+import System
 
 /// The fetch step: the source cache, then one fetch per source at a time
 /// (single flight), then the origin. Whatever the path, one outcome.

@@ -1,3 +1,4 @@
+import Basics
 import Upstream
 
 /// A whole origin response: what the source cache keeps and what a

@@ -1,6 +1,7 @@
 import Basics
 import Prometheus
 import Upstream
+import System
 
 /// The worker's Prometheus metrics, served on `/metrics`.
 public final class HerdMetrics: Sendable {

@@ -3,6 +3,7 @@ import Coalescing
 import Imaging
 import Negotiation
 import Upstream
+import System
 
 /// Why a preview was not made (the reason in the log and metrics).
 struct PreviewFailure: Error {

@@ -1,8 +1,5 @@
 import Basics
-import CSystemShims
-#if canImport(Glibc)
-import Glibc
-#endif
+import System
 
 /// A video's first frame, as PNG, made by ffmpeg in a process of its own.
 ///

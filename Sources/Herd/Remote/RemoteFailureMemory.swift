@@ -1,5 +1,6 @@
 import Basics
 import Upstream
+import System
 
 /// Remote URLs that failed a moment ago (no answer, a 5xx, a refused
 /// address, too large), not fetched again for `remote.failure_ttl` seconds,

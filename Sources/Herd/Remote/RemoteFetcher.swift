@@ -1,6 +1,7 @@
 import Basics
 import Remote
 import Upstream
+import System
 
 /// Fetches a remote URL from the open internet, for the signed-URL
 /// sources (`SignedRemoteSource`, `CamoSource`). Wraps this thread's
@@ -121,7 +122,7 @@ private final class RedirectInterceptor: UpstreamResponseSink {
 
     func receiveHead(_ head: UpstreamResponseHead) -> Bool {
         if [301, 302, 303, 307, 308].contains(head.status), let target = head.value(of: "Location"), !target.isEmpty {
-            location = RemoteURL.percentEncodingNonASCII(target)
+            location = PercentEncoding.encodingNonASCII(target)
             return false
         }
         guard (200...299).contains(head.status) || head.status == 304 else {

@@ -1,6 +1,7 @@
 import Basics
 import Remote
 import Upstream
+import System
 
 /// A remote server's response head reduced to what a client may see, at
 /// the boundary: everything after (the source cache, conversions, the

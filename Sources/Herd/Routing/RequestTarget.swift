@@ -122,20 +122,5 @@ public struct RequestTarget: Sendable, Equatable {
     /// The URI to append to the origin's base URL: bytes outside printable
     /// ASCII and the few characters libcurl's URL parser refuses are
     /// percent-encoded; everything else goes as the client sent it.
-    public var forwardable: String { Self.percentEncodingUnsafe(raw) }
-
-    static func percentEncodingUnsafe(_ text: String) -> String {
-        var output = ""
-        output.reserveCapacity(text.utf8.count)
-        for byte in text.utf8 {
-            switch byte {
-            case 0x80...0xff, UInt8(ascii: "\""), UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: "{"),
-                 UInt8(ascii: "}"), UInt8(ascii: "|"), UInt8(ascii: "^"), UInt8(ascii: "`"):
-                output += "%" + String(byte, radix: 16, uppercase: true)
-            default:
-                output.unicodeScalars.append(Unicode.Scalar(byte))
-            }
-        }
-        return output
-    }
+    public var forwardable: String { PercentEncoding.encodingUnsafeInURL(raw) }
 }

@@ -1,8 +1,6 @@
 import Basics
 import Logging
-#if canImport(Glibc)
-import Glibc
-#endif
+import System
 
 /// herd's log lines on standard error (systemd sends them to the journal),
 /// in swift-log's `StreamLogHandler` format:
@@ -42,7 +40,7 @@ struct LineLogHandler: LogHandler {
         }
         pairs.sort { $0.key < $1.key }
 
-        var line = Self.timestamp()
+        var line = HTTPDate.localTimestamp()
         line.reserveCapacity(256)
         line += " "
         line += event.level.rawValue
@@ -62,37 +60,7 @@ struct LineLogHandler: LogHandler {
         line += "] "
         line += event.message.description
         line += "\n"
-        line.withUTF8 { Self.writeAll($0) }
+        line.withUTF8 { StandardError.write($0) }
     }
 
-    private static func writeAll(_ bytes: UnsafeBufferPointer<UInt8>) {
-        guard var next = bytes.baseAddress else { return }
-        var left = bytes.count
-        while left > 0 {
-            let written = write(2, next, left)
-            if written < 0 {
-                if errno == EINTR { continue }
-                return
-            }
-            next += written
-            left -= written
-        }
-    }
-
-    /// The second and its text, shared by every thread.
-    private static let cachedSecond = Locked<(second: Int, text: String)>((-1, ""))
-
-    /// Local time as `StreamLogHandler` writes it (`%Y-%m-%dT%H:%M:%S%z`).
-    private static func timestamp() -> String {
-        let now = time(nil)
-        if let cached = cachedSecond.withLock({ $0.second == now ? $0.text : nil }) { return cached }
-        var seconds = now
-        var local = tm()
-        var buffer = [CChar](repeating: 0, count: 64)
-        guard localtime_r(&seconds, &local) != nil else { return "<unknown>" }
-        strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%S%z", &local)
-        let text = String(cString: buffer)
-        cachedSecond.withLock { $0 = (now, text) }
-        return text
-    }
 }

@@ -2,6 +2,7 @@ import Basics
 import FastCGI
 import Logging
 import Upstream
+import System
 
 /// Answers the requests of one accept thread: validates the URI, routes
 /// it, and hands media requests to the media path with this thread's

@@ -1,6 +1,7 @@
 import Coalescing
 import Imaging
 import Logging
+import System
 
 /// What every worker thread shares: immutable configuration, the metrics
 /// registry, the root logger, the image pipeline and its CPU limiter, the

@@ -1,9 +1,7 @@
 import FastCGI
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
 import Upstream
+import System
 
 /// Runs one worker until SIGTERM or SIGINT: listen, serve, drain, exit.
 public enum WorkerProcess {
@@ -16,7 +14,7 @@ public enum WorkerProcess {
         ShutdownSignals.block()
         // Measured (make bench-convert's throughput run, 2 cores): peak RSS
         // 563 MiB with glibc's default arenas, 155 MiB with this.
-        ShutdownSignals.tuneMalloc(arenas: configuration.effectiveImageWorkers)
+        MallocTuning.apply(arenas: configuration.effectiveImageWorkers)
         UpstreamClient.globalInit()
 
         let address = configuration.bindAddress
@@ -69,7 +67,7 @@ public enum WorkerProcess {
             logger.warning("decoder children share the worker's network: `unshare --net --map-root-user` is refused here (RestrictNamespaces=, or unprivileged user namespaces off)")
         }
         if !configuration.mediaProxy.secretKeyBase.isEmpty, !configuration.mediaProxy.ffmpeg.isEmpty,
-           access(configuration.mediaProxy.ffmpeg, X_OK) != 0 {
+           !ThisProcess.canExecute(configuration.mediaProxy.ffmpeg) {
             logger.warning("ffmpeg not found: video previews redirect to the original",
                            metadata: ["media_proxy.ffmpeg": .string(configuration.mediaProxy.ffmpeg)])
         }

@@ -1,4 +1,5 @@
 import Basics
+import System
 
 /// Caps how many of a worker's fetches may be in flight to one origin host
 /// while that host is stalled.

@@ -1,6 +1,7 @@
 import Basics
 import Coalescing
 import Upstream
+import System
 
 /// The worker's in-memory source cache and the single-flight table for
 /// origin fetches.

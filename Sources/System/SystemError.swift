@@ -23,9 +23,11 @@ public struct SystemError: Error, CustomStringConvertible, Sendable {
     }
 }
 
-/// Runs a system call, retrying on EINTR, and throws on -1.
+/// Runs a system call, retrying on EINTR, and throws on -1: the one place
+/// herd's Swift handles EINTR.
 @discardableResult
-func retryingOnInterrupt(_ call: String, detail: String? = nil, _ body: () -> Int32) throws(SystemError) -> Int32 {
+public func retryingOnInterrupt<Result: BinaryInteger>(_ call: String, detail: String? = nil,
+                                                       _ body: () -> Result) throws(SystemError) -> Result {
     while true {
         let result = body()
         if result != -1 { return result }
@@ -33,3 +35,6 @@ func retryingOnInterrupt(_ call: String, detail: String? = nil, _ body: () -> In
         throw SystemError(call, detail: detail)
     }
 }
+
+/// `errno` as it is now, for code outside this module.
+public var currentErrno: Int32 { errno }

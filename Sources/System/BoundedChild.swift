@@ -1,4 +1,3 @@
-import Basics
 import CSystemShims
 #if canImport(Glibc)
 import Glibc
@@ -17,22 +16,28 @@ import Glibc
 /// mask, no environment but PATH, stdin and stderr on /dev/null and no
 /// inherited descriptor; stdout is read up to a cap, and the child is
 /// killed at the wall-clock deadline.
-struct BoundedChild: Sendable {
-    struct Limits: Sendable {
+public struct BoundedChild: Sendable {
+    public struct Limits: Sendable {
         /// Address space, bytes (RLIMIT_AS).
-        var memory: Int
+        public var memory: Int
         /// Wall-clock seconds; CPU seconds are capped to the same.
-        var timeout: Double
+        public var timeout: Double
         /// Most bytes read from the child's stdout.
-        var maxOutputBytes: Int
+        public var maxOutputBytes: Int
+
+        public init(memory: Int, timeout: Double, maxOutputBytes: Int) {
+            self.memory = memory
+            self.timeout = timeout
+            self.maxOutputBytes = maxOutputBytes
+        }
     }
 
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
     }
 
     /// Whether `unshare --net --map-root-user` works here (probed once per process).
-    static let isolatesNetwork: Bool = canIsolateNetwork()
+    public static let isolatesNetwork: Bool = canIsolateNetwork()
 
     static let prlimit = "/usr/bin/prlimit"
     static let unshare = "/usr/bin/unshare"
@@ -40,9 +45,9 @@ struct BoundedChild: Sendable {
     /// Writes `input` to a temporary file, runs `arguments(path)` under the
     /// limits and returns what it wrote on stdout, if it exited with 0.
     /// `name` is the program's name in failures.
-    static func run(_ name: String, input: [UInt8], limits: Limits, arguments: (String) -> [String]) -> Result<[UInt8], Failure> {
+    public static func run(_ name: String, input: [UInt8], limits: Limits, arguments: (String) -> [String]) -> Result<[UInt8], Failure> {
         var random = SystemRandomNumberGenerator()
-        let path = "/tmp/herd-\(name)-\(getpid())-\(SourceHash.hex(random.next()))"
+        let path = "/tmp/herd-\(name)-\(getpid())-\(String(random.next() as UInt64, radix: 16))"
         let file = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard file >= 0 else { return .failure(Failure(description: "cannot create a temporary file: errno \(errno)")) }
         defer { unlink(path) }
@@ -75,11 +80,9 @@ struct BoundedChild: Sendable {
             let remaining = limits.timeout - (MonotonicClock.now() - started)
             if remaining <= 0 { failure = "over the \(limits.timeout) s limit"; break }
             var poller = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&poller, 1, Int32(min(remaining * 1000, 1000).rounded(.up)))
-            if ready < 0, errno == EINTR { continue }
+            let ready = (try? retryingOnInterrupt("poll") { poll(&poller, 1, Int32(min(remaining * 1000, 1000).rounded(.up))) }) ?? 0
             if ready <= 0 { continue }
-            let count = buffer.withUnsafeMutableBytes { read(readEnd, $0.baseAddress, $0.count) }
-            if count < 0, errno == EINTR { continue }
+            let count = (try? retryingOnInterrupt("read") { buffer.withUnsafeMutableBytes { read(readEnd, $0.baseAddress, $0.count) } }) ?? -1
             if count <= 0 { break }
             output.append(contentsOf: buffer[0..<count])
             if output.count > limits.maxOutputBytes { failure = "output over \(limits.maxOutputBytes) bytes"; break }
@@ -88,16 +91,15 @@ struct BoundedChild: Sendable {
         var status: Int32 = 0
         var reaped = false
         while failure == nil {
-            let result = waitpid(child, &status, WNOHANG)
-            if result == child { reaped = true; break }
-            if result < 0, errno != EINTR { reaped = true; break }
+            let result = (try? retryingOnInterrupt("waitpid") { waitpid(child, &status, WNOHANG) }) ?? -1
+            if result == child || result < 0 { reaped = true; break }
             if MonotonicClock.now() - started > limits.timeout { failure = "still running after \(limits.timeout) s"; break }
             var nothing = pollfd()
             _ = poll(&nothing, 0, 10)
         }
         if !reaped {
             kill(child, SIGKILL)
-            while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+            _ = try? retryingOnInterrupt("waitpid") { waitpid(child, &status, 0) }
         }
         if let failure { return .failure(Failure(description: "\(name) killed: \(failure)")) }
         // WIFEXITED and the exit status, or the signal that ended it.
@@ -113,16 +115,15 @@ struct BoundedChild: Sendable {
         guard access(unshare, X_OK) == 0,
               let child = spawn([unshare, "--net", "--map-root-user", "--", "/bin/true"], stdout: -1) else { return false }
         var status: Int32 = 0
-        while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+        _ = try? retryingOnInterrupt("waitpid") { waitpid(child, &status, 0) }
         return status == 0
     }
 
     private static func writeAll(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
         var offset = 0
         while offset < bytes.count {
-            let written = write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-            if written < 0, errno == EINTR { continue }
-            guard written > 0 else { return false }
+            guard let written = try? retryingOnInterrupt("write", { write(descriptor, bytes.baseAddress! + offset, bytes.count - offset) }),
+                  written > 0 else { return false }
             offset += written
         }
         return true
@@ -167,5 +168,27 @@ struct BoundedChild: Sendable {
             return nil
         }
         return pid
+    }
+}
+
+/// Runs `body` in a forked copy of this process, quietly (stderr to
+/// /dev/null, no crash backtrace), and says whether it ended normally: for
+/// a library call that may abort the process on hostile input (TOMLKit's
+/// parser does). If the process cannot fork, `body` is assumed to survive.
+public enum ForkedProbe {
+    public static func survives(_ body: () -> Void) -> Bool {
+        let child = fork()
+        if child == 0 {
+            signal(SIGABRT, SIG_DFL)
+            let null = open("/dev/null", O_WRONLY)
+            if null >= 0 { dup2(null, 2) }
+            body()
+            _exit(0)
+        }
+        guard child > 0 else { return true }
+        var status: Int32 = 0
+        guard (try? retryingOnInterrupt("waitpid", { waitpid(child, &status, 0) })) != nil else { return true }
+        // Exited normally (WIFEXITED: the low seven bits are zero) with 0.
+        return status & 0x7f == 0 && (status >> 8) & 0xff == 0
     }
 }

@@ -8,12 +8,12 @@ import Glibc
 /// below it with openat2(RESOLVE_BENEATH): `..` above the root, absolute
 /// paths and symlinks that lead out of it fail in the kernel, whatever the
 /// path says, and no file is followed by name a second time.
-final class DiskRoot: Sendable {
+public final class DiskRoot: Sendable {
     /// The resolved root, as nginx's internal location must alias it.
-    let path: String
+    public let path: String
     private let descriptor: Int32
 
-    enum OpenError: Error, Equatable {
+    public enum OpenError: Error, Equatable {
         /// No such file (or a directory on the way is missing).
         case notFound
         /// The path leads outside the root (a symlink or `..`).
@@ -21,31 +21,41 @@ final class DiskRoot: Sendable {
         /// A directory, a FIFO, a device: nothing to serve.
         case notAFile
         case system(Int32)
+
+        /// Nothing a client may have: missing, not a file, a name too long,
+        /// or a file herd's user may not read (a 404, not an error).
+        public var meansNotFound: Bool {
+            switch self {
+            case .notFound, .notAFile: true
+            case .system(let code): code == ENAMETOOLONG || code == EACCES
+            case .outsideRoot: false
+            }
+        }
     }
 
     /// A regular file below the root, open for reading.
-    struct File {
-        let descriptor: Int32
-        let size: Int
+    public struct File {
+        public let descriptor: Int32
+        public let size: Int
         /// stat's identity and time: the ETag and Last-Modified.
-        let inode: UInt64
-        let modified: timespec
+        public let inode: UInt64
+        public let modified: timespec
 
-        func close() { _ = Glibc.close(descriptor) }
+        public func close() { _ = Glibc.close(descriptor) }
 
         /// `"ino-size-mtime"` in hex: changes with any write or replacement.
-        var etag: String {
+        public var etag: String {
             "\"\(String(inode, radix: 16))-\(String(size, radix: 16))-\(String(modified.tv_sec, radix: 16))\(String(modified.tv_nsec, radix: 16))\""
         }
 
         /// Up to `count` bytes from `offset`.
-        func read(_ count: Int, at offset: Int = 0) -> [UInt8]? {
+        public func read(_ count: Int, at offset: Int = 0) -> [UInt8]? {
             var bytes = [UInt8](repeating: 0, count: count)
             var filled = 0
             while filled < count {
-                let got = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress! + filled, count - filled, off_t(offset + filled)) }
-                if got < 0, errno == EINTR { continue }
-                if got < 0 { return nil }
+                guard let got = try? retryingOnInterrupt("pread", {
+                    bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress! + filled, count - filled, off_t(offset + filled)) }
+                }) else { return nil }
                 if got == 0 { break }
                 filled += got
             }
@@ -54,7 +64,7 @@ final class DiskRoot: Sendable {
     }
 
     /// Opens the root; nil with a reason when it is not a directory.
-    init(_ configured: String) throws(OpenError) {
+    public init(_ configured: String) throws(OpenError) {
         guard let resolved = realpath(configured, nil) else { throw .system(errno) }
         path = String(cString: resolved)
         free(resolved)
@@ -66,7 +76,7 @@ final class DiskRoot: Sendable {
 
     /// Opens `relative` (a request path without its leading slash; it has
     /// passed RequestTarget's checks) below the root.
-    func open(_ relative: String) throws(OpenError) -> File {
+    public func open(_ relative: String) throws(OpenError) -> File {
         var trimmed = Substring(relative)
         while trimmed.hasPrefix("/") { trimmed = trimmed.dropFirst() }
         guard !trimmed.isEmpty else { throw .notAFile }
