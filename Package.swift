@@ -68,8 +68,10 @@ let package = Package(
         .target(name: "Coalescing", dependencies: ["System", "Basics"]),
         // Remote media: the connect-time address guard, remote URLs and the
         // signed URLs that name them (Akkoma's /proxy/, go-camo's), all
-        // checked before any network activity.
-        .target(name: "Remote", dependencies: ["Basics", .product(name: "Crypto", package: "swift-crypto")]),
+        // checked before any network activity; the remote fetcher (redirects
+        // followed and checked hop by hop, failures remembered, the remote's
+        // head allowed in by name).
+        .target(name: "Remote", dependencies: ["System", "Basics", "Upstream", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "Herd",
             dependencies: [

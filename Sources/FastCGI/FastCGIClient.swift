@@ -1,3 +1,4 @@
+import System
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -50,8 +51,7 @@ public enum FastCGIClient {
         var buffer: [UInt8] = []
         while true {
             var chunk = [UInt8](repeating: 0, count: 16 << 10)
-            let count = chunk.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
-            if count < 0, errno == EINTR { continue }
+            let count = (try? retryingOnInterrupt("recv") { chunk.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) } }) ?? -1
             guard count > 0 else { throw Failure(description: count == 0 ? "the worker closed before ending the request" : "recv: errno \(errno)") }
             buffer += chunk[0..<count]
             while buffer.count >= 8 {
@@ -78,8 +78,9 @@ public enum FastCGIClient {
     private static func send(_ descriptor: Int32, _ bytes: [UInt8]) throws(Failure) {
         var offset = 0
         while offset < bytes.count {
-            let sent = bytes.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
-            if sent < 0, errno == EINTR { continue }
+            let sent = (try? retryingOnInterrupt("send") {
+                bytes.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
+            }) ?? -1
             guard sent > 0 else { throw Failure(description: "send: errno \(errno)") }
             offset += sent
         }

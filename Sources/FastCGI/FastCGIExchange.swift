@@ -1,4 +1,5 @@
 import CFastCGI
+import System
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -116,13 +117,11 @@ public final class FastCGIExchange: RequestParams, ResponseWriter {
                       iovec(iov_base: UnsafeMutableRawPointer(mutating: second), iov_len: secondCount)]
         var index = 0
         while index < pieces.count {
-            let written = pieces.withUnsafeMutableBufferPointer { buffer in
-                writev(descriptor, buffer.baseAddress! + index, Int32(buffer.count - index))
-            }
-            if written < 0 {
-                if errno == EINTR { continue }
-                return false
-            }
+            guard let written = try? retryingOnInterrupt("writev", {
+                pieces.withUnsafeMutableBufferPointer { buffer in
+                    writev(descriptor, buffer.baseAddress! + index, Int32(buffer.count - index))
+                }
+            }) else { return false }
             var remaining = written
             while index < pieces.count, remaining >= pieces[index].iov_len {
                 remaining -= pieces[index].iov_len

@@ -166,11 +166,9 @@ public final class FastCGIServer: Sendable {
         while true {
             // After shutdown: what nginx has already sent is answered, then
             // the worker ends (the wait no longer blocks).
-            let count = herd_epoll_wait(epoll, &ready, draining ? Int32(ready.count) : 1, draining ? 0 : -1)
-            if count < 0 {
-                if errno == EINTR { continue }
-                return
-            }
+            guard let count = try? retryingOnInterrupt("epoll_wait", {
+                herd_epoll_wait(epoll, &ready, draining ? Int32(ready.count) : 1, draining ? 0 : -1)
+            }) else { return }
             var served = false
             for index in 0..<Int(count) {
                 let fd = ready[index]
@@ -240,9 +238,9 @@ public final class FastCGIServer: Sendable {
     private func acceptPending(rearmListener: Bool = true) {
         defer { if rearmListener, !withState({ $0.stopping }) { _ = herd_epoll_rearm(epoll, socket.descriptor) } }
         while true {
-            let fd = herd_accept_cloexec(socket.descriptor)
+            let fd = (try? retryingOnInterrupt("accept4") { herd_accept_cloexec(socket.descriptor) }) ?? -1
             if fd < 0 {
-                if errno == EINTR || errno == ECONNABORTED { continue }
+                if errno == ECONNABORTED { continue }
                 // EAGAIN: nothing more pending. EMFILE and the like: leave
                 // the rest in the backlog; a millisecond's pause keeps the
                 // re-armed listener from spinning until a descriptor frees.

@@ -10,7 +10,7 @@ import Glibc
 /// Not `Sendable`: each accept thread owns one client, and the handle keeps
 /// that thread's connections to the origin alive between requests (libcurl's
 /// per-handle connection cache), so there is no lock on the request path.
-public final class UpstreamClient: OriginFetching {
+public final class UpstreamClient: Fetching {
     public struct Configuration: Sendable {
         /// Longest wait to establish a TCP (and TLS) connection.
         public var connectTimeoutMilliseconds: Int

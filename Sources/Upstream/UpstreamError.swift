@@ -3,37 +3,48 @@ import Basics
 /// Why a fetch from the origin failed. `kind` is short and stable: it is a
 /// metric label (`herd_upstream_errors_total{kind=…}`) and a log field.
 public struct UpstreamError: HTTPFailure, CustomStringConvertible, Equatable {
-    public enum Kind: String, Sendable, CaseIterable {
+    /// A kind of failure: a short, stable label (a metric label and a log
+    /// field) and the status a client sees. The transport's kinds are here;
+    /// the remote fetcher adds its own (Remote: refused_url, …) as statics
+    /// of its own, so this module knows nothing of remote policy.
+    public struct Kind: Hashable, Sendable, CustomStringConvertible {
+        public let rawValue: String
+        public let status: Int
+
+        public init(_ label: String, status: Int) {
+            self.rawValue = label
+            self.status = status
+        }
+
+        public var description: String { rawValue }
+
         /// No answer (or no progress) within `upstream.timeout`, or over the
         /// transfer limit.
-        case timeout
+        public static let timeout = Kind("timeout", status: 504)
         /// The name did not resolve.
-        case dns
+        public static let dns = Kind("dns", status: 502)
         /// The connection was refused or could not be made.
-        case connect
+        public static let connect = Kind("connect", status: 502)
         /// TLS handshake or certificate verification failed.
-        case tls
+        public static let tls = Kind("tls", status: 502)
         /// The body is larger than `upstream.max_body_size`.
-        case bodyTooLarge = "body_too_large"
+        public static let bodyTooLarge = Kind("body_too_large", status: 502)
         /// The response head is larger than we accept.
-        case headersTooLarge = "headers_too_large"
+        public static let headersTooLarge = Kind("headers_too_large", status: 502)
         /// The origin broke HTTP: no reply, reset, truncated body.
-        case protocolError = "protocol"
-        /// nginx (or its client) went away while we were streaming.
-        case clientGone = "client_gone"
-        /// The host resolved to an address the guard refuses (remote URLs).
-        case refusedAddress = "refused_address"
-        /// A remote URL herd will not fetch: a redirect to another scheme,
-        /// credentials, localhost, a blocked domain (remote URLs).
-        case refusedURL = "refused_url"
-        /// More redirects than `remote.max_redirects`.
-        case tooManyRedirects = "too_many_redirects"
-        /// The remote answered 404 or 410 (remote URLs; its page is not passed on).
-        case remoteNotFound = "remote_not_found"
-        /// The remote answered another error, or a 3xx without a Location.
-        case remoteError = "remote_error"
+        public static let protocolError = Kind("protocol", status: 502)
+        /// nginx (or its client) went away while we were streaming: 499
+        /// (nginx's "client closed the request"), for the log only.
+        public static let clientGone = Kind("client_gone", status: 499)
+        /// The client's admission hook refused the address it was about to
+        /// connect to (the remote fetcher's address guard).
+        public static let refusedAddress = Kind("refused_address", status: 403)
         /// Anything else libcurl reports.
-        case other
+        public static let other = Kind("other", status: 502)
+
+        /// The transport's kinds.
+        public static let transport: [Kind] = [.timeout, .dns, .connect, .tls, .bodyTooLarge, .headersTooLarge,
+                                              .protocolError, .clientGone, .refusedAddress, .other]
     }
 
     public let kind: Kind
@@ -45,18 +56,8 @@ public struct UpstreamError: HTTPFailure, CustomStringConvertible, Equatable {
         self.message = message
     }
 
-    /// The status a client sees: 504 for timeouts, 502 for the rest of the
-    /// origin's failures; 499 (nginx's "client closed the request") when
-    /// nobody is listening any more, for the log only.
-    public var status: Int {
-        switch kind {
-        case .timeout: 504
-        case .clientGone: 499
-        case .refusedAddress, .refusedURL: 403
-        case .remoteNotFound: 404
-        default: 502
-        }
-    }
+    /// The status a client sees, by kind.
+    public var status: Int { kind.status }
 
     public var reason: String { kind.rawValue }
     public var detail: String { message }

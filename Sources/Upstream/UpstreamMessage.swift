@@ -50,7 +50,7 @@ public protocol UpstreamResponseSink: AnyObject {
 
 /// Fetches one request into a sink, blocking the calling thread:
 /// `UpstreamClient` over HTTP; a scripted origin in the unit tests.
-public protocol OriginFetching: AnyObject {
+public protocol Fetching: AnyObject {
     func fetch(_ request: UpstreamRequest, into sink: UpstreamResponseSink) -> UpstreamOutcome
 }
 

@@ -1,6 +1,6 @@
 import Foundation
 @testable import Herd
-import Remote
+@testable import Remote
 import Testing
 import Upstream
 #if canImport(Glibc)

@@ -54,6 +54,30 @@ struct MediaPathTests {
         #expect(origin.asked.map(\.url) == ["http://origin.test/media/clip.mp4"])
     }
 
+    @Test("an origin's own X-Herd-* headers (X-Herd-Source: disk, X-Herd-Variant, X-Herd-Error) never reach a client and change nothing",
+          arguments: ["/media/clip.mp4", "/media/photo.png"])
+    func originCannotForgeHerdHeaders(path: String) {
+        let forged: HTTPHeaders = [("X-Herd-Source", "disk"), ("X-Herd-Variant", "avif"), ("X-Herd-Error", "none"),
+                                   ("x-herd-anything", "1")]
+        let plain = ScriptedOrigin { request in
+            request.url.hasSuffix(".png") ? .init(headers: [("Content-Type", "image/png")], body: Self.photo)
+                : .init(headers: [("Content-Type", "video/mp4")], body: Self.notAnImage)
+        }
+        let forging = ScriptedOrigin { request in
+            request.url.hasSuffix(".png") ? .init(headers: [("Content-Type", "image/png")] + forged, body: Self.photo)
+                : .init(headers: [("Content-Type", "video/mp4")] + forged, body: Self.notAnImage)
+        }
+        let accept = RecordedParams("GET", path, ["HTTP_ACCEPT": "image/webp,*/*"])
+        let honest = Self.serve(Self.handler(plain), accept)
+        let forgedAnswer = Self.serve(Self.handler(forging), accept)
+        #expect(forgedAnswer.header("X-Herd-Source") == "origin")
+        #expect(forgedAnswer.headers.filter { $0.name.lowercased().hasPrefix("x-herd-") }.count
+                == honest.headers.filter { $0.name.lowercased().hasPrefix("x-herd-") }.count)
+        #expect(forgedAnswer.headers.allSatisfy { $0.name != "x-herd-anything" && $0.name != "X-Herd-Error" })
+        #expect(forgedAnswer.header("X-Herd-Variant") == honest.header("X-Herd-Variant"))
+        #expect(forgedAnswer.status == honest.status && forgedAnswer.body == honest.body)
+    }
+
     @Test("passthrough of a HEAD: GET's head, no body, never storable, the transfer stopped after the head")
     func passthroughHead() {
         let origin = ScriptedOrigin { _ in .init(headers: [("Content-Type", "video/mp4")], body: Self.notAnImage, pieceSize: 1000) }

@@ -3,7 +3,7 @@ import Foundation
 import HerdTestSupport
 import Imaging
 import Logging
-import Remote
+@testable import Remote
 import Testing
 import Upstream
 @testable import Herd
@@ -155,7 +155,7 @@ struct RemoteMediaTests {
         let remote = Self.answering(.init(headers: [("Content-Type", "image/jpeg"), ("Cache-Control", "private")], body: Self.photo))
         let writer = Self.serve(Self.handler(remote), Self.signed("https://remote.example/photo.jpg"), variant: "orig")
         #expect(writer.status == 200)
-        #expect(ResponseHeaders.forbidsSharedCache(writer.header("Cache-Control")))
+        #expect(CacheControl.forbidsSharedCache(writer.header("Cache-Control")))
         #expect(writer.values("X-Accel-Expires") == ["0"])
     }
 

@@ -87,7 +87,7 @@ struct ResponseHeadersTests {
                            ("Digest", "sha-256=x"), ("Content-Disposition", "attachment; filename=evil.html"),
                            ("Content-Location", "/x"), ("Content-Language", "en"), ("Age", "9999"),
                            ("Last-Modified", "Mon, 01 Jan 2024 00:00:00 GMT"), ("X-Other", "kept")])
-        let names = Set(ResponseHeaders.fromOrigin(origin, configuration: configuration, replacingRepresentation: true)
+        let names = Set(ResponseHeaders.fromOrigin(origin, from: .origin, configuration: configuration, replacingRepresentation: true)
             .map { $0.name.lowercased() })
         for dropped in ["content-type", "content-encoding", "content-md5", "digest", "content-disposition",
                         "content-location", "content-language", "age"] {
@@ -101,7 +101,7 @@ struct ResponseHeadersTests {
         var headers: [(String, String)] = [("Content-Type", "image/jpeg"), ("ETag", "\"a\"")]
         for index in 0..<3000 { headers.append(("X-Flood-\(index)", "value")) }
         headers.append(("X-Huge", String(repeating: "a", count: 60_000)))
-        let out = ResponseHeaders.fromOrigin(head(headers), configuration: configuration)
+        let out = ResponseHeaders.fromOrigin(head(headers), from: .origin, configuration: configuration)
         let bytes = out.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }
         #expect(bytes <= ResponseHeaders.headerBudget)
         let names = Set(out.map { $0.name.lowercased() })

@@ -1,6 +1,7 @@
 import Negotiation
 import FastCGI
 import Imaging
+import Remote
 import System
 
 /// Everything a worker can be told, with the defaults an admin gets when a
@@ -240,5 +241,14 @@ public struct HerdConfiguration: Sendable, Equatable {
     public var bindAddress: BindAddress {
         // Validated when the configuration was loaded.
         (try? BindAddress(parsing: server.bind)) ?? .tcp(host: "127.0.0.1", port: 9000)
+    }
+}
+
+extension HerdConfiguration {
+    /// `[remote]`'s limits for the remote fetcher's client.
+    public var remoteLimits: RemoteClient.Limits {
+        RemoteClient.Limits(allowNetworks: remote.allowNetworks, connectTimeout: remote.connectTimeout, timeout: remote.timeout,
+                            transferTimeout: remote.transferTimeout, minSpeed: upstream.minSpeed, maxBodySize: remote.maxBodySize,
+                            caFile: remote.caFile.isEmpty ? nil : remote.caFile, userAgent: "herd/\(HerdVersion.string) (media proxy)")
     }
 }

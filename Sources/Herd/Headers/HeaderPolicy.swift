@@ -14,6 +14,8 @@ public enum HeaderPolicy {
     /// - `status`: FastCGI would read it as our status line;
     /// - `x-accel-*`: nginx obeys these from its upstream (X-Accel-Redirect
     ///   serves internal locations), so the origin must not be able to set them;
+    /// - `x-herd-*`: herd's own (variant, source, error): an origin's would
+    ///   pass for herd's;
     /// - `content-length`, `date`, `server`: herd and nginx set their own;
     /// - `x-cache-status`, `x-cache-variant`, `strict-transport-security`:
     ///   nginx and the site say these (an origin's `max-age=0` would undo HSTS).
@@ -69,7 +71,7 @@ public enum HeaderPolicy {
 
     /// Whether an origin response header (its name lowercased) reaches nginx.
     static func passes(lowercasedName name: String, preserveAll: Bool, dropped: Set<String>) -> Bool {
-        if hopByHop.contains(name) || alwaysDropped.contains(name) || name.hasPrefix("x-accel-") { return false }
+        if hopByHop.contains(name) || alwaysDropped.contains(name) || name.hasPrefix("x-accel-") || name.hasPrefix("x-herd-") { return false }
         if storagePrefixes.contains(where: name.hasPrefix) { return false }
         if !dropped.isEmpty, dropped.contains(name) { return false }
         return preserveAll || essential.contains(name)

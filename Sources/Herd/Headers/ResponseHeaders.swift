@@ -67,16 +67,16 @@ enum ResponseHeaders {
         return tokens.joined(separator: ", ")
     }
 
-    /// The origin's headers after the header policy, plus `common`. With
+    /// The origin's headers after the header policy, plus `common` and where
+    /// the bytes came from (`X-Herd-Source`, from the source's type). With
     /// `replacingRepresentation`, the headers that describe the body are
     /// left out, because herd is about to send a body of its own.
-    static func fromOrigin(_ head: UpstreamResponseHead, configuration: HerdConfiguration,
+    static func fromOrigin(_ head: UpstreamResponseHead, from source: Source.Kind, configuration: HerdConfiguration,
                            replacingRepresentation: Bool = false) -> [(name: String, value: String)] {
         let preserveAll = configuration.server.preserveUpstreamHeaders
         let dropped = HeaderPolicy.namedInConnection(head.headers)
         var originVia: String?
         var originVary: String?
-        var source = "origin"
         var headers: HTTPHeaders = []
         headers.reserveCapacity(head.headers.count + 8)
         for header in head.headers {
@@ -86,8 +86,6 @@ enum ResponseHeaders {
             case "via": originVia = header.value
             case "vary": originVary = (originVary.map { $0 + ", " } ?? "") + header.value
             case "x-content-type-options", "content-security-policy": continue
-            // Only heads herd made say "remote" (a remote's, sanitised) or "disk".
-            case "x-herd-source": if header.value == "remote" || header.value == "disk" { source = header.value }
             case _ where replacingRepresentation && representation.contains(name): continue
             default: headers.append(header)
             }
@@ -97,7 +95,7 @@ enum ResponseHeaders {
             shared[index].value = originVia + ", " + shared[index].value
         }
         headers += shared
-        headers.append(("X-Herd-Source", source))
+        headers.append(("X-Herd-Source", source.rawValue))
         return withinHeaderBudget(headers)
     }
 
@@ -139,7 +137,7 @@ enum ResponseHeaders {
     /// clients.
     static func addNginxLifetime(_ headers: inout [(name: String, value: String)], configuration: HerdConfiguration) {
         guard let cacheControl = headers.last(where: { $0.name.caseInsensitiveEquals("Cache-Control") })?.value else { return }
-        if forbidsSharedCache(cacheControl) {
+        if CacheControl.forbidsSharedCache(cacheControl) {
             headers.append(("X-Accel-Expires", "0"))
         } else if cacheControl == errorCacheControl(ttl: configuration.cache.errorTTL) {
             headers.append(("X-Accel-Expires", String(configuration.cache.errorTTL)))
@@ -199,18 +197,10 @@ enum ResponseHeaders {
     /// An origin that marked the file private or no-store is obeyed.
     static func mediaCacheControl(origin head: UpstreamResponseHead, configuration: HerdConfiguration, ttl: Int? = nil) -> String {
         let originValue = head.value(of: "Cache-Control") ?? ""
-        if forbidsSharedCache(originValue) { return originValue }
+        if CacheControl.forbidsSharedCache(originValue) { return originValue }
         let ttl = ttl ?? configuration.cache.ttl
         let lifetime = min(ttl, originMaxAge(head) ?? ttl)
         return "public, max-age=\(lifetime)" + (originValue.containsLowercaseASCII("immutable") && lifetime > 0 ? ", immutable" : "")
-    }
-
-    /// A Cache-Control that keeps an answer out of shared caches: `private`
-    /// or `no-store` (the one check for nginx's lifetime, herd's own
-    /// Cache-Control and the source cache).
-    static func forbidsSharedCache(_ cacheControl: String?) -> Bool {
-        guard let cacheControl else { return false }
-        return cacheControl.containsLowercaseASCII("private") || cacheControl.containsLowercaseASCII("no-store")
     }
 
     // MARK: ETags

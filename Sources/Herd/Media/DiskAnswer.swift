@@ -18,9 +18,8 @@ struct DiskAnswer {
     /// nginx's internal location that aliases the root.
     static let internalPrefix = "/_herd_files"
 
-    func reply(to request: MediaRequest, location: SourceLocation) -> Reply {
+    func reply(to request: MediaRequest, path: String, location: SourceLocation) -> Reply {
         guard let root = context.disk else { return .failure(Refusal(status: 500, reason: "disk_not_configured")) }
-        let path = location.request.url
         let file: DiskRoot.File
         do {
             file = try root.open(path)
@@ -51,9 +50,8 @@ struct DiskAnswer {
             ("Content-Length", String(body.count)),
             ("ETag", file.etag),
             ("Last-Modified", HTTPDate.imfFixdate(secondsSinceEpoch: file.modified.tv_sec)),
-            ("X-Herd-Source", "disk"),
         ])
-        let source = SourceResponse(head: head, body: body)
+        let source = SourceResponse(head: head, body: body, provenance: .disk)
         // Whatever this answers under a converted variant's key is a body
         // nginx may store (the original too, when the conversion is not
         // smaller): a later refresh must be able to replace it, and an

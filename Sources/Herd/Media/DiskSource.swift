@@ -27,7 +27,7 @@ struct DiskSource: SourceLocator {
         var requestPath = String(request.target.path)
         if request.route == .akkomaMedia { requestPath = String(requestPath.dropFirst(akkomaPrefix.count)) }
         let path = Self.fileName(requestPath) ?? "/\u{FFFD}not-a-file"
-        return SourceLocation(request: UpstreamRequest(url: path), key: "disk " + path, shareable: true, fetcher: .disk)
+        return SourceLocation(source: .disk(path: path), key: "disk " + path, shareable: true)
     }
 
     static func fileName(_ requestPath: String) -> String? {

@@ -25,7 +25,7 @@ struct ImageAnswer {
             // Not an image (or under 16 bytes): the original, as received,
             // with the disposition it came with (a remote's attachment).
             return whole(body, contentType: nil, etag: head.value(of: "ETag"),
-                         cacheControl: originCacheControl(head), served: "orig", note: nil, head: head,
+                         cacheControl: originCacheControl(head), served: "orig", note: nil, from: source,
                          disposition: head.value(of: "Content-Disposition"))
         }
         let variant = request.variant
@@ -36,7 +36,7 @@ struct ImageAnswer {
         }
         if let ifNoneMatch = request.ownIfNoneMatch,
            let matched = ResponseHeaders.matchingETag(ifNoneMatch, base: makeBaseTag()) {
-            var headers = ResponseHeaders.fromOrigin(head, configuration: configuration, replacingRepresentation: true)
+            var headers = ResponseHeaders.fromOrigin(head, from: source.provenance, configuration: configuration, replacingRepresentation: true)
             headers.append(("ETag", matched))
             headers.append(("Cache-Control", ResponseHeaders.mediaCacheControl(origin: head, configuration: configuration,
                                                                                ttl: lifetime)))
@@ -50,7 +50,7 @@ struct ImageAnswer {
         let animated = info?.isAnimated ?? false
         guard ImageConversion.target(for: variant, source: format, animated: animated) != nil else {
             return whole(body, contentType: format.mimeType, etag: head.value(of: "ETag"),
-                         cacheControl: originCacheControl(head), served: "orig", note: nil, head: head)
+                         cacheControl: originCacheControl(head), served: "orig", note: nil, from: source)
         }
 
         let baseTag = makeBaseTag()
@@ -70,14 +70,14 @@ struct ImageAnswer {
         case .converted(let output):
             context.metrics.conversionFinished(format: output.format.rawValue, result: "converted", seconds: seconds)
             return whole(output.bytes, contentType: output.format.mimeType, etag: "\"\(baseTag)-\(output.format.rawValue)\"",
-                         cacheControl: nil, served: output.format.rawValue, note: nil, head: head)
+                         cacheControl: nil, served: output.format.rawValue, note: nil, from: source)
         case .original(let reason, let shortLived):
             context.metrics.conversionFinished(format: "orig", result: reason ?? "original", seconds: seconds)
             return whole(body, contentType: format.mimeType,
                          etag: reason == nil ? head.value(of: "ETag") : "\"\(baseTag)-orig\"",
                          cacheControl: shortLived ? ResponseHeaders.errorCacheControl(ttl: configuration.cache.errorTTL)
                              : reason == nil ? originCacheControl(head) : nil,
-                         served: "orig", note: reason, head: head)
+                         served: "orig", note: reason, from: source)
         case .refuse(let status, let reason):
             context.metrics.conversionFinished(format: "none", result: reason, seconds: seconds)
             return .failure(Refusal(status: status, reason: reason))
@@ -112,15 +112,16 @@ struct ImageAnswer {
     /// the nginx location sent a lifetime, no longer than that (nor than the
     /// origin's own), so what nginx and browsers keep is what the location says.
     private func originCacheControl(_ head: UpstreamResponseHead) -> String? {
-        guard let lifetime, let value = head.value(of: "Cache-Control"), !ResponseHeaders.forbidsSharedCache(value) else {
+        guard let lifetime, let value = head.value(of: "Cache-Control"), !CacheControl.forbidsSharedCache(value) else {
             return head.value(of: "Cache-Control")
         }
         return ResponseHeaders.mediaCacheControl(origin: head, configuration: configuration, ttl: lifetime)
     }
 
     private func whole(_ body: [UInt8], contentType: String?, etag: String?, cacheControl: String?,
-                       served: String, note: String?, head: UpstreamResponseHead, disposition: String? = nil) -> Reply {
-        var headers = ResponseHeaders.fromOrigin(head, configuration: configuration, replacingRepresentation: true)
+                       served: String, note: String?, from source: SourceResponse, disposition: String? = nil) -> Reply {
+        let head = source.head
+        var headers = ResponseHeaders.fromOrigin(head, from: source.provenance, configuration: configuration, replacingRepresentation: true)
         // A body that ended with the connection may have been cut: whatever
         // is made from it is short-lived.
         let cacheControl = head.closeDelimited ? ResponseHeaders.errorCacheControl(ttl: configuration.cache.errorTTL) : cacheControl

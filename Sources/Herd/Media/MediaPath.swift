@@ -7,9 +7,9 @@ import Upstream
 struct MediaPath {
     let context: WorkerContext
     /// This thread's connection to the origin.
-    let origin: any OriginFetching
+    let origin: any Fetching
     /// This thread's guarded fetcher of remote URLs.
-    let remote: any OriginFetching
+    let remote: any Fetching
 
     /// What the request did besides its reply, for its log line.
     struct Trace {
@@ -34,18 +34,22 @@ struct MediaPath {
             return Trace()
         }
 
-        if location.fetcher == .disk {
-            writer.send(DiskAnswer(context: context).reply(to: request, location: location))
+        let fetcher: any Fetching
+        switch location.source {
+        case .disk(let path):
+            writer.send(DiskAnswer(context: context).reply(to: request, path: path, location: location))
             return Trace()
+        case .remote: fetcher = remote
+        case .origin: fetcher = origin
         }
-        let fetcher = location.fetcher == .remote ? remote : origin
         let report = SourceFetch(context: context, origin: fetcher).fetch(location, for: request, writer: writer)
         switch report.outcome {
-        case .whole(let source):
+        case .whole(var source):
+            source.provenance = location.source.kind
             if let preview = location.preview {
                 writer.send(PreviewAnswer(context: context).reply(to: request, preview: preview, from: source, sourceKey: location.key))
             } else {
-                let lifetime = request.lifetimes.success ?? (location.fetcher == .remote ? context.configuration.remote.cacheTTL : nil)
+                let lifetime = request.lifetimes.success ?? (location.source.kind == .remote ? context.configuration.remote.cacheTTL : nil)
                 writer.send(ImageAnswer(context: context, lifetime: lifetime).reply(to: request, from: source, sourceKey: location.key))
             }
         case .streamed:
@@ -68,7 +72,7 @@ struct MediaPath {
     func forget(_ request: MediaRequest) -> (key: String, held: Bool)? {
         guard let location = try? locate(request) else { return nil }
         let held = context.sources.remove(location.key)
-        context.remote.failures.forget(location.request.url)
+        if case .remote(let remote) = location.source { context.remote.failures.forget(remote.url) }
         return (location.key, held)
     }
 

@@ -23,7 +23,7 @@ struct OriginSource: SourceLocator {
         guard request.route != .camo else { return nil }
         let url = base + request.forwardURI
         return SourceLocation(
-            request: UpstreamRequest(url: url, headers: request.forwardedHeaders),
+            source: .origin(UpstreamRequest(url: url, headers: request.forwardedHeaders)),
             key: url,
             shareable: sharing && request.forwardedHeaders.isEmpty && Self.looksLikeImage(request.target.path))
     }

@@ -4,9 +4,9 @@ import Upstream
 /// The head herd sends for an origin response it streams through as it
 /// came (a video, an SVG, an origin error page, a file too big to convert).
 enum PassthroughReply {
-    static func head(for head: UpstreamResponseHead, configuration: HerdConfiguration,
+    static func head(for head: UpstreamResponseHead, from source: Source.Kind, configuration: HerdConfiguration,
                      lifetimes: MediaRequest.Lifetimes = .init()) -> ReplyHead {
-        var headers = ResponseHeaders.fromOrigin(head, configuration: configuration)
+        var headers = ResponseHeaders.fromOrigin(head, from: source, configuration: configuration)
         ResponseHeaders.applyPassthroughCaching(status: head.status, headers: &headers, configuration: configuration,
                                                 lifetimes: lifetimes)
         if head.closeDelimited {

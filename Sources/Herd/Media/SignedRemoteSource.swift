@@ -83,15 +83,14 @@ enum RemoteLocation {
             // A preview is herd's own image: the client's conditionals and
             // ranges mean nothing to the remote. Previews share one fetch
             // among themselves (held whole, whatever the type).
-            return SourceLocation(request: UpstreamRequest(url: url), key: "remote-preview " + url,
-                                  shareable: sharing, fetcher: .remote, preview: preview)
+            return SourceLocation(source: .remote(UpstreamRequest(url: url)), key: "remote-preview " + url,
+                                  shareable: sharing, preview: preview)
         }
         let path = RemoteURL(url).map { Substring($0.pathAndQuery.split(separator: "?", maxSplits: 1)[0]) } ?? ""
         return SourceLocation(
-            request: UpstreamRequest(url: url, headers: request.forwardedHeaders),
+            source: .remote(UpstreamRequest(url: url, headers: request.forwardedHeaders)),
             key: "remote " + url,
-            shareable: sharing && request.forwardedHeaders.isEmpty && OriginSource.looksLikeImage(path),
-            fetcher: .remote)
+            shareable: sharing && request.forwardedHeaders.isEmpty && OriginSource.looksLikeImage(path))
     }
 }
 

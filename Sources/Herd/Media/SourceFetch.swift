@@ -37,7 +37,7 @@ struct SourceFetch {
 
     let context: WorkerContext
     /// This thread's connection to the origin.
-    let origin: any OriginFetching
+    let origin: any Fetching
 
     func fetch(_ location: SourceLocation, for request: MediaRequest, writer: ReplyWriter) -> Report {
         guard location.shareable else { return fetchAlone(location, for: request, writer: writer) }
@@ -62,7 +62,7 @@ struct SourceFetch {
         let upstream = context.configuration.upstream
         let deadline = MonotonicClock.now() + min(max(upstream.transferTimeout, upstream.timeout), 60)
         let shared = context.sources.fetches.run(key, deadline: deadline) { () -> Result<SourceStore.FetchOutcome, any Error> in
-            var conditional = location.request
+            var conditional = location.httpRequest
             if let revalidating {
                 if let etag = revalidating.head.value(of: "ETag") { conditional.headers.append(("If-None-Match", etag)) }
                 if let modified = revalidating.head.value(of: "Last-Modified") {
@@ -71,7 +71,7 @@ struct SourceFetch {
             }
             guard let places = enter(location) else { return .failure(Self.originBusy) }
             defer { leave(places) }
-            let (result, trace) = fetchOnce(conditional, for: request, writer: writer, revalidating: revalidating != nil,
+            let (result, trace) = fetchOnce(conditional, from: location.source.kind, for: request, writer: writer, revalidating: revalidating != nil,
                                             holdsEverything: location.preview != nil)
             leaderTrace = trace
             switch result {
@@ -121,7 +121,7 @@ struct SourceFetch {
             return Report(outcome: .failed(Self.originBusy), provenance: .origin)
         }
         defer { leave(places) }
-        let (result, trace) = fetchOnce(location.request, for: request, writer: writer, revalidating: false,
+        let (result, trace) = fetchOnce(location.httpRequest, from: location.source.kind, for: request, writer: writer, revalidating: false,
                                         holdsEverything: location.preview != nil)
         switch result {
         case .held(let source): return Report(outcome: .whole(source), provenance: .origin, origin: trace)
@@ -138,7 +138,7 @@ struct SourceFetch {
     }
 
     /// One origin transfer, through the body state machine.
-    private func fetchOnce(_ upstreamRequest: UpstreamRequest, for request: MediaRequest, writer: ReplyWriter,
+    private func fetchOnce(_ upstreamRequest: UpstreamRequest, from sourceKind: Source.Kind, for request: MediaRequest, writer: ReplyWriter,
                            revalidating: Bool, holdsEverything: Bool) -> (OnceResult, OriginTrace) {
         let configuration = context.configuration
         let rules = OriginBody.Rules(
@@ -151,7 +151,7 @@ struct SourceFetch {
             includeBody: !request.isHead || holdsEverything,
             holdsEverything: holdsEverything)
         let sink = OriginBodySink(rules: rules, writer: writer) { head in
-            PassthroughReply.head(for: head, configuration: configuration, lifetimes: request.lifetimes)
+            PassthroughReply.head(for: head, from: sourceKind, configuration: configuration, lifetimes: request.lifetimes)
         }
         let outcome = origin.fetch(upstreamRequest, into: sink)
         let error = sink.refusal ?? (sink.stoppedEarly ? nil : outcome.error)
@@ -169,22 +169,20 @@ struct SourceFetch {
     /// A place among the fetches to the source's host, and for a remote
     /// among all remote fetches too: a remote is anyone's server, and one
     /// name per fetch (wildcard subdomains) must not take every thread.
-    private func enter(_ location: SourceLocation) -> (host: String, remote: String?)? {
-        guard let host = context.originHosts.enter(location.request.url) else { return nil }
-        guard location.fetcher == .remote else { return (host, nil) }
-        guard let remote = context.remoteFetches.enter(Self.allRemotes) else {
-            context.originHosts.leave(host: host)
+    private func enter(_ location: SourceLocation) -> (host: OriginHostLimiter.Key, remote: OriginHostLimiter.Key?)? {
+        guard let host = context.originHosts.enter(key: .host(of: location.httpRequest.url)) else { return nil }
+        guard case .remote = location.source else { return (host, nil) }
+        guard let remote = context.remoteFetches.enter(key: .allRemoteHosts) else {
+            context.originHosts.leave(key: host)
             return nil
         }
         return (host, remote)
     }
 
-    private func leave(_ places: (host: String, remote: String?)) {
-        context.originHosts.leave(host: places.host)
-        if let remote = places.remote { context.remoteFetches.leave(host: remote) }
+    private func leave(_ places: (host: OriginHostLimiter.Key, remote: OriginHostLimiter.Key?)) {
+        context.originHosts.leave(key: places.host)
+        if let remote = places.remote { context.remoteFetches.leave(key: remote) }
     }
-
-    private static let allRemotes = "https://all-remote-hosts/"
 
     /// The origin host has no room for another fetch (OriginHostLimiter):
     /// answered at once, never stored (the next request may find room).

@@ -3,7 +3,7 @@ import Upstream
 
 /// Says where a media request's bytes come from. Each kind of source is a
 /// locator in a file of its own: the HTTP origin (`OriginSource`); next,
-/// signed remote URLs; later a disk root and object storage. The worker
+/// signed remote URLs, go-camo's, a disk root (`DiskSource`). The worker
 /// asks its locators in order (`WorkerContext.locators`); the first that
 /// claims the request says where to fetch it.
 protocol SourceLocator: Sendable {
@@ -12,10 +12,32 @@ protocol SourceLocator: Sendable {
     func locate(_ request: MediaRequest) throws(Refusal) -> SourceLocation?
 }
 
+/// Where a request's bytes come from: carried as a type from the locator to
+/// the reply (its `X-Herd-Source`), never as a header or inside a URL.
+enum Source: Sendable {
+    /// The configured origin (trusted): what to ask it for.
+    case origin(UpstreamRequest)
+    /// A server on the open internet, behind the address guard (`RemoteFetcher`).
+    case remote(UpstreamRequest)
+    /// A file below `upstream.root` (`DiskAnswer`): its path below the root,
+    /// percent-decoded.
+    case disk(path: String)
+
+    /// Which kind, as `X-Herd-Source` names it.
+    enum Kind: String, Sendable { case origin, remote, disk }
+
+    var kind: Kind {
+        switch self {
+        case .origin: .origin
+        case .remote: .remote
+        case .disk: .disk
+        }
+    }
+}
+
 /// Where one request's bytes come from, and whether its fetch may be shared.
 struct SourceLocation: Sendable {
-    /// What to ask the source for.
-    var request: UpstreamRequest
+    var source: Source
     /// One source, one key: the source cache and the single flight use it,
     /// and herd's ETags are made from it.
     var key: String
@@ -23,15 +45,18 @@ struct SourceLocation: Sendable {
     /// cache. Requests the origin must answer itself (ranges, its own
     /// validators) and what is not an image (a video streams) may not.
     var shareable: Bool
-    /// Who is asked: the configured origin (trusted), or a remote server
-    /// on the open internet (behind the address guard, `RemoteFetcher`).
-    var fetcher: Fetcher = .origin
     /// A preview is made from the whole source, whatever it is (a video's
     /// first frame): held in memory up to `image.max_source_bytes`.
     var preview: PreviewRequest? = nil
 
-    /// `disk`: a file below `upstream.root` (`DiskAnswer`).
-    enum Fetcher: Sendable { case origin, remote, disk }
+    /// The HTTP request of a source fetched over HTTP. A disk source is
+    /// answered by `DiskAnswer`, never fetched.
+    var httpRequest: UpstreamRequest {
+        switch source {
+        case .origin(let request), .remote(let request): request
+        case .disk(let path): preconditionFailure("the disk source \(path) is not fetched over HTTP")
+        }
+    }
 }
 
 /// What `/proxy/preview/…` asked for (`PreviewAnswer`).

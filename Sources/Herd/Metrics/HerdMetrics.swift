@@ -1,10 +1,11 @@
 import Basics
 import Prometheus
+import Remote
 import Upstream
 import System
 
 /// The worker's Prometheus metrics, served on `/metrics`.
-public final class HerdMetrics: Sendable {
+public final class HerdMetrics: RemoteMetrics {
     public let registry = PrometheusCollectorRegistry()
 
     private static var requests: MetricNameDescriptor { MetricNameDescriptor(
@@ -12,7 +13,7 @@ public final class HerdMetrics: Sendable {
         helpText: "Requests answered, by route and status.") }
     private static var upstreamErrors: MetricNameDescriptor { MetricNameDescriptor(
         namespace: "herd", subsystem: "upstream", metricName: "errors", unitName: "total",
-        helpText: "Failed origin fetches, by kind (\(UpstreamError.Kind.allCases.map(\.rawValue).joined(separator: ", ")))."
+        helpText: "Failed origin fetches, by kind (\((UpstreamError.Kind.transport + UpstreamError.Kind.remote).map(\.rawValue).joined(separator: ", ")))."
     ) }
     private let upstreamDuration: DurationHistogram
     private let upstreamBytes: Counter
@@ -76,7 +77,7 @@ public final class HerdMetrics: Sendable {
         for kind in ["fetch", "conversion"] {
             _ = registry.makeCounter(descriptor: Self.coalescedWaiters, labels: [("kind", kind)])
         }
-        for kind in UpstreamError.Kind.allCases.map(\.rawValue) {
+        for kind in (UpstreamError.Kind.transport + UpstreamError.Kind.remote).map(\.rawValue) {
             _ = registry.makeCounter(descriptor: Self.upstreamErrors, labels: [("kind", kind)])
         }
     }
@@ -170,11 +171,11 @@ public final class HerdMetrics: Sendable {
         namespace: "herd", metricName: "video_frames", unitName: "total",
         helpText: "First frames extracted from videos by ffmpeg, by result (ok, failed).") }
 
-    func remoteFetched(outcome: String) {
+    public func remoteFetched(outcome: String) {
         registry.makeCounter(descriptor: Self.remoteFetches, labels: [("outcome", outcome)]).increment()
     }
 
-    func remoteRefused(reason: String, addressClass: String = "") {
+    public func remoteRefused(reason: String, addressClass: String = "") {
         registry.makeCounter(descriptor: Self.remoteRefusals, labels: [("reason", reason), ("class", addressClass)]).increment()
     }
 

@@ -61,7 +61,7 @@ struct PreviewAnswer {
         case .value(.success(let output), let coalesced):
             if coalesced { context.metrics.coalesced(kind: "conversion") }
             context.metrics.previewMade(source: kind.label, result: "made", seconds: MonotonicClock.now() - started)
-            var headers = ResponseHeaders.fromOrigin(head, configuration: configuration, replacingRepresentation: true)
+            var headers = ResponseHeaders.fromOrigin(head, from: source.provenance, configuration: configuration, replacingRepresentation: true)
             headers.append(("Content-Type", output.format.mimeType))
             headers.append(("Content-Disposition", "inline; filename=\"preview.\(output.format.rawValue)\""))
             headers.append(("ETag", "\"\(base)-\(output.format.rawValue)\""))

@@ -1,3 +1,4 @@
+import Remote
 import Basics
 import FastCGI
 import Logging
@@ -14,7 +15,7 @@ final class RequestHandler: FastCGIResponder {
     /// `origin` fetches from the configured origin; `remote` from remote
     /// URLs, behind the address guard (nil: signed URLs fetch through
     /// `origin` wrapped in a `RemoteFetcher`, as the unit tests do).
-    init(context: WorkerContext, origin: any OriginFetching, remote: (any OriginFetching)? = nil) {
+    init(context: WorkerContext, origin: any Fetching, remote: (any Fetching)? = nil) {
         self.context = context
         self.media = MediaPath(context: context, origin: origin,
                                remote: RemoteFetcher(client: remote ?? origin, policy: context.remote))

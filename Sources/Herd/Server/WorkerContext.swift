@@ -1,3 +1,4 @@
+import Remote
 import Coalescing
 import Imaging
 import Logging
@@ -57,7 +58,8 @@ public struct WorkerContext: Sendable {
         self.remoteFetches = OriginHostLimiter(limit: max(1, configuration.effectiveThreads / 2))
         let signed: [(any SourceLocator)?] = [SignedRemoteSource(configuration: configuration), CamoSource(configuration: configuration)]
         self.locators = (signed + [DiskSource(configuration: configuration)]).compactMap { $0 } + [OriginSource(configuration: configuration)]
-        self.remote = RemotePolicy(configuration: configuration, metrics: metrics)
+        self.remote = RemotePolicy(maxRedirects: configuration.remote.maxRedirects, blockedDomains: configuration.remote.blockedDomains,
+                                   cacheTTL: configuration.remote.cacheTTL, failureTTL: configuration.remote.failureTTL, metrics: metrics)
         self.previews = PreviewMaker(configuration: configuration)
     }
 }

@@ -1,3 +1,4 @@
+import Remote
 import FastCGI
 import Logging
 import Upstream
@@ -30,7 +31,7 @@ public enum WorkerProcess {
 
         let context = try WorkerContext(configuration: configuration, metrics: HerdMetrics(), logger: logger)
         let upstreamConfiguration = UpstreamClient.Configuration(configuration.upstream)
-        let remoteConfiguration = RemoteClient.configuration(configuration)
+        let remoteConfiguration = RemoteClient.configuration(configuration.remoteLimits)
         let server: FastCGIServer
         do {
             server = try FastCGIServer(

@@ -40,10 +40,25 @@ final class OriginHostLimiter: @unchecked Sendable {
     private var waiting = 0
     private var waitingFor: [String: Int] = [:]
 
+    /// What a place is counted under: one origin host (`scheme://authority`),
+    /// or a pool of fetches capped together (every remote host at once),
+    /// which no host's key can equal.
+    struct Key: Hashable, Sendable {
+        let value: String
+        static func host(of url: String) -> Key { Key(value: OriginHostLimiter.hostKey(url)) }
+        /// Every fetch from the open internet, whatever its host.
+        static let allRemoteHosts = Key(value: "")
+    }
+
     /// Takes a place for a fetch of `url` and returns its host, to give back
     /// to `leave`; nil when the host is at the cap and stalled.
     func enter(_ url: String) -> String? {
-        let key = Self.hostKey(url)
+        enter(key: .host(of: url))?.value
+    }
+
+    /// Takes a place under `key`; nil when it is at the cap and stalled.
+    func enter(key keyed: Key) -> Key? {
+        let key = keyed.value
         condition.lock()
         defer { condition.unlock() }
         while true {
@@ -55,7 +70,7 @@ final class OriginHostLimiter: @unchecked Sendable {
                 if host.inFlight == 0 { host.lastProgress = now }
                 host.inFlight += 1
                 hosts[key] = host
-                return key
+                return keyed
             }
             let stalledAt = host.lastProgress + stallAfter
             if now >= stalledAt { return nil }
@@ -68,7 +83,10 @@ final class OriginHostLimiter: @unchecked Sendable {
         }
     }
 
-    func leave(host key: String) {
+    func leave(host key: String) { leave(key: Key(value: key)) }
+
+    func leave(key keyed: Key) {
+        let key = keyed.value
         condition.lock()
         if var host = hosts[key] {
             host.inFlight = max(0, host.inFlight - 1)

@@ -61,7 +61,7 @@ final class SourceStore: Sendable {
     /// (`no-cache`: every time).
     func store(_ key: String, _ response: SourceResponse) {
         guard response.head.status == 200, !response.head.closeDelimited,
-              !ResponseHeaders.forbidsSharedCache(response.head.value(of: "Cache-Control")) else { return }
+              !CacheControl.forbidsSharedCache(response.head.value(of: "Cache-Control")) else { return }
         let lifetime = min(ttl, Double(ResponseHeaders.originMaxAge(response.head) ?? Int(ttl)))
         let snapshot = cache.withLock { cache in
             cache.store(key, value: response, size: response.body.count + 512, expiresAt: MonotonicClock.now() + lifetime)

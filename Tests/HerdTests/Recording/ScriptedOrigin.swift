@@ -5,7 +5,7 @@ import Upstream
 /// An origin that answers from a script, delivering through the same sink
 /// calls as `UpstreamClient`: the head, then the body in pieces, then an
 /// optional failure. Counts and keeps every request it is asked.
-final class ScriptedOrigin: OriginFetching, @unchecked Sendable {
+final class ScriptedOrigin: Fetching, @unchecked Sendable {
     struct Answer {
         var status = 200
         var headers: HTTPHeaders = []

@@ -1,7 +1,5 @@
 import Basics
-import Remote
 import Upstream
-import System
 
 /// A remote server's response head reduced to what a client may see, at
 /// the boundary: everything after (the source cache, conversions, the
@@ -21,14 +19,14 @@ import System
 ///   Akkoma, for a success; a remote's `private` or `no-store` is obeyed);
 /// - dropped: everything else (cookies, CORS, CSP, Location, Link, …).
 ///   `Content-Security-Policy: sandbox` and `nosniff` are added to every
-///   media answer by `ResponseHeaders.common`.
+///   media answer by herd's media headers.
 ///
 /// Only 2xx and 304 heads get here: `RemoteFetcher` answers a remote's
 /// error with herd's own (its page is never passed on).
-enum RemoteHead {
+public enum RemoteHead {
     static let kept: Set<String> = ["content-length", "content-encoding", "accept-ranges"]
 
-    static func sanitised(_ head: UpstreamResponseHead, url: RemoteURL, cacheTTL: Int) -> UpstreamResponseHead {
+    public static func sanitised(_ head: UpstreamResponseHead, url: RemoteURL, cacheTTL: Int) -> UpstreamResponseHead {
         var headers: HTTPHeaders = head.headers.filter { kept.contains($0.name.lowercased()) }
         // Validators only when well-formed: nginx revalidates with them.
         if let etag = head.value(of: "ETag"), isEntityTag(etag) { headers.append(("ETag", etag)) }
@@ -41,10 +39,9 @@ enum RemoteHead {
             let disposition = type.map(inlineTypes.contains) == true ? "inline" : "attachment"
             headers.append(("Content-Disposition", "\(disposition); filename=\"\(safeFilename(url))\""))
             let remoteCacheControl = head.value(of: "Cache-Control")
-            headers.append(("Cache-Control", ResponseHeaders.forbidsSharedCache(remoteCacheControl)
+            headers.append(("Cache-Control", CacheControl.forbidsSharedCache(remoteCacheControl)
                                 ? "private, no-store" : "public, max-age=\(cacheTTL)"))
         }
-        headers.append(("X-Herd-Source", "remote"))
         return UpstreamResponseHead(status: head.status, headers: headers, closeDelimited: head.closeDelimited)
     }
 

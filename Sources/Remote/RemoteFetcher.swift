@@ -1,7 +1,6 @@
 import Basics
-import Remote
-import Upstream
 import System
+import Upstream
 
 /// Fetches a remote URL from the open internet, for the signed-URL
 /// sources (`SignedRemoteSource`, `CamoSource`). Wraps this thread's
@@ -14,16 +13,16 @@ import System
 /// - the remote's head reduced to what a client may see (`RemoteHead`);
 /// - failures remembered for `remote.failure_ttl` (`RemoteFailureMemory`),
 ///   so a dead remote is not asked again by every request for it.
-final class RemoteFetcher: OriginFetching {
-    private let client: any OriginFetching
+public final class RemoteFetcher: Fetching {
+    private let client: any Fetching
     private let policy: RemotePolicy
 
-    init(client: any OriginFetching, policy: RemotePolicy) {
+    public init(client: any Fetching, policy: RemotePolicy) {
         self.client = client
         self.policy = policy
     }
 
-    func fetch(_ request: UpstreamRequest, into sink: UpstreamResponseSink) -> UpstreamOutcome {
+    public func fetch(_ request: UpstreamRequest, into sink: UpstreamResponseSink) -> UpstreamOutcome {
         let started = MonotonicClock.now()
         if let remembered = policy.failures.recent(request.url) {
             policy.metrics.remoteRefused(reason: "failed_recently")
@@ -137,26 +136,54 @@ private final class RedirectInterceptor: UpstreamResponseSink {
     }
 }
 
+/// What a remote fetch reports (the worker's metrics implement it).
+public protocol RemoteMetrics: Sendable {
+    /// A fetch went out; `outcome` is an error kind or `status_Nxx`.
+    func remoteFetched(outcome: String)
+    /// A fetch was refused before or at connect time.
+    func remoteRefused(reason: String, addressClass: String)
+}
+
+extension RemoteMetrics {
+    func remoteRefused(reason: String) { remoteRefused(reason: reason, addressClass: "") }
+}
+
 /// What every thread's `RemoteFetcher` shares.
-struct RemotePolicy: Sendable {
+public struct RemotePolicy: Sendable {
     let maxRedirects: Int
     let blockedDomains: [String]
     let cacheTTL: Int
-    let failures: RemoteFailureMemory
-    let metrics: HerdMetrics
+    public let failures: RemoteFailureMemory
+    let metrics: any RemoteMetrics
 
-    init(configuration: HerdConfiguration, metrics: HerdMetrics) {
-        maxRedirects = configuration.remote.maxRedirects
-        blockedDomains = configuration.remote.blockedDomains.map { $0.lowercased() }
-        cacheTTL = configuration.remote.cacheTTL
-        failures = RemoteFailureMemory(ttl: Double(configuration.remote.failureTTL))
+    /// `remote.max_redirects`, `remote.blocked_domains` (a name under one
+    /// is refused too), `remote.cache_ttl`, `remote.failure_ttl`.
+    public init(maxRedirects: Int, blockedDomains: [String], cacheTTL: Int, failureTTL: Int, metrics: any RemoteMetrics) {
+        self.maxRedirects = maxRedirects
+        self.blockedDomains = blockedDomains.map { $0.lowercased() }
+        self.cacheTTL = cacheTTL
+        self.failures = RemoteFailureMemory(ttl: Double(failureTTL))
         self.metrics = metrics
     }
 
     /// The blocked domain `host` is, or lies under.
-    func blockedDomain(of host: String) -> String? {
+    public func blockedDomain(of host: String) -> String? {
         var name = host.lowercased()
         if name.hasSuffix(".") { name.removeLast() }
         return blockedDomains.first { name == $0 || name.hasSuffix("." + $0) }
     }
+}
+
+extension UpstreamError.Kind {
+    /// A remote URL herd will not fetch: a redirect to another scheme,
+    /// credentials, localhost, a blocked domain.
+    public static let refusedURL = UpstreamError.Kind("refused_url", status: 403)
+    /// More redirects than `remote.max_redirects`.
+    public static let tooManyRedirects = UpstreamError.Kind("too_many_redirects", status: 502)
+    /// The remote answered 404 or 410 (its page is not passed on).
+    public static let remoteNotFound = UpstreamError.Kind("remote_not_found", status: 404)
+    /// The remote answered another error, or a 3xx without a Location.
+    public static let remoteError = UpstreamError.Kind("remote_error", status: 502)
+    /// The remote fetcher's kinds, beside the transport's.
+    public static let remote: [UpstreamError.Kind] = [.refusedURL, .tooManyRedirects, .remoteNotFound, .remoteError]
 }

@@ -8,23 +8,23 @@ import System
 /// boosted would otherwise be asked once per request. The failure itself is
 /// kept, so the answer from memory is the first answer's (same status).
 /// Bounded in entries.
-final class RemoteFailureMemory: Sendable {
+public final class RemoteFailureMemory: Sendable {
     private struct Entry {
         var until: Double
         var failure: UpstreamError
     }
 
     /// Seconds a failure is remembered (`remote.failure_ttl`).
-    let ttl: Double
+    public let ttl: Double
     private let limit: Int
     private let entries = Locked<[String: Entry]>([:])
 
-    init(ttl: Double, limit: Int = 10_000) {
+    public init(ttl: Double, limit: Int = 10_000) {
         self.ttl = ttl
         self.limit = limit
     }
 
-    func remember(_ url: String, failure: UpstreamError) {
+    public func remember(_ url: String, failure: UpstreamError) {
         guard ttl > 0 else { return }
         let now = MonotonicClock.now()
         entries.withLock { entries in
@@ -42,12 +42,12 @@ final class RemoteFailureMemory: Sendable {
     }
 
     /// Forgets a remembered failure (`herd purge`).
-    func forget(_ url: String) {
+    public func forget(_ url: String) {
         entries.withLock { $0[url] = nil }
     }
 
     /// How `url` failed, if it did within the last `ttl` seconds.
-    func recent(_ url: String) -> UpstreamError? {
+    public func recent(_ url: String) -> UpstreamError? {
         let now = MonotonicClock.now()
         return entries.withLock { entries in
             guard let entry = entries[url] else { return nil }
