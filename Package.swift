@@ -72,28 +72,48 @@ let package = Package(
         // followed and checked hop by hop, failures remembered, the remote's
         // head allowed in by name).
         .target(name: "Remote", dependencies: ["System", "Basics", "Upstream", .product(name: "Crypto", package: "swift-crypto")]),
+        // The configuration's values and defaults (what every part reads;
+        // loading them is Herd's).
+        .target(name: "Settings", dependencies: ["System", "Basics", "FastCGI", "Imaging", "Negotiation"]),
+        // The media path: request → source → fetch → answer → reply, the
+        // headers herd sends, sharing and conversion; no C, no process wiring.
+        .target(
+            name: "Media",
+            dependencies: [
+                "System", "Basics", "Settings", "FastCGI", "Upstream", "Imaging", "Negotiation", "Coalescing", "Remote",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Wiring: configuration loading, the worker process, metrics, logging,
+        // the operator tools' logic (purge).
         .target(
             name: "Herd",
             dependencies: [
                 "System",
                 "Basics",
+                "Settings",
+                "Media",
                 "FastCGI",
                 "Upstream",
                 "Imaging",
                 "Negotiation",
-                "Coalescing",
                 "Remote",
                 // MD5 of nginx's cache keys (herd purge).
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ]
         ),
+        // The executable: the command line (serve, check-config, convert,
+        // nginx-map, purge, decode-heif).
         .executableTarget(
             name: "herd",
-            dependencies: ["Herd"]
+            dependencies: [
+                "Herd", "Settings", "Media", "System", "Basics", "Imaging", "Negotiation", "FastCGI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
 
         // MARK: Tests
@@ -105,12 +125,12 @@ let package = Package(
         ),
         .testTarget(
             name: "HerdTests",
-            dependencies: ["Herd", "System", "Basics", "FastCGI", "Upstream", "Imaging", "Negotiation", "Coalescing", "Remote", "HerdTestSupport",
+            dependencies: ["Herd", "Media", "Settings", "System", "Basics", "FastCGI", "Upstream", "Imaging", "Negotiation", "Coalescing", "Remote", "HerdTestSupport",
                            .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["herd", "Herd", "System", "Basics", "Imaging", "Remote", "HerdTestSupport",
+            dependencies: ["herd", "Herd", "Media", "Settings", "System", "Basics", "Imaging", "Remote", "HerdTestSupport",
                            .product(name: "Crypto", package: "swift-crypto")],
             // Run as subprocesses: headless Chromium (BrowserTests), systemd's
             // socket activation (SocketActivationTests).
@@ -128,16 +148,16 @@ let package = Package(
 // `main`, each target its `LLVMFuzzerTestOneInput`.
 if Context.environment["HERD_FUZZ"] != nil {
     let fuzzTargets: [(name: String, product: String, dependencies: [Target.Dependency])] = [
-        ("FuzzRequestTarget", "fuzz-request-target", ["Herd"]),
+        ("FuzzRequestTarget", "fuzz-request-target", ["Media", "Settings"]),
         ("FuzzAccept", "fuzz-accept", ["Negotiation"]),
         ("FuzzJPEGSegments", "fuzz-jpeg-segments", ["Imaging"]),
         ("FuzzPNGChunks", "fuzz-png-chunks", ["Imaging"]),
         ("FuzzGIFStructure", "fuzz-gif-structure", ["Imaging"]),
         ("FuzzProbe", "fuzz-probe", ["Imaging"]),
-        ("FuzzConfigValue", "fuzz-config-value", ["Herd", .product(name: "TOMLKit", package: "TOMLKit")]),
-        ("FuzzConfigLoader", "fuzz-config-loader", ["Herd"]),
+        ("FuzzConfigValue", "fuzz-config-value", ["Herd", "Media", "Settings", .product(name: "TOMLKit", package: "TOMLKit")]),
+        ("FuzzConfigLoader", "fuzz-config-loader", ["Herd", "Media", "Settings"]),
         ("FuzzResponseHead", "fuzz-response-head", ["Upstream"]),
-        ("FuzzRemoteURL", "fuzz-remote-url", ["Herd", "Remote", "System"]),
+        ("FuzzRemoteURL", "fuzz-remote-url", ["Media", "Remote", "Settings", "System"]),
     ]
     for target in fuzzTargets {
         package.targets.append(.executableTarget(

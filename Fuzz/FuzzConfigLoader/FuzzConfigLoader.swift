@@ -18,6 +18,8 @@
 // checks its memory accesses.
 import Foundation
 @testable import Herd
+@testable import Media
+import Settings
 
 /// Where the input is written: $HERD_FUZZ_TMP (scripts/fuzz.sh points it
 /// into .build-fuzz), else a per-process folder in the temporary directory.

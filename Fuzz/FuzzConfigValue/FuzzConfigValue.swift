@@ -11,6 +11,8 @@
 //     configuration.
 import Foundation
 @testable import Herd
+@testable import Media
+import Settings
 import TOMLKit
 
 /// The table, built once (the fuzzer calls in on one thread).

@@ -13,8 +13,10 @@
 //     is refused;
 //   - a Content-Range PartialContent accepts lies inside its total;
 //   - a normalised media type is one lowercase `type/subtype`.
-@testable import Herd
-import Remote
+
+@testable import Media
+import Settings
+@testable import Remote
 import System
 
 private func violated(_ property: String, _ input: String, _ details: String) -> Never {

@@ -13,7 +13,9 @@
 //   - `forwardable` is printable ASCII only and is the input with exactly the
 //     unsafe bytes %-encoded;
 // and the route must follow from the path's prefix.
-@testable import Herd
+
+@testable import Media
+import Settings
 
 private let maxLength = 2048
 

@@ -145,7 +145,7 @@ public protocol RemoteMetrics: Sendable {
 }
 
 extension RemoteMetrics {
-    func remoteRefused(reason: String) { remoteRefused(reason: reason, addressClass: "") }
+    public func remoteRefused(reason: String) { remoteRefused(reason: reason, addressClass: "") }
 }
 
 /// What every thread's `RemoteFetcher` shares.

@@ -1,3 +1,4 @@
 import Herd
+import Media
 
 HerdCommand.runMain()

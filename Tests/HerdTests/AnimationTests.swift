@@ -3,6 +3,8 @@ import Imaging
 import Negotiation
 import Testing
 @testable import Herd
+@testable import Media
+import Settings
 
 /// Animated GIF → animated WebP: every frame composited as a browser plays
 /// the GIF (disposal, transparency), each frame's time and the loop count

@@ -1,5 +1,7 @@
 import Testing
 @testable import Herd
+@testable import Media
+import Settings
 
 /// nginx's cache file names and the keys herd purge computes.
 @Suite("Cache purge keys")

@@ -1,5 +1,7 @@
 import Foundation
 @testable import Herd
+@testable import Media
+import Settings
 @testable import Remote
 import Testing
 import Upstream

@@ -2,6 +2,8 @@ import Foundation
 @testable import Imaging
 import Testing
 @testable import Herd
+@testable import Media
+import Settings
 
 /// What a worker lets in: conversions by count and estimated bytes, and
 /// requests waiting on one origin host.

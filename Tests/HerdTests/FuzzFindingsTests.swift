@@ -1,5 +1,7 @@
 import Testing
 @testable import Herd
+@testable import Media
+import Settings
 
 /// Configuration quirks found by the fuzz targets (Fuzz/FuzzConfigValue, Fuzz/FuzzConfigLoader).
 @Suite("Configuration values found by fuzzing")

@@ -3,6 +3,8 @@ import Imaging
 import Negotiation
 import Testing
 @testable import Herd
+@testable import Media
+import Settings
 
 /// HEIC/HEIF sources (iPhone photos), made here with libheif's HEVC encoder.
 @Suite("HEIC sources")

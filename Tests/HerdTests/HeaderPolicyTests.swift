@@ -1,5 +1,7 @@
 import Testing
 @testable import Herd
+@testable import Media
+import Settings
 
 @Suite("Header policy")
 struct HeaderPolicyTests {

@@ -4,6 +4,8 @@ import Negotiation
 import Testing
 import Upstream
 @testable import Herd
+@testable import Media
+import Settings
 
 @Suite("What a client gets for an image")
 struct ImageConversionTests {

@@ -3,6 +3,8 @@ import Imaging
 import Negotiation
 import Testing
 @testable import Herd
+@testable import Media
+import Settings
 
 /// The `jxl` variant: JPEGs recompressed losslessly, everything else
 /// encoded from pixels; decoded back with libjxl's own decoder.

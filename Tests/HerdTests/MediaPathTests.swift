@@ -6,6 +6,8 @@ import Logging
 import Testing
 import Upstream
 @testable import Herd
+@testable import Media
+import Settings
 
 /// The media path without nginx: recorded params in, a recording writer
 /// out, a scripted origin behind. The integration tests prove the real

@@ -2,6 +2,8 @@ import HerdTestSupport
 import Testing
 import Upstream
 @testable import Herd
+@testable import Media
+import Settings
 
 /// The origin body state machine, event by event: no sockets, no writer.
 @Suite("Origin body state machine")

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 @testable import Herd
+@testable import Media
+import Settings
 
 @Suite("Origin host cap")
 struct OriginHostLimiterTests {

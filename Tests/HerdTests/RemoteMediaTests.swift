@@ -7,6 +7,8 @@ import Logging
 import Testing
 import Upstream
 @testable import Herd
+@testable import Media
+import Settings
 import System
 
 /// Signed remote URLs without nginx or a network: recorded params in, a

@@ -2,6 +2,8 @@ import Negotiation
 import FastCGI
 import Foundation
 import Remote
+import Settings
+import Media
 
 /// One configuration key: its name in the file, the environment variables
 /// that set it, how to parse and check a value, and how to print it back.

@@ -1,6 +1,8 @@
 import Foundation
 import System
 import TOMLKit
+import Settings
+import Media
 
 /// Builds the effective configuration from defaults, one TOML file, the
 /// environment and command-line overrides, in that order (later wins).

@@ -1,4 +1,5 @@
 import Foundation
+import Media
 
 /// A raw value from one of the three sources: typed when it comes from TOML,
 /// text when it comes from an environment variable or a flag.

@@ -3,9 +3,10 @@ import Prometheus
 import Remote
 import Upstream
 import System
+import Media
 
 /// The worker's Prometheus metrics, served on `/metrics`.
-public final class HerdMetrics: RemoteMetrics {
+public final class HerdMetrics: MediaMetrics {
     public let registry = PrometheusCollectorRegistry()
 
     private static var requests: MetricNameDescriptor { MetricNameDescriptor(
@@ -95,13 +96,13 @@ public final class HerdMetrics: RemoteMetrics {
             labels: [], buckets: buckets)
     }
 
-    func requestStarted() { inFlight.increment() }
+    public func requestStarted() { inFlight.increment() }
 
     /// Counters by (route, status), so the hot path skips building label
     /// lists and looking them up in the registry.
     private let requestCounters = Locked<[String: Counter]>([:])
 
-    func requestFinished(route: String, status: Int, bytesSent: Int) {
+    public func requestFinished(route: String, status: Int, bytesSent: Int) {
         inFlight.decrement()
         let key = "\(route) \(status)"
         let counter = requestCounters.withLock { counters in
@@ -114,7 +115,7 @@ public final class HerdMetrics: RemoteMetrics {
         if bytesSent > 0 { responseBytes.increment(by: Int64(bytesSent)) }
     }
 
-    func upstreamFinished(seconds: Double, bodyBytes: Int, newConnection: Bool, errorKind: UpstreamError.Kind?) {
+    public func upstreamFinished(seconds: Double, bodyBytes: Int, newConnection: Bool, errorKind: UpstreamError.Kind?) {
         upstreamDuration.record(.nanoseconds(Int64(seconds * 1e9)))
         if bodyBytes > 0 { upstreamBytes.increment(by: Int64(bodyBytes)) }
         if newConnection { upstreamConnections.increment() }
@@ -125,7 +126,7 @@ public final class HerdMetrics: RemoteMetrics {
         namespace: "herd", metricName: "conversions", unitName: "total",
         helpText: "Image responses by output format and result (converted, not_smaller, corrupt, busy, …).") }
 
-    func conversionFinished(format: String, result: String, seconds: Double?) {
+    public func conversionFinished(format: String, result: String, seconds: Double?) {
         registry.makeCounter(descriptor: Self.conversions, labels: [("format", format), ("result", result)]).increment()
         if let seconds, result == "converted" {
             conversionDuration.record(.nanoseconds(Int64(seconds * 1e9)))
@@ -136,15 +137,15 @@ public final class HerdMetrics: RemoteMetrics {
         namespace: "herd", metricName: "coalesced_waiters", unitName: "total",
         helpText: "Requests that shared another request's origin fetch or conversion, by kind (fetch, conversion).") }
 
-    func coalesced(kind: String) {
+    public func coalesced(kind: String) {
         registry.makeCounter(descriptor: Self.coalescedWaiters, labels: [("kind", kind)]).increment()
     }
 
-    func sourceCache(hit: Bool) {
+    public func sourceCache(hit: Bool) {
         (hit ? sourceCacheHits : sourceCacheMisses).increment()
     }
 
-    func sourceCacheSize(bytes: Int, entries: Int, evictions: Int) {
+    public func sourceCacheSize(bytes: Int, entries: Int, evictions: Int) {
         sourceCacheBytes.set(Int64(bytes))
         sourceCacheEntries.set(Int64(entries))
         sourceCacheEvictions.set(Int64(evictions))
@@ -179,12 +180,12 @@ public final class HerdMetrics: RemoteMetrics {
         registry.makeCounter(descriptor: Self.remoteRefusals, labels: [("reason", reason), ("class", addressClass)]).increment()
     }
 
-    func previewMade(source: String, result: String, seconds: Double?) {
+    public func previewMade(source: String, result: String, seconds: Double?) {
         registry.makeCounter(descriptor: Self.previews, labels: [("source", source), ("result", result)]).increment()
         if let seconds { previewDuration.record(.nanoseconds(Int64(seconds * 1e9))) }
     }
 
-    func videoFrameExtracted(result: String, seconds: Double) {
+    public func videoFrameExtracted(result: String, seconds: Double) {
         registry.makeCounter(descriptor: Self.videoFrames, labels: [("result", result)]).increment()
         videoFrameDuration.record(.nanoseconds(Int64(seconds * 1e9)))
     }

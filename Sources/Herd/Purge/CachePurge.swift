@@ -1,4 +1,5 @@
 import Crypto
+import FastCGI
 import Foundation
 import Negotiation
 
@@ -13,19 +14,24 @@ import Negotiation
 /// to hold that very key (nginx writes `KEY: …` into the file's header)
 /// before it is removed: nothing else in the cache is touched, and nothing
 /// is searched (Akkoma's shipped script greps every file).
-struct CachePurge {
+public struct CachePurge {
     /// The cache directory (`fastcgi_cache_path`'s path).
     let directory: String
     /// `levels=` of `fastcgi_cache_path`, e.g. [1, 2].
     let levels: [Int]
 
-    struct Entry: Equatable {
-        let key: String
-        let path: String
+    public init(directory: String, levels: [Int]) {
+        self.directory = directory
+        self.levels = levels
+    }
+
+    public struct Entry: Equatable, Sendable {
+        public let key: String
+        public let path: String
     }
 
     /// `levels=1:2` → [1, 2]; nginx allows one to three levels of 1 or 2.
-    static func parseLevels(_ text: String) -> [Int]? {
+    public static func parseLevels(_ text: String) -> [Int]? {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false).map { Int($0) }
         guard (1...3).contains(parts.count), parts.allSatisfy({ $0 == 1 || $0 == 2 }) else { return nil }
         return parts.compactMap { $0 }
@@ -101,7 +107,7 @@ struct CachePurge {
         var removed: [Entry] = []
         for key in keys {
             let path = path(for: key)
-            guard Self.holds(path: path, key: key), unlink(path) == 0 else { continue }
+            guard Self.holds(path: path, key: key), (try? FileManager.default.removeItem(atPath: path)) != nil else { continue }
             removed.append(Entry(key: key, path: path))
         }
         return removed
@@ -114,5 +120,35 @@ struct CachePurge {
         defer { try? handle.close() }
         let head = (try? handle.read(upToCount: 8192)) ?? Data()
         return head.range(of: Data("\nKEY: \(key)\n".utf8)) != nil
+    }
+
+    /// What purging one URL did: the cache entries removed, how many workers
+    /// held its source and forgot it, and the workers that could not be told.
+    public struct Report: Sendable {
+        public var removed: [Entry]
+        public var forgotten: Int
+        public var workerErrors: [String]
+    }
+
+    /// Every cached variant of `url` out of nginx's cache, then every worker
+    /// (its socket) told to forget the source it may hold in memory, with a
+    /// FastCGI request carrying `HERD_PURGE` (a param nginx never sends).
+    /// Nil when `url` is not an http(s) URL with a host.
+    public func purgeEverywhere(_ url: String, sockets: [String]) -> Report? {
+        guard let removed = purge(url), let target = Self.target(url) else { return nil }
+        var report = Report(removed: removed, forgotten: 0, workerErrors: [])
+        for socket in sockets {
+            for uri in target.requestURIs {
+                do {
+                    let answer = try FastCGIClient.request(socketPath: socket, params: [
+                        ("REQUEST_METHOD", "GET"), ("REQUEST_URI", uri), ("HERD_PURGE", "1"),
+                    ])
+                    if String(decoding: answer, as: UTF8.self).contains("forgot:") { report.forgotten += 1 }
+                } catch {
+                    report.workerErrors.append("worker \(socket): \(error)")
+                }
+            }
+        }
+        return report
     }
 }

@@ -1,6 +1,7 @@
 import Basics
 import Logging
 import System
+import Media
 
 /// herd's log lines on standard error (systemd sends them to the journal),
 /// in swift-log's `StreamLogHandler` format:
@@ -10,23 +11,23 @@ import System
 /// line with no stdio lock or flush, metadata merged without a dictionary
 /// copy, and the timestamp formatted once a second. (`StreamLogHandler`
 /// took 5% of herd's CPU in bench-passthrough.)
-struct LineLogHandler: LogHandler {
+public struct LineLogHandler: LogHandler {
     let label: String
-    var logLevel: Logger.Level
-    var metadata: Logger.Metadata = [:]
-    var metadataProvider: Logger.MetadataProvider?
+    public var logLevel: Logger.Level
+    public var metadata: Logger.Metadata = [:]
+    public var metadataProvider: Logger.MetadataProvider?
 
-    init(label: String, level: Logger.Level) {
+    public init(label: String, level: Logger.Level) {
         self.label = label
         self.logLevel = level
     }
 
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
-    func log(event: LogEvent) {
+    public func log(event: LogEvent) {
         var pairs: [(key: String, value: Logger.MetadataValue)] = []
         let provided = metadataProvider?.get() ?? [:]
         let explicit = event.metadata ?? [:]

@@ -3,6 +3,8 @@ import FastCGI
 import Logging
 import Upstream
 import System
+import Settings
+import Media
 
 /// Runs one worker until SIGTERM or SIGINT: listen, serve, drain, exit.
 public enum WorkerProcess {
@@ -102,12 +104,16 @@ extension UpstreamClient.Configuration {
     }
 }
 
-public enum HerdVersion {
-    public static let string = "0.2.0"
-}
-
 /// The machine refused something the configuration is not to blame for.
 public struct StartupError: Error, CustomStringConvertible, Sendable {
     public let description: String
 }
 
+extension HerdConfiguration {
+    /// `[remote]`'s limits for the remote fetcher's client.
+    public var remoteLimits: RemoteClient.Limits {
+        RemoteClient.Limits(allowNetworks: remote.allowNetworks, connectTimeout: remote.connectTimeout, timeout: remote.timeout,
+                            transferTimeout: remote.transferTimeout, minSpeed: upstream.minSpeed, maxBodySize: remote.maxBodySize,
+                            caFile: remote.caFile.isEmpty ? nil : remote.caFile, userAgent: "herd/\(HerdVersion.string) (media proxy)")
+    }
+}

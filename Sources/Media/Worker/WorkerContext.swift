@@ -1,0 +1,66 @@
+import Remote
+import Coalescing
+import Imaging
+import Logging
+import System
+import Settings
+
+/// What every worker thread shares: immutable configuration, the metrics
+/// registry, the root logger, the image pipeline and its CPU limiter, the
+/// source cache and the single-flight tables.
+public struct WorkerContext: Sendable {
+    public let configuration: HerdConfiguration
+    public let metrics: any MediaMetrics
+    public let logger: Logger
+    let pipeline: ImagePipeline
+    let conversionLimiter: ConversionLimiter
+    /// Source cache and one origin fetch per source at a time.
+    let sources: SourceStore
+    /// One conversion per (source, variant) at a time.
+    let conversions: Coalescer<ImageConversion.Decision>
+    /// One preview per (source, variant) at a time.
+    let previewConversions: Coalescer<Result<ImagePipeline.Output, PreviewFailure>>
+    /// How many requests may wait on one origin host at once.
+    let originHosts: OriginHostLimiter
+    /// How many may wait on remote hosts at once, all together: half the threads.
+    let remoteFetches: OriginHostLimiter
+    /// Where media bytes come from, asked in order (`SourceLocator`).
+    let locators: [any SourceLocator]
+    /// Redirects, blocked domains and remembered failures of remote fetches.
+    let remote: RemotePolicy
+    /// `upstream.root`, opened at start (nil when media come from the origin).
+    let disk: DiskRoot?
+    /// Previews: the image pipeline at the preview size and quality, and
+    /// the video frame extractor.
+    let previews: PreviewMaker
+
+    /// Throws when `upstream.root` cannot be opened as a directory.
+    public init(configuration: HerdConfiguration, metrics: any MediaMetrics, logger: Logger) throws(ConfigurationError) {
+        if configuration.upstream.root.isEmpty {
+            disk = nil
+        } else {
+            do {
+                disk = try DiskRoot(configuration.upstream.root)
+            } catch {
+                throw ConfigurationError(key: "upstream.root", message: "cannot open \(configuration.upstream.root) as a directory (\(error))")
+            }
+        }
+        self.configuration = configuration
+        self.metrics = metrics
+        self.logger = logger
+        self.pipeline = ImagePipeline(configuration)
+        self.conversionLimiter = ConversionLimiter(
+            slots: configuration.effectiveImageWorkers, queueLimit: configuration.image.queue,
+            memoryBudget: configuration.image.memoryBudget)
+        self.sources = SourceStore(configuration: configuration.cache, metrics: metrics)
+        self.conversions = Coalescer()
+        self.previewConversions = Coalescer()
+        self.originHosts = OriginHostLimiter(limit: configuration.effectiveMaxFetchesPerHost)
+        self.remoteFetches = OriginHostLimiter(limit: max(1, configuration.effectiveThreads / 2))
+        let signed: [(any SourceLocator)?] = [SignedRemoteSource(configuration: configuration), CamoSource(configuration: configuration)]
+        self.locators = (signed + [DiskSource(configuration: configuration)]).compactMap { $0 } + [OriginSource(configuration: configuration)]
+        self.remote = RemotePolicy(maxRedirects: configuration.remote.maxRedirects, blockedDomains: configuration.remote.blockedDomains,
+                                   cacheTTL: configuration.remote.cacheTTL, failureTTL: configuration.remote.failureTTL, metrics: metrics)
+        self.previews = PreviewMaker(configuration: configuration)
+    }
+}
