@@ -157,7 +157,7 @@ if Context.environment["HERD_FUZZ"] != nil {
         ("FuzzConfigValue", "fuzz-config-value", ["Herd", "Media", "Settings", .product(name: "TOMLKit", package: "TOMLKit")]),
         ("FuzzConfigLoader", "fuzz-config-loader", ["Herd", "Media", "Settings"]),
         ("FuzzResponseHead", "fuzz-response-head", ["Upstream"]),
-        ("FuzzRemoteURL", "fuzz-remote-url", ["Media", "Remote", "Settings", "System"]),
+        ("FuzzRemoteURL", "fuzz-remote-url", ["Media", "Remote", "Settings", "System", "Basics"]),
     ]
     for target in fuzzTargets {
         package.targets.append(.executableTarget(

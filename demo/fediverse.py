@@ -46,11 +46,15 @@ import json
 import time
 import urllib.parse
 
-# Mastodon's config.i18n.available_locales (4.3–4.6, abridged to what the
-# stand-in translates; the others fall back as Localized does, to en).
-LOCALES = ["en", "en-GB", "ar", "ca", "cs", "da", "de", "el", "eo", "es", "es-AR", "es-MX", "eu", "fa", "fi", "fr",
-           "fr-CA", "ga", "gl", "he", "hu", "id", "is", "it", "ja", "ko", "nl", "nn", "no", "pl", "pt-BR", "pt-PT",
-           "ru", "sk", "sl", "sr", "sr-Latn", "sv", "th", "tr", "uk", "vi", "zh-CN", "zh-HK", "zh-TW"]
+# Mastodon's config.i18n.available_locales (4.3–4.6), in its order: the
+# bare language before its regions, as language_region_compatible_from's
+# "first of the language" depends on it.
+LOCALES = ["af", "an", "ar", "ast", "be", "bg", "bn", "br", "bs", "ca", "ckb", "co", "cs", "cy", "da", "de", "el", "en",
+           "en-GB", "eo", "es", "es-AR", "es-MX", "et", "eu", "fa", "fi", "fo", "fr", "fr-CA", "fr-QC", "fy", "ga", "gd",
+           "gl", "he", "hi", "hr", "hu", "hy", "id", "ig", "io", "is", "it", "ja", "ka", "kab", "kk", "kn", "ko", "ku",
+           "kw", "la", "lt", "lv", "mk", "ml", "mr", "ms", "my", "nl", "nn", "no", "oc", "pa", "pl", "pt-BR", "pt-PT",
+           "ro", "ru", "sa", "sc", "sco", "si", "sk", "sl", "sq", "sr", "sr-Latn", "sv", "szl", "ta", "te", "th", "tr",
+           "tt", "ug", "uk", "ur", "vi", "zgh", "zh-CN", "zh-HK", "zh-TW"]
 GREETINGS = {"en": "Hello", "en-GB": "Hello", "de": "Hallo", "fr": "Bonjour", "fr-CA": "Bonjour", "es": "Hola",
              "es-AR": "Hola", "es-MX": "Hola", "it": "Ciao", "ja": "こんにちは", "nl": "Hallo", "pl": "Cześć",
              "pt-BR": "Olá", "pt-PT": "Olá", "sv": "Hej", "zh-CN": "你好", "zh-TW": "你好"}
@@ -58,6 +62,8 @@ GREETINGS = {"en": "Hello", "en-GB": "Hello", "de": "Hallo", "fr": "Bonjour", "f
 # Statuses whose visibility is not public: id → (visibility, the servers whose
 # actors follow the author, i.e. may see it). Every other id is public.
 PRIVATE_STATUSES = {"100": ("private", ("friend.example",)), "101": ("direct", ())}
+# Statuses deleted since (demo/origin.py's /__delete, for the tests).
+DELETED = set()
 
 CLOCK_SKEW = 12 * 3600  # SignatureVerification: a Date outside ±12 h is refused
 
@@ -305,6 +311,8 @@ class App:
             return Answer(401, json.dumps({"error": "Request not signed"}).encode(), JSON, PRIVATE, page_vary)
 
         if status_id is not None:
+            if status_id in DELETED:
+                return self._not_found(activitypub, page_vary)
             visibility, followers = PRIVATE_STATUSES.get(status_id, ("public", ()))
             may_see = visibility in ("public", "unlisted") or (signer and signer_domain(signer) in followers)
             if not activitypub and parts[0] == "users":

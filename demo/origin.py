@@ -18,6 +18,7 @@ integration tests (never enable this for anything else):
   accel=1     add X-Accel-Redirect and X-Accel-Expires
   cc=VALUE    Cache-Control value
   vary=VALUE  Vary value (app pages)
+GET /__delete?id=N (with --test-hooks) deletes status N: the app answers 404.
   drop=1      hang up without answering (after delay=S, if given)
 It counts requests per path and connections; GET /__stats returns them as
 JSON (also per path and Accept variant under "variants"), POST /__reset
@@ -113,6 +114,10 @@ class Origin(BaseHTTPRequestHandler):
             with LOCK:
                 body = json.dumps(STATS).encode()
             return self.send_small(200, body, "application/json")
+        if path == "/__delete" and self.hooks:
+            # A status deleted since (test hooks): the app answers 404 for it.
+            fediverse.DELETED.add(query.get("id", ""))
+            return self.send_small(200, b"deleted\n")
         if path == "/__last":
             with LOCK:
                 body = json.dumps(LAST_HEADERS.get(query.get("path", ""), {})).encode()

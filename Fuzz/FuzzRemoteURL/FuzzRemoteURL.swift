@@ -16,6 +16,7 @@
 
 @testable import Media
 import Settings
+import Basics
 @testable import Remote
 import System
 

@@ -62,6 +62,10 @@ struct ResponseHeadersTests {
             (410, nil, MediaRequest.Lifetimes(notFound: 300), "public, max-age=300"),
             (500, nil, MediaRequest.Lifetimes(notFound: 300), "public, max-age=5"),
             (304, nil, MediaRequest.Lifetimes(success: 60), nil),
+            (200, "public, max-age=315576000, immutable", MediaRequest.Lifetimes(success: 172800), "public, max-age=172800, immutable"),
+            (200, "max-age=60", MediaRequest.Lifetimes(success: 600), "public, max-age=60"),
+            (200, "private, max-age=60", MediaRequest.Lifetimes(success: 600), "private, max-age=60"),
+            (200, "public, max-age=315576000", MediaRequest.Lifetimes(), "public, max-age=315576000"),
           ] as [(Int, String?, MediaRequest.Lifetimes, String?)])
     func passthroughLifetimes(status: Int, origin: String?, lifetimes: MediaRequest.Lifetimes, expected: String?) {
         var headers: [(name: String, value: String)] = origin.map { [("Cache-Control", $0)] } ?? []

@@ -152,6 +152,35 @@ struct FederationCacheTests {
         #expect(try page("en;q=0.5, de").cache == "BYPASS", "a weighted first tag: the app sorts by q")
         #expect(try page("*").cache == "BYPASS")
         #expect(try page("de") == ("de", "HIT"))
+        // The bucket is the locale the app picks for every tag in it.
+        #expect(try page("sr-Latn-RS") == ("sr", "MISS"), "Mastodon picks sr for it: the sr bucket")
+        #expect(try page("sr-Latn") == ("sr-Latn", "MISS"))
+        #expect(try page("zh-TW-x") == ("zh-CN", "MISS"))
+        #expect(try page("zh-TW") == ("zh-TW", "MISS"))
+        #expect(try page("aa, ja").cache == "BYPASS", "a language the app lacks: it would answer in the next one")
+        #expect(try page("de, fr;q=2").cache == "BYPASS", "a later tag weighted above the first")
+        #expect(try page("de, fr").cache == "BYPASS", "a later tag not weighted below the first")
+        #expect(try page("de-DE, de;q=0.9, fr;q=0.5") == ("de", "HIT"))
+    }
+
+    @Test("a status deleted since is not served from an expired entry: the next request gets the app's 404, never STALE")
+    func deletedNotStale() throws {
+        let stack = try AppStack()
+        defer { stack.stop() }
+        let path = "/users/alice/statuses/777?cc=public,%20max-age=1"
+        func fetch(_ server: String) throws -> HTTPResponse {
+            try stack.get(path, headers: [("Accept", Self.activityJSON)] + Signer(server: server).headers(get: path))
+        }
+        #expect(try fetch("a.example").status == 200)
+        #expect(try fetch("b.example").header("X-Cache-Status") == "HIT")
+        _ = try RawHTTP.request(port: stack.originPort, target: "/__delete?id=777")
+        // nginx's clock moves in whole seconds: past the 1 s lifetime for sure.
+        Thread.sleep(forTimeInterval: 2.2)
+        for server in ["c.example", "d.example", "e.example"] {
+            let answer = try fetch(server)
+            #expect(answer.status == 404 && answer.header("X-Cache-Status") != "STALE",
+                    "\(server): \(answer.status) \(answer.header("X-Cache-Status") ?? "")")
+        }
     }
 
     @Test("an answer to a cross-origin request (Origin) is an entry of its own; a Vary the key does not cover is never stored")

@@ -122,5 +122,35 @@ struct LifetimeTests {
         let viaLink = try stack.get("/system/media_attachments/files/000/000/001/original/link.jpg", headers: [("Accept", "*/*")])
         #expect(viaLink.status == 200 && viaLink.body == file, "a symlink within the root: herd's to answer")
         #expect(try herdRequests() == before + 3)
+        // What nginx makes of a request for a file it sends (416, 412) is never stored: no-store
+        // (beside the lifetime nginx added before it knew, which no-store overrides: RFC 9111 §5.2).
+        let unsatisfiable = try stack.get(Self.photo, headers: [("Accept", "*/*"), ("Range", "bytes=999999-")])
+        #expect(unsatisfiable.status == 416 && unsatisfiable.headers(named: "Cache-Control").contains("no-store"),
+                "\(unsatisfiable.headers)")
+        let failed = try stack.get(Self.photo, headers: [("Accept", "*/*"), ("If-Match", "\"nope\"")])
+        #expect(failed.status == 412 && failed.headers(named: "Cache-Control").contains("no-store"), "\(failed.headers)")
+    }
+
+    @Test("a symlink in public/ is never followed by nginx (to a secret beside the root); a root that is not a plain absolute path serves nothing")
+    func publicSymlinks() throws {
+        let root = try Self.publicRoot()
+        try Data("SECRET_KEY_BASE=topsecret\n".utf8).write(to: root.deletingLastPathComponent().appendingPathComponent("env.production"))
+        try FileManager.default.createSymbolicLink(atPath: root.appendingPathComponent("leak.txt").path,
+                                                   withDestinationPath: "../env.production")
+        try FileManager.default.createSymbolicLink(atPath: root.appendingPathComponent("packs/leak.js").path,
+                                                   withDestinationPath: "../../env.production")
+        let stack = try AppStack(diskRoot: root.path)
+        defer { stack.stop() }
+        for path in ["/leak.txt", "/packs/leak.js"] {
+            let answer = try stack.get(path)
+            #expect(!answer.text.contains("topsecret"), "\(path) served through a symlink")
+            #expect(try stack.originCount(path) == 1, "\(path) goes to the app instead")
+        }
+        let dotted = try AppStack(patchNginx: { herd in
+            try "set $herd_public_root /..;\nlocation ^~ /_herd_files/ { internal; alias /nonexistent/; }\n"
+                .write(to: herd.appendingPathComponent("install/disk-files.conf"), atomically: true, encoding: .utf8)
+        })
+        defer { dotted.stop() }
+        #expect(!(try dotted.get("/etc/passwd").text.contains("root:")), "a root of /.. served the file system")
     }
 }

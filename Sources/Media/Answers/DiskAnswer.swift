@@ -67,8 +67,10 @@ struct DiskAnswer {
     /// stored; under a converted variant's key it is, briefly, so that it
     /// replaces a conversion of a file since deleted.
     static func missing(_ request: MediaRequest, reason: String, detail: String?) -> Reply {
-        .failure(Refusal(status: 404, reason: reason, detail: detail,
-                         headers: request.variant == .orig ? [("X-Accel-Expires", "0")] : []))
+        // Under a converted variant's key, the location's 404 lifetime.
+        let lifetime: HTTPHeaders = request.lifetimes.notFound.map { [("Cache-Control", ResponseHeaders.errorCacheControl(ttl: $0))] } ?? []
+        return .failure(Refusal(status: 404, reason: reason, detail: detail,
+                                headers: request.variant == .orig ? [("X-Accel-Expires", "0")] : lifetime))
     }
 
     /// The file, sent by nginx: its internal location serves it with its

@@ -27,13 +27,14 @@ enum ResponseHeaders {
 
     /// The headers of an error answer, made from the failure alone: a
     /// failure that may pass soon (`retryAfter`) is never stored, the rest
-    /// live for `cache.error_ttl`.
+    /// live for `cache.error_ttl` unless the failure names its own lifetime.
     static func failure(_ failure: any HTTPFailure, configuration: HerdConfiguration, onMediaRoute: Bool) -> HTTPHeaders {
-        var headers: HTTPHeaders = [
-            ("Content-Type", "text/plain; charset=utf-8"),
-            ("Cache-Control", failure.retryAfter == nil ? errorCacheControl(ttl: configuration.cache.errorTTL) : "no-store"),
-            ("X-Herd-Error", failure.reason),
-        ]
+        let ownLifetime = failure.headers.contains { $0.name.caseInsensitiveEquals("Cache-Control") }
+        var headers: HTTPHeaders = [("Content-Type", "text/plain; charset=utf-8")]
+        if !ownLifetime {
+            headers.append(("Cache-Control", failure.retryAfter == nil ? errorCacheControl(ttl: configuration.cache.errorTTL) : "no-store"))
+        }
+        headers.append(("X-Herd-Error", failure.reason))
         if let retryAfter = failure.retryAfter { headers.append(("Retry-After", String(retryAfter))) }
         headers += failure.headers
         if onMediaRoute {
@@ -188,6 +189,13 @@ enum ResponseHeaders {
             }
         } else if !hasLifetime, status != 304 {
             headers.append(("Cache-Control", "public, max-age=\(lifetimes.success ?? configuration.cache.ttl)"))
+        } else if status == 200, let ttl = lifetimes.success {
+            // The origin's own lifetime, no longer than the location's (a
+            // bucket's ten-year objects must not outlive a takedown there).
+            let origin = UpstreamResponseHead(status: status, headers: headers)
+            guard !CacheControl.forbidsSharedCache(origin.value(of: "Cache-Control")) else { return }
+            headers.removeAll { lifetime.contains($0.name.lowercased()) }
+            headers.append(("Cache-Control", mediaCacheControl(origin: origin, configuration: configuration, ttl: ttl)))
         }
     }
 
