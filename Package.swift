@@ -1,9 +1,11 @@
 // swift-tools-version: 6.0
 // Herd: a media and caching layer for fediverse servers.
 // C libraries are fenced into system-library targets (C…); only the modules
-// that must talk to C import them (FastCGI, Upstream, Imaging). Basics holds
-// what every module shares (monotonic clock, one lock with a condition, HTTP
-// text helpers) and imports no C library.
+// that wrap one import it (FastCGI: libfcgi, Upstream: libcurl, Imaging: the
+// codecs), and System is the one module that calls libc and CSystemShims
+// for everyone else. Basics holds pure values every module shares (HTTP
+// failures and text, percent-encoding, a hash). Media, Remote's rules,
+// Negotiation, Coalescing, Settings, Herd and the executable import no C.
 import PackageDescription
 
 let package = Package(
@@ -117,17 +119,27 @@ let package = Package(
         ),
 
         // MARK: Tests
-        // Test images made from known pixels with the real C libraries.
+        // What every test target shares: test images made from known pixels
+        // with the real C libraries, waiting, a raw HTTP client, loopback listeners.
         .target(
             name: "HerdTestSupport",
             dependencies: ["Imaging", "CTurboJPEG", "CPNG", "CGIF", "CWebP", "CAVIF", "CJXL", "CHEIF"],
-            path: "Tests/TestImages"
+            path: "Tests/Support"
         ),
+        // One unit-test target per module with unit tests.
+        .testTarget(name: "SystemTests", dependencies: ["System", "HerdTestSupport"]),
+        .testTarget(name: "FastCGITests", dependencies: ["FastCGI"]),
+        .testTarget(name: "UpstreamTests", dependencies: ["Upstream"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "HerdTestSupport"]),
+        .testTarget(name: "NegotiationTests", dependencies: ["Negotiation"]),
+        .testTarget(name: "CoalescingTests", dependencies: ["Coalescing"]),
+        .testTarget(name: "RemoteTests", dependencies: ["Remote", "Upstream", "Basics", "HerdTestSupport"]),
         .testTarget(
-            name: "HerdTests",
-            dependencies: ["Herd", "Media", "Settings", "System", "Basics", "FastCGI", "Upstream", "Imaging", "Negotiation", "Coalescing", "Remote", "HerdTestSupport",
-                           .product(name: "Logging", package: "swift-log")]
+            name: "MediaTests",
+            dependencies: ["Media", "Settings", "Herd", "System", "Basics", "FastCGI", "Upstream", "Imaging", "Negotiation",
+                           "Coalescing", "Remote", "HerdTestSupport", .product(name: "Logging", package: "swift-log")]
         ),
+        .testTarget(name: "HerdTests", dependencies: ["Herd", "Media", "Settings"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["herd", "Herd", "Media", "Settings", "System", "Basics", "Imaging", "Remote", "HerdTestSupport",

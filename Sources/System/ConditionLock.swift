@@ -4,7 +4,8 @@ import Glibc
 
 /// A mutex with a condition variable, for the few places that must wait
 /// (the connection queue, the conversion limiter, single flight, the origin
-/// host cap). Where nothing waits, use `Synchronization.Mutex`.
+/// host cap). Where nothing waits, use `Locked` (not `Synchronization.Mutex`:
+/// see there why).
 ///
 /// The pthread objects live in memory of their own, allocated once: their
 /// address never moves (a `pthread_mutex_t` stored in a class's `var` and

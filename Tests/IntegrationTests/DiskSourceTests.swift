@@ -2,6 +2,7 @@ import Foundation
 import Testing
 #if canImport(Glibc)
 import Glibc
+import HerdTestSupport
 #endif
 
 /// Mastodon with local storage: media read from files below

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import HerdTestSupport
 
 /// Herd dropped into the nginx configurations admins already have, as the
 /// README says: fixtures with the structure of Mastodon's dist/nginx.conf

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import HerdTestSupport
 
 /// The app microcache under traffic shaped like real federation: every
 /// server signs its fetches, visitors ask in their own languages, and the

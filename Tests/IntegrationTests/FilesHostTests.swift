@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import HerdTestSupport
 
 /// Mastodon with object storage: the files host (sites/mastodon-files.conf's
 /// server/mastodon/files.conf) in front of a bucket (demo/origin.py --bucket:

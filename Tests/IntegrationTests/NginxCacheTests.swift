@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import HerdTestSupport
 
 /// The shipped nginx configuration, behaving as the design says, in front
 /// of a stand-in Mastodon/Akkoma that counts what reaches it.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import HerdTestSupport
 
 /// The shipped templates as files: valid for Debian's nginx, clean for
 /// gixy, and the image-variant map agreeing with herd's Accept table.

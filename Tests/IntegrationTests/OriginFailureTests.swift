@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import HerdTestSupport
 
 /// Dead, slow and oversized origins: a clear status, a short lifetime,
 /// nothing passed off as complete.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import HerdTestSupport
 
 /// The release binary `make test` builds first.
 private let releaseBinaryPath = Paths.repository.appendingPathComponent(".build/release/herd").path

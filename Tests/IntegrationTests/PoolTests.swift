@@ -2,6 +2,7 @@ import Foundation
 import Testing
 #if canImport(Glibc)
 import Glibc
+import HerdTestSupport
 #endif
 
 /// Several herd workers behind nginx's `hash $herd_source consistent`, with

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import HerdTestSupport
 
 /// deploy/prometheus and deploy/grafana against a real Prometheus (Debian's)
 /// scraping every worker of a running stack through nginx.

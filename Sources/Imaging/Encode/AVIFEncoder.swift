@@ -53,10 +53,5 @@ enum AVIFEncoder {
         }
     }
 
-    /// Whether this libavif was built with an encoder for `codec`.
-    public static func isAvailable(_ codec: EncoderSettings.AVIFCodec) -> Bool {
-        avifCodecName(codecChoice(codec), avifCodecFlags(AVIF_CODEC_FLAG_CAN_ENCODE.rawValue)) != nil
-    }
-
     private static func message(_ result: avifResult) -> String { String(cString: avifResultToString(result)) }
 }

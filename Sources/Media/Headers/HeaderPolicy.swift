@@ -51,15 +51,6 @@ public enum HeaderPolicy {
         (FastCGIParam.ifRange, "If-Range"),
     ]
 
-    /// Filters the origin's response headers for nginx.
-    static func responseHeaders(
-        from origin: [(name: String, value: String)],
-        preserveAll: Bool
-    ) -> [(name: String, value: String)] {
-        let dropped = namedInConnection(origin)
-        return origin.filter { passes(lowercasedName: $0.name.lowercased(), preserveAll: preserveAll, dropped: dropped) }
-    }
-
     /// Headers named in Connection: hop-by-hop for this message too.
     static func namedInConnection(_ origin: [(name: String, value: String)]) -> Set<String> {
         var dropped = Set<String>()

@@ -1,6 +1,7 @@
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import HerdTestSupport
 #endif
 
 /// The whole deployment as an admin would run it: nginx with a shipped

@@ -63,15 +63,3 @@ final class ChildProcess: @unchecked Sendable {
         return nil
     }
 }
-
-enum Wait {
-    /// Polls `condition` every 20 ms until it holds or `timeout` passes.
-    static func until(timeout: Double, _ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if condition() { return true }
-            usleep(20_000)
-        }
-        return condition()
-    }
-}

@@ -2,6 +2,7 @@ import Foundation
 import Imaging
 #if canImport(Glibc)
 import Glibc
+import HerdTestSupport
 #endif
 
 /// An origin that says exactly what a test tells it to, on raw sockets.
@@ -78,26 +79,8 @@ final class HostileOrigin: @unchecked Sendable {
     private var countsByPath: [String: Int] = [:]
 
     init() throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw HTTPClientError(description: "hostile origin: socket failed") }
-        var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0, listen(fd, 256) == 0 else {
-            close(fd)
-            throw HTTPClientError(description: "hostile origin: bind/listen failed: \(String(cString: strerror(errno)))")
-        }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        port = UInt16(bigEndian: address.sin_port)
+        let (fd, port) = try LoopbackListener.open()
+        self.port = port
         listener = fd
         liveThreads = 1
         let thread = Thread { [self] in acceptLoop() }
@@ -449,13 +432,7 @@ enum FramedHTTP {
         defer { close(fd) }
         var text = "\(method) \(target) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
         for (name, value) in headers { text += "\(name): \(value)\r\n" }
-        let bytes = Array((text + "\r\n").utf8)
-        var sent = 0
-        while sent < bytes.count {
-            let n = bytes[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            guard n > 0 else { throw HTTPClientError(description: "send failed") }
-            sent += n
-        }
+        try RawHTTP.sendAll(fd, Array((text + "\r\n").utf8))
         var raw: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {

@@ -1,4 +1,5 @@
 import Foundation
+import HerdTestSupport
 
 /// The shipped nginx files (deploy/nginx), rendered into a test's directory
 /// with the install paths pointed at it: cache directories, the error page,

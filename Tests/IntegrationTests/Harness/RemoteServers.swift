@@ -1,5 +1,6 @@
 import Foundation
 import Remote
+import HerdTestSupport
 
 /// The shipped Akkoma configuration with herd as the media proxy, and two
 /// "remote" servers on other loopback addresses, let in by

@@ -1,6 +1,7 @@
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import HerdTestSupport
 #endif
 
 /// A real deployment on loopback: the stand-in origin, one herd worker on a

@@ -1,7 +1,7 @@
 import Foundation
 @testable import Imaging
 import Testing
-@testable import Herd
+import Herd
 @testable import Media
 import Settings
 

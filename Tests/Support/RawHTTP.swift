@@ -4,31 +4,38 @@ import Glibc
 #endif
 
 /// A response as a client saw it.
-struct HTTPResponse {
-    var status: Int
-    var headers: [(name: String, value: String)]
-    var body: [UInt8]
+public struct HTTPResponse {
+    public var status: Int
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]
 
-    func header(_ name: String) -> String? {
+    public init(status: Int, headers: [(name: String, value: String)], body: [UInt8]) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    public func header(_ name: String) -> String? {
         headers.first { $0.name.lowercased() == name.lowercased() }?.value
     }
 
-    func headers(named name: String) -> [String] {
+    public func headers(named name: String) -> [String] {
         headers.filter { $0.name.lowercased() == name.lowercased() }.map(\.value)
     }
 
-    var text: String { String(decoding: body, as: UTF8.self) }
+    public var text: String { String(decoding: body, as: UTF8.self) }
 }
 
-struct HTTPClientError: Error, CustomStringConvertible {
-    let description: String
+public struct HTTPClientError: Error, CustomStringConvertible {
+    public let description: String
+    public init(description: String) { self.description = description }
 }
 
 /// A minimal HTTP/1.1 client over a raw socket: sends the request target
 /// byte for byte (no normalization, so hostile paths arrive as written),
 /// with `Connection: close`, and reads until the server closes.
-enum RawHTTP {
-    static func request(
+public enum RawHTTP {
+    public static func request(
         port: UInt16, method: String = "GET", target: String, headers: [(String, String)] = [],
         host: String = "localhost", timeout: Double = 30, discardBody: Bool = false, address: String = "127.0.0.1"
     ) throws -> HTTPResponse {
@@ -38,13 +45,7 @@ enum RawHTTP {
         var request = "\(method) \(target) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n"
         for (name, value) in headers { request += "\(name): \(value)\r\n" }
         request += "\r\n"
-        let bytes = Array(request.utf8)
-        var sent = 0
-        while sent < bytes.count {
-            let n = bytes[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            guard n > 0 else { throw HTTPClientError(description: "send failed") }
-            sent += n
-        }
+        try sendAll(fd, Array(request.utf8))
 
         // Read the head, then the body as framed by Content-Length or chunks, or until close.
         var buffer = [UInt8]()
@@ -87,7 +88,17 @@ enum RawHTTP {
     /// A TCP connection to 127.0.0.1:`port` whose reads give up after
     /// `timeout` seconds of silence; the caller closes it.
     /// `address`: another loopback address (the remote servers on 127.0.0.2, .3).
-    static func connectLoopback(port: UInt16, timeout: Double, address loopback: String = "127.0.0.1") throws -> Int32 {
+    /// Every byte of `bytes` on `fd`, or a thrown error.
+    public static func sendAll(_ fd: Int32, _ bytes: [UInt8]) throws {
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard n > 0 else { throw HTTPClientError(description: "send failed") }
+            sent += n
+        }
+    }
+
+    public static func connectLoopback(port: UInt16, timeout: Double, address loopback: String = "127.0.0.1") throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw HTTPClientError(description: "socket failed") }
         var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1e6))
@@ -108,7 +119,7 @@ enum RawHTTP {
         return fd
     }
 
-    static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
+    public static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
         guard haystack.count >= needle.count else { return nil }
         for i in 0...(haystack.count - needle.count) where haystack[i] == needle[0] {
             if Array(haystack[i..<(i + needle.count)]) == needle { return i }
@@ -116,7 +127,7 @@ enum RawHTTP {
         return nil
     }
 
-    static func dechunk(_ data: [UInt8]) throws -> [UInt8] {
+    public static func dechunk(_ data: [UInt8]) throws -> [UInt8] {
         var output = [UInt8]()
         var index = 0
         while index < data.count {
@@ -132,7 +143,7 @@ enum RawHTTP {
     }
 
     /// A free TCP port on 127.0.0.1 (bound and released; a tiny race is accepted).
-    static func freePort() -> UInt16 {
+    public static func freePort() -> UInt16 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
@@ -146,7 +157,7 @@ enum RawHTTP {
     }
 
     /// True once something accepts TCP connections on the port.
-    static func isListening(port: UInt16) -> Bool {
+    public static func isListening(port: UInt16) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()

@@ -1,12 +1,10 @@
 import Foundation
-@testable import Herd
-@testable import Media
-import Settings
 @testable import Remote
 import Testing
 import Upstream
 #if canImport(Glibc)
 import Glibc
+import HerdTestSupport
 #endif
 
 /// The guard at connect time, with real sockets: a listener on 127.0.0.1
@@ -21,21 +19,7 @@ struct ConnectGuardTests {
         let port: UInt16
 
         init() throws {
-            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = 0
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            guard bound == 0, listen(descriptor, 64) == 0 else { throw POSIXError(.EADDRINUSE) }
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            _ = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
-            }
-            self.descriptor = descriptor
-            port = UInt16(bigEndian: address.sin_port)
+            (descriptor, port) = try LoopbackListener.open(backlog: 64, nonBlocking: true)
         }
 
         /// Connections that reached the listener so far.

@@ -6,7 +6,7 @@ import Logging
 @testable import Remote
 import Testing
 import Upstream
-@testable import Herd
+import Herd
 @testable import Media
 import Settings
 import System

@@ -1,7 +1,4 @@
 import Testing
-@testable import Herd
-@testable import Media
-import Settings
 import System
 
 /// The bounded child process HEIC decodes and video frames run in: the

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Herd
+import Herd
 @testable import Media
 import Settings
 

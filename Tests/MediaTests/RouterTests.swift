@@ -1,5 +1,5 @@
 import Testing
-@testable import Herd
+import Herd
 @testable import Media
 import Settings
 

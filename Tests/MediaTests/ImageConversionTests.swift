@@ -3,7 +3,7 @@ import Imaging
 import Negotiation
 import Testing
 import Upstream
-@testable import Herd
+import Herd
 @testable import Media
 import Settings
 

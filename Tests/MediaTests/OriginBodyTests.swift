@@ -1,7 +1,7 @@
 import HerdTestSupport
 import Testing
 import Upstream
-@testable import Herd
+import Herd
 @testable import Media
 import Settings
 

@@ -5,7 +5,7 @@ import Imaging
 import Logging
 import Testing
 import Upstream
-@testable import Herd
+import Herd
 @testable import Media
 import Settings
 
@@ -286,7 +286,7 @@ extension MediaPathTests {
             }
         }
         let fetches = handler.context.sources.fetches
-        let joined = Wait.until(seconds: 10) { fetches.waiting(for: source) == requests.count - 1 }
+        let joined = Wait.until(timeout: 10) { fetches.waiting(for: source) == requests.count - 1 }
         origin.gate?.signal()
         return (joined, group.wait(timeout: .now() + 30) == .success, results)
     }
@@ -298,16 +298,4 @@ final class Results: @unchecked Sendable {
     private var writers: [String: RecordingWriter] = [:]
     func put(_ name: String, _ writer: RecordingWriter) { lock.withLock { writers[name] = writer } }
     func get(_ name: String) -> RecordingWriter? { lock.withLock { writers[name] } }
-}
-
-enum Wait {
-    /// Polls `condition` until it holds or `seconds` pass.
-    static func until(seconds: Double, _ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if condition() { return true }
-            Thread.sleep(forTimeInterval: 0.005)
-        }
-        return condition()
-    }
 }

@@ -2,7 +2,7 @@ import HerdTestSupport
 import Imaging
 import Negotiation
 import Testing
-@testable import Herd
+import Herd
 @testable import Media
 import Settings
 

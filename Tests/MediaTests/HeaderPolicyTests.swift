@@ -1,5 +1,5 @@
 import Testing
-@testable import Herd
+import Herd
 @testable import Media
 import Settings
 
@@ -44,5 +44,14 @@ struct HeaderPolicyTests {
     func essentialOnly() {
         let names = HeaderPolicy.responseHeaders(from: origin, preserveAll: false).map(\.name)
         #expect(names == ["Content-Type", "ETag", "Cache-Control"])
+    }
+}
+
+extension HeaderPolicy {
+    /// The origin's response headers as they pass the policy (what
+    /// `ResponseHeaders.fromOrigin` applies header by header).
+    static func responseHeaders(from origin: [(name: String, value: String)], preserveAll: Bool) -> [(name: String, value: String)] {
+        let dropped = namedInConnection(origin)
+        return origin.filter { passes(lowercasedName: $0.name.lowercased(), preserveAll: preserveAll, dropped: dropped) }
     }
 }
