@@ -5,7 +5,7 @@ PREFIX       ?= /usr/local
 DESTDIR      ?=
 BIN           = .build/$(CONFIG)/herd
 
-.PHONY: all build deps test test-system demo deb bench-disk bench-passthrough bench-convert bench-offload bench-coalesce bench-memory bench-preview bench-peers release install clean
+.PHONY: all build deps test test-system demo deb bench-smoke bench-disk bench-passthrough bench-convert bench-offload bench-coalesce bench-memory bench-preview bench-peers release install clean
 
 all: build
 
@@ -25,6 +25,13 @@ test: deps
 	$(SWIFT) build -c release --product herd --static-swift-stdlib
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
+	@$(MAKE) --no-print-directory bench-smoke
+
+# Every benchmark once, seconds long, on a tiny corpus from the demo's media:
+# make test runs it, so no benchmark rots unnoticed.
+bench-smoke: $(RELEASE_BIN)
+	@scripts/install-deps.sh --bench
+	HERD_BIN=$(RELEASE_BIN) scripts/bench-smoke.sh
 
 # libFuzzer targets for herd's own parsers (Fuzz/): built into .build-fuzz,
 # each run for FUZZ_SECONDS from its seed corpus; prints executions, execs/s,

@@ -22,13 +22,13 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from convert import CORPUS, HERD, RUNS, herd_setting  # noqa: E402
+from convert import CORPUS, HERD, RUNS, SMOKE, herd_setting  # noqa: E402
 
 
 def make_set(work):
     photos = sorted(os.path.join(CORPUS, "photos", n) for n in os.listdir(os.path.join(CORPUS, "photos")) if n.endswith("-1280.jpg"))
     gifs = []
-    for index, photo in enumerate(photos[:6]):
+    for index, photo in enumerate(photos[:1 if SMOKE else 6]):
         width = [320, 480, 640][index % 3]
         path = os.path.join(work, f"{os.path.basename(photo)[:-9]}-{width}.gif")
         zoom = f"crop=iw*0.6:ih*0.6:x='(iw*0.4)*t/3':y='(ih*0.4)*t/3',scale={width}:-2"

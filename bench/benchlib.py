@@ -26,21 +26,21 @@ def render(directory, app_url, sockets):
                    stdout=subprocess.DEVNULL)
 
 
+def scratch(directory, connections=1024):
+    """The main context and temp paths of an nginx running out of directory,
+    as scripts/render-nginx.sh writes them (scratch-main.conf, scratch-http.conf)."""
+    subprocess.run([os.path.join(REPO, "scripts/render-nginx.sh"), "--scratch", directory], check=True,
+                   env=dict(os.environ, NGINX_CONNECTIONS=str(connections)))
+
+
 def start_nginx_with(directory, http_lines, connections=1024):
     """nginx on directory/nginx.conf: its own pid, logs and temp paths, and
     `http_lines` in its http {} (after render()); returns the process."""
-    user = "user root root;" if os.getuid() == 0 else ""
+    scratch(directory, connections)
     with open(os.path.join(directory, "nginx.conf"), "w") as f:
-        f.write(f"""{user}
-worker_processes 1;
-worker_rlimit_nofile {max(1024, 2 * connections)};
-daemon off;
-pid {directory}/nginx.pid;
-error_log {directory}/error.log error;
-events {{ worker_connections {connections}; }}
+        f.write(f"""include {directory}/scratch-main.conf;
 http {{
-    client_body_temp_path {directory}/tmp/body; fastcgi_temp_path {directory}/tmp/fastcgi; proxy_temp_path {directory}/tmp/proxy;
-    uwsgi_temp_path {directory}/tmp/uwsgi; scgi_temp_path {directory}/tmp/scgi;
+    include {directory}/scratch-http.conf;
     access_log off;
 {http_lines}
 }}

@@ -26,14 +26,14 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from convert import CORPUS, ENV, HERD, RUNS, herd_setting, luma, run_once, ssim  # noqa: E402
+from convert import CORPUS, ENV, HERD, RUNS, SMOKE, herd_setting, luma, run_once, ssim  # noqa: E402
 
 PHOTOS = ["photos/Kite-640.jpg", "photos/Kite-1280.jpg", "photos/Kite-2560.jpg",
           "photos/ColorfulCups-640.jpg", "photos/ColorfulCups-1280.jpg", "photos/ColorfulCups-2560.jpg",
           "photos/Path-640.jpg", "photos/Path-1280.jpg", "photos/Path-2560.jpg",
           "photos/EveningGlow-1280.jpg", "photos/Grey-1280.jpg", "photos/FallenLeaf-1280.jpg"]
-SWEEP_PHOTOS = ["photos/Kite-1280.jpg", "photos/ColorfulCups-1280.jpg", "photos/Path-1280.jpg"]
-GRAPHICS = ["graphics/logo.png", "graphics/Altai-1920.png"]
+SWEEP_PHOTOS = ["photos/Kite-1280.jpg"] if SMOKE else ["photos/Kite-1280.jpg", "photos/ColorfulCups-1280.jpg", "photos/Path-1280.jpg"]
+GRAPHICS = ["graphics/logo.png"] if SMOKE else ["graphics/logo.png", "graphics/Altai-1920.png"]
 
 
 def together(cmds):

@@ -23,20 +23,15 @@ bench_cleanup() {
 
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 
-# The main-context lines of an nginx that runs out of $run, in the foreground.
+# The main context of an nginx that runs out of $run, in the foreground, as
+# scripts/render-nginx.sh writes it (the one renderer).
 #   nginx_main_context WORKER_CONNECTIONS
 nginx_main_context() {
-  echo "$user_line"
-  echo "daemon off;"
-  echo "worker_processes 1;"
-  echo "worker_rlimit_nofile 16384;"
-  echo "pid $run/nginx.pid;"
-  echo "error_log $run/error.log error;"
-  echo "events { worker_connections $1; }"
+  NGINX_CONNECTIONS=$1 "$repo/scripts/render-nginx.sh" --scratch "$run"
+  echo "include $run/scratch-main.conf;"
 }
 
-# The temp paths of an nginx that runs out of $run.
+# Its temp paths, for http {} (after nginx_main_context).
 nginx_temp_paths() {
-  echo "client_body_temp_path $run/tmp/body; fastcgi_temp_path $run/tmp/fastcgi; proxy_temp_path $run/tmp/proxy;"
-  echo "    uwsgi_temp_path $run/tmp/uwsgi; scgi_temp_path $run/tmp/scgi;"
+  echo "include $run/scratch-http.conf;"
 }

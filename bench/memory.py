@@ -24,6 +24,11 @@ CASES = [  # (name, width, height, bands, suffix)
 ]
 
 
+# BENCH_SMOKE=1: the smallest case only (make test).
+if os.environ.get("BENCH_SMOKE") == "1":
+    CASES = [case for case in CASES if case[0] == "png 10MP"]
+
+
 def measure(argv):
     code = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.stderr.write(r.stderr)")

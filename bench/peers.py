@@ -58,6 +58,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib  # noqa: E402
 from benchlib import NGINX, REPO, free_port, start_nginx, stop  # noqa: E402
 from convert import luma, ssim  # noqa: E402
 
@@ -423,20 +424,13 @@ MAX_WAIT_SECONDS_BEFORE_IO_SHUTDOWN = 0
         # nginx in front of the instances, as in front of herd: a request
         # goes to the instance with the fewest in flight.
         directory = os.path.join(self.work, "thumbor-nginx")
-        os.makedirs(os.path.join(directory, "tmp"))
+        benchlib.scratch(directory)
         self.thumbor_port = free_port()
-        user = "user root root;" if os.getuid() == 0 else ""
         servers = "".join(f"server 127.0.0.1:{port};" for port in ports)
         with open(os.path.join(directory, "nginx.conf"), "w") as f:
-            f.write(f"""{user}
-worker_processes 1;
-daemon off;
-pid {directory}/nginx.pid;
-error_log {directory}/error.log error;
-events {{ worker_connections 1024; }}
+            f.write(f"""include {directory}/scratch-main.conf;
 http {{
-    client_body_temp_path {directory}/tmp/body; proxy_temp_path {directory}/tmp/proxy; fastcgi_temp_path {directory}/tmp/fastcgi;
-    uwsgi_temp_path {directory}/tmp/uwsgi; scgi_temp_path {directory}/tmp/scgi;
+    include {directory}/scratch-http.conf;
     access_log off;
     upstream thumbor {{ least_conn; {servers} keepalive 16; }}
     server {{

@@ -29,7 +29,9 @@ from benchlib import REPO, start_nginx, stop
 
 HERD = os.environ.get("HERD_BIN", os.path.join(REPO, ".build/release/herd"))
 CORPUS = os.environ.get("BENCH_CORPUS", os.path.join(REPO, "bench/out/corpus"))
-RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+# BENCH_SMOKE=1: one run, one photo and the 360p clip (make test).
+SMOKE = os.environ.get("BENCH_SMOKE") == "1"
+RUNS = 1 if SMOKE else int(os.environ.get("BENCH_RUNS", "5"))
 SECRET = b"bench-secret-key-base"
 
 
@@ -110,8 +112,10 @@ def main():
     work = tempfile.mkdtemp(prefix="herd-bench-preview-ref.")
     photos = sorted(os.path.join(folder, name) for folder, _, names in os.walk(CORPUS) for name in names
                     if name.lower().endswith((".jpg", ".jpeg", ".png")) and os.path.getsize(os.path.join(folder, name)) > 100 << 10)
+    if SMOKE:
+        photos = photos[:1]
     videos = []
-    for label, size in [("360p", "640x360"), ("720p", "1280x720"), ("1080p", "1920x1080")]:
+    for label, size in [("360p", "640x360")] + ([] if SMOKE else [("720p", "1280x720"), ("1080p", "1920x1080")]):
         path = os.path.join(work, f"clip-{label}.mp4")
         subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=s={size}:d=5:r=30",
                         "-c:v", "libx264", "-pix_fmt", "yuv420p", path], check=True)

@@ -71,21 +71,11 @@ flavor=${HERD_DEMO_FLAVOR:-mastodon}
 # HERD_BIN makes the renderer write nginx's variant map with `herd nginx-map`
 # in this environment: HERD_IMAGE_FORMATS=jxl,avif,webp applies to both sides.
 HERD_BIN=$herd_bin "$repo/scripts/render-nginx.sh" "$run" "$upstream" "${sockets[@]}"
-user_line=""
-[[ $(id -u) -eq 0 ]] && user_line="user root root;"
+# (the renderer also wrote the scratch main context and temp paths)
 cat >"$run/nginx.conf" <<NGINX
-$user_line
-daemon off;
-worker_processes 1;
-pid $run/nginx.pid;
-error_log $run/nginx-error.log warn;
-events { worker_connections 1024; }
+include $run/scratch-main.conf;
 http {
-    client_body_temp_path $run/tmp/body;
-    fastcgi_temp_path $run/tmp/fastcgi;
-    proxy_temp_path $run/tmp/proxy;
-    uwsgi_temp_path $run/tmp/uwsgi;
-    scgi_temp_path $run/tmp/scgi;
+    include $run/scratch-http.conf;
     include herd/http.conf;
     include herd/upstreams/$flavor.conf;
     access_log $run/nginx-access.log herd;

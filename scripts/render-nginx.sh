@@ -3,6 +3,14 @@
 # demo, the benchmarks and the integration tests all call it):
 #
 #   scripts/render-nginx.sh DIR APP_URL SOCKET [SOCKET…]
+#   scripts/render-nginx.sh --scratch DIR        (only the two files below)
+#
+# Either way it writes an nginx's scratch context for running out of DIR, in
+# the foreground: DIR/scratch-main.conf (the main context: pid, error log,
+# events; `user root root` when run as root) and DIR/scratch-http.conf (the
+# temp paths, for http {}). A run's nginx.conf is then
+#   include DIR/scratch-main.conf;  http { include DIR/scratch-http.conf; … }
+# NGINX_CONNECTIONS (1024) and NGINX_ERROR_LOG (error) tune them.
 #
 # Copies deploy/nginx to DIR/herd and writes its per-install files whole:
 # install/workers.conf (one `server` per herd SOCKET), install/worker-metrics.conf
@@ -16,8 +24,34 @@
 # With HERD_UPSTREAM_ROOT set, install/disk-files.conf aliases that directory.
 # Every other file is used exactly as shipped.
 set -euo pipefail
+
+write_scratch() {
+  local dir=$1 connections=${NGINX_CONNECTIONS:-1024}
+  mkdir -p "$dir/tmp"
+  {
+    [[ $(id -u) -eq 0 ]] && echo "user root root;"
+    echo "daemon off;"
+    echo "worker_processes 1;"
+    echo "worker_rlimit_nofile $(( connections * 2 > 16384 ? connections * 2 : 16384 ));"
+    echo "pid $dir/nginx.pid;"
+    echo "error_log $dir/error.log ${NGINX_ERROR_LOG:-error};"
+    echo "events { worker_connections $connections; }"
+  } > "$dir/scratch-main.conf"
+  {
+    echo "client_body_temp_path $dir/tmp/body; fastcgi_temp_path $dir/tmp/fastcgi; proxy_temp_path $dir/tmp/proxy;"
+    echo "uwsgi_temp_path $dir/tmp/uwsgi; scgi_temp_path $dir/tmp/scgi;"
+  } > "$dir/scratch-http.conf"
+}
+
+if [[ ${1:-} == --scratch ]]; then
+  mkdir -p "$2"
+  write_scratch "$(cd "$2" && pwd)"
+  exit 0
+fi
+
 dir=$(cd "$1" && pwd); app=$2; shift 2
 repo=$(cd "$(dirname "$0")/.." && pwd)
+write_scratch "$dir"
 rm -rf "$dir/herd"
 cp -r "$repo/deploy/nginx" "$dir/herd"
 mkdir -p "$dir/cache" "$dir/tmp"

@@ -54,27 +54,20 @@ enum NginxConfig {
             include herd/http/variables-hash.conf;
         """
 
-    /// The main-context and http-context lines every test nginx needs:
-    /// its own pid, logs and temp paths in `directory`.
-    /// `accessLog` goes after `herd/http.conf` (or log-format.conf), which defines its format.
+    /// The main-context and http-context lines every test nginx needs: its
+    /// own pid, logs and temp paths in `directory`, as scripts/render-nginx.sh
+    /// writes them for the demo and the benchmarks too (scratch-main.conf,
+    /// scratch-http.conf). `accessLog` goes after `herd/http.conf` (or
+    /// log-format.conf), which defines its format.
     static func preamble(directory: URL) -> (main: String, http: String, accessLog: String) {
         let path = directory.path
-        let user = getuid() == 0 ? "user root root;" : ""
-        let main = """
-            \(user)
-            daemon off;
-            worker_processes 1;
-            pid \(path)/nginx.pid;
-            error_log \(path)/error.log warn;
-            events { worker_connections 2048; }
-            """
-        let http = """
-                client_body_temp_path \(path)/tmp/body;
-                fastcgi_temp_path \(path)/tmp/fastcgi;
-                proxy_temp_path \(path)/tmp/proxy;
-                uwsgi_temp_path \(path)/tmp/uwsgi;
-                scgi_temp_path \(path)/tmp/scgi;
-            """
-        return (main, http, "    access_log \(path)/access.log herd;")
+        let script = Paths.repository.appendingPathComponent("scripts/render-nginx.sh").path
+        if let renderer = try? ChildProcess(name: "render-scratch", executable: "/bin/bash", arguments: [script, "--scratch", path],
+                                            environment: ["NGINX_CONNECTIONS": "2048", "NGINX_ERROR_LOG": "warn"],
+                                            directory: directory) {
+            _ = renderer.waitForExit(timeout: 30)
+        }
+        return ("include \(path)/scratch-main.conf;", "    include \(path)/scratch-http.conf;",
+                "    access_log \(path)/access.log herd;")
     }
 }
