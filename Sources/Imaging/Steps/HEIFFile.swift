@@ -2,7 +2,7 @@ import CHEIF
 
 /// HEIC/HEIF stills (iPhone photos) through libheif: the primary image,
 /// read here for its size (the probe); decoded in a worker's bounded child
-/// process only (HEIFDecodeChild in Herd), never in the worker itself:
+/// process only (HEIFDecodeChild in Media), never in the worker itself:
 /// with libheif's transformations (rotation, mirror, crop) applied, as
 /// the file says it should be shown. Sizes are read from the container
 /// before anything is decoded, so the pixel cap applies first.
