@@ -57,7 +57,7 @@ let package = Package(
         ),
         .target(
             name: "Upstream",
-            dependencies: ["CCurl", "System", "Basics"]
+            dependencies: ["CCurl", "System", "Basics", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .target(
             name: "Imaging",
@@ -129,7 +129,7 @@ let package = Package(
         // One unit-test target per module with unit tests.
         .testTarget(name: "SystemTests", dependencies: ["System", "HerdTestSupport"]),
         .testTarget(name: "FastCGITests", dependencies: ["FastCGI"]),
-        .testTarget(name: "UpstreamTests", dependencies: ["Upstream"]),
+        .testTarget(name: "UpstreamTests", dependencies: ["Upstream", "Basics"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "HerdTestSupport"]),
         .testTarget(name: "NegotiationTests", dependencies: ["Negotiation"]),
         .testTarget(name: "CoalescingTests", dependencies: ["Coalescing"]),

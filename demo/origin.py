@@ -46,6 +46,7 @@ import time
 import urllib.parse
 
 import fediverse
+import sigv4
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 mimetypes.add_type("image/webp", ".webp")
@@ -69,6 +70,8 @@ class Origin(BaseHTTPRequestHandler):
     # --bucket: an object-storage bucket (S3 and clones): every path is a
     # file, and answers carry the storage's own headers (herd must drop them).
     bucket = False
+    # --s3-credentials KEY:SECRET: a private bucket (SigV4 on every request).
+    s3_credentials = None
 
     def setup(self):
         super().setup()
@@ -123,6 +126,16 @@ class Origin(BaseHTTPRequestHandler):
                 body = json.dumps(LAST_HEADERS.get(query.get("path", ""), {})).encode()
             return self.send_small(200, body, "application/json")
         self.count()
+        if self.bucket and self.s3_credentials:
+            # A private bucket: every request signed (SigV4), as S3 checks it.
+            access_key, secret = self.s3_credentials
+            problem = sigv4.check(access_key, secret, self.command, path, url.query, dict(self.headers.items()))
+            if problem:
+                with LOCK:
+                    STATS["refused_signatures"] = STATS.get("refused_signatures", 0) + 1
+                body = ('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>%s</Code><Message>refused</Message></Error>'
+                        % problem).encode()
+                return self.send_small(403, body, "application/xml", head=head)
         if not path.startswith(MEDIA_PREFIXES) and not self.bucket:
             return self.send_app(path, query, head)
 
@@ -346,6 +359,7 @@ def main():
                         help="which server's pages and ActivityPub answers to reproduce (demo/fediverse.py)")
     parser.add_argument("--authorized-fetch", action="store_true",
                         help="the app's authorized fetch (secure) mode: ActivityPub only for signed requests")
+    parser.add_argument("--s3-credentials", help="with --bucket: a private bucket; requests must be signed (SigV4) with KEY:SECRET")
     parser.add_argument("--bucket", action="store_true",
                         help="act as an object-storage bucket: every path a file, with S3/GCS/RGW headers")
     args = parser.parse_args()
@@ -357,6 +371,8 @@ def main():
     Origin.hooks = args.test_hooks
     Origin.app = fediverse.App(args.app, args.authorized_fetch)
     Origin.bucket = args.bucket
+    if args.s3_credentials:
+        Origin.s3_credentials = tuple(args.s3_credentials.split(":", 1))
     if args.bucket:
         Origin.server_version, Origin.sys_version = "AmazonS3", ""
     if not args.host.startswith("127."):

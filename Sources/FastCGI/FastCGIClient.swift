@@ -3,8 +3,8 @@ import System
 import Glibc
 #endif
 
-/// The smallest FastCGI client: one request on a unix socket, its stdout
-/// back. `herd purge` talks to each worker's socket directly with it, with
+/// The smallest FastCGI client: one request on a unix socket (or a TCP
+/// worker), its stdout back. `herd purge` talks to each worker's socket directly with it, with
 /// a param nginx never sends, so only a local process allowed on the
 /// socket can ask a worker to forget a source.
 public enum FastCGIClient {
@@ -15,24 +15,22 @@ public enum FastCGIClient {
     /// Sends a RESPONDER request with `params` and no body; returns the
     /// response's stdout (CGI headers and body) once the worker ends it.
     public static func request(socketPath: String, params: [(String, String)], timeout: Double = 5) throws(Failure) -> [UInt8] {
-        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard descriptor >= 0 else { throw Failure(description: "socket: errno \(errno)") }
-        defer { close(descriptor) }
-        var time = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - timeout.rounded(.down)) * 1_000_000))
-        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &time, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &time, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let path = Array(socketPath.utf8)
-        guard path.count < MemoryLayout.size(ofValue: address.sun_path) else { throw Failure(description: "socket path too long") }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in path.enumerated() { raw[index] = byte }
+        let endpoint: BindAddress
+        do {
+            endpoint = try BindAddress(parsing: socketPath)
+        } catch {
+            throw Failure(description: "\(socketPath): \(error)")
         }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard connected == 0 else { throw Failure(description: "connect \(socketPath): errno \(errno)") }
+        return try request(endpoint, params: params, timeout: timeout)
+    }
 
+    /// The same on a worker's endpoint: a unix socket, or `host:port` for a
+    /// worker on TCP (another node's; it answers only `server.allowed_clients`).
+    /// `from` binds the local address first (a test speaking from 127.0.0.2).
+    public static func request(_ endpoint: BindAddress, from local: String? = nil, params: [(String, String)],
+                               timeout: Double = 5) throws(Failure) -> [UInt8] {
+        let descriptor = try connect(endpoint, from: local, timeout: timeout)
+        defer { close(descriptor) }
         var out: [UInt8] = []
         out += record(type: 1, content: [0, 1, 0, 0, 0, 0, 0, 0])  // BEGIN_REQUEST: responder, close after
         var pairs: [UInt8] = []
@@ -64,6 +62,62 @@ public enum FastCGIClient {
                 buffer.removeFirst(total)
                 if stdout.count > 1 << 20 { throw Failure(description: "an answer over 1 MB") }
             }
+        }
+    }
+
+    private static func connect(_ endpoint: BindAddress, from local: String?, timeout: Double) throws(Failure) -> Int32 {
+        var time = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - timeout.rounded(.down)) * 1_000_000))
+        switch endpoint {
+        case .unix(let path):
+            let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard descriptor >= 0 else { throw Failure(description: "socket: errno \(errno)") }
+            setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &time, socklen_t(MemoryLayout<timeval>.size))
+            setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &time, socklen_t(MemoryLayout<timeval>.size))
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            let bytes = Array(path.utf8)
+            guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+                close(descriptor)
+                throw Failure(description: "socket path too long")
+            }
+            withUnsafeMutableBytes(of: &address.sun_path) { raw in
+                for (index, byte) in bytes.enumerated() { raw[index] = byte }
+            }
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            guard connected == 0 else {
+                let code = errno
+                close(descriptor)
+                throw Failure(description: "connect \(path): errno \(code)")
+            }
+            return descriptor
+        case .tcp(let host, let port):
+            var hints = addrinfo()
+            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+            var found: UnsafeMutablePointer<addrinfo>?
+            guard getaddrinfo(host, String(port), &hints, &found) == 0, let first = found else {
+                throw Failure(description: "cannot resolve \(host)")
+            }
+            defer { freeaddrinfo(found) }
+            let descriptor = socket(first.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard descriptor >= 0 else { throw Failure(description: "socket: errno \(errno)") }
+            setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &time, socklen_t(MemoryLayout<timeval>.size))
+            setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &time, socklen_t(MemoryLayout<timeval>.size))
+            if let local {
+                var source = sockaddr_in()
+                source.sin_family = sa_family_t(AF_INET)
+                source.sin_addr.s_addr = inet_addr(local)
+                _ = withUnsafePointer(to: &source) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                }
+            }
+            guard Glibc.connect(descriptor, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0 else {
+                let code = errno
+                close(descriptor)
+                throw Failure(description: "connect \(host):\(port): errno \(code)")
+            }
+            return descriptor
         }
     }
 

@@ -29,9 +29,18 @@ public final class FastCGIServer: Sendable {
     public struct Configuration: Sendable {
         /// Worker threads; each serves one request at a time.
         public var threads: Int
+        /// For a TCP socket: whether a peer may talk to this worker at all
+        /// (`server.allowed_clients`). A refused peer's connection is closed
+        /// before any record is read, and `refused` hears of it. Nil: every
+        /// peer (a unix socket's are checked by the file system).
+        public var admitPeer: (@Sendable (IPAddress) -> Bool)?
+        public var refused: (@Sendable (IPAddress) -> Void)?
 
-        public init(threads: Int) {
+        public init(threads: Int, admitPeer: (@Sendable (IPAddress) -> Bool)? = nil,
+                    refused: (@Sendable (IPAddress) -> Void)? = nil) {
             self.threads = threads
+            self.admitPeer = admitPeer
+            self.refused = refused
         }
     }
 
@@ -228,6 +237,33 @@ public final class FastCGIServer: Sendable {
         connection.close()
     }
 
+    /// The peer of a TCP connection, nil for any other kind.
+    private static func peerAddress(_ fd: Int32) -> IPAddress? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let got = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
+        }
+        guard got == 0 else { return nil }
+        switch Int32(storage.ss_family) {
+        case AF_INET:
+            return withUnsafeBytes(of: &storage) { raw in
+                let address = raw.load(as: sockaddr_in.self)
+                return .v4(UInt32(bigEndian: address.sin_addr.s_addr))
+            }
+        case AF_INET6:
+            return withUnsafeBytes(of: &storage) { raw in
+                let address = raw.load(as: sockaddr_in6.self)
+                let value = withUnsafeBytes(of: address.sin6_addr) { Array($0) }.reduce(UInt128(0)) { $0 << 8 | UInt128($1) }
+                // An IPv4 peer of a dual-stack socket (::ffff:a.b.c.d) is that IPv4 address.
+                if value >> 32 == 0xffff { return .v4(UInt32(truncatingIfNeeded: value)) }
+                return .v6(value)
+            }
+        default:
+            return nil
+        }
+    }
+
     private static func setTimeout(_ fd: Int32, _ option: Int32, seconds: Int) {
         var value = timeval(tv_sec: seconds, tv_usec: 0)
         _ = setsockopt(fd, SOL_SOCKET, option, &value, socklen_t(MemoryLayout<timeval>.size))
@@ -249,6 +285,12 @@ public final class FastCGIServer: Sendable {
             }
             if fd >= Self.maximumDescriptor {
                 _ = close(fd)
+                continue
+            }
+            if let admit = configuration.admitPeer, let peer = Self.peerAddress(fd), !admit(peer) {
+                // Not a client this worker serves: closed before any record is read.
+                _ = close(fd)
+                configuration.refused?(peer)
                 continue
             }
             // A peer that sends part of a request and stops must not hold a

@@ -172,6 +172,15 @@ public final class HerdMetrics: MediaMetrics {
         namespace: "herd", metricName: "video_frames", unitName: "total",
         helpText: "First frames extracted from videos by ffmpeg, by result (ok, failed).") }
 
+    /// A peer outside `server.allowed_clients` connected and was closed unread.
+    public func connectionRefused() {
+        registry.makeCounter(descriptor: Self.refusedConnections).increment()
+    }
+
+    private static var refusedConnections: MetricNameDescriptor { MetricNameDescriptor(
+        namespace: "herd", metricName: "refused_connections", unitName: "total",
+        helpText: "Connections to a TCP-bound worker from a peer outside server.allowed_clients, closed before any record was read.") }
+
     public func remoteFetched(outcome: String) {
         registry.makeCounter(descriptor: Self.remoteFetches, labels: [("outcome", outcome)]).increment()
     }

@@ -1,3 +1,4 @@
+import Basics
 import Remote
 import FastCGI
 import Logging
@@ -31,19 +32,25 @@ public enum WorkerProcess {
             throw ConfigurationError(key: "server.bind", message: "cannot listen on \(address): \(error)")
         }
 
-        let context = try WorkerContext(configuration: configuration, metrics: HerdMetrics(), logger: logger)
+        let metrics = HerdMetrics()
+        let context = try WorkerContext(configuration: configuration, metrics: metrics, logger: logger)
         let upstreamConfiguration = UpstreamClient.Configuration(configuration.upstream)
+        // A private bucket: every origin request signed (SigV4).
+        let signer = configuration.upstream.s3AccessKey.isEmpty ? nil
+            : SigV4(accessKey: configuration.upstream.s3AccessKey, secretKey: try ConfigurationLoader.s3Secret(configuration.upstream),
+                    region: configuration.upstream.s3Region)
         let remoteConfiguration = RemoteClient.configuration(configuration.remoteLimits)
         let server: FastCGIServer
         do {
             server = try FastCGIServer(
                 socket: socket,
-                configuration: .init(threads: configuration.effectiveThreads)
+                configuration: Self.serverConfiguration(configuration, address: address, metrics: metrics, logger: logger)
             ) {
                 do {
                     // Two clients per thread: the origin's connections are never
                     // reused for a remote, nor a remote's for the origin.
-                    return RequestHandler(context: context, origin: try UpstreamClient(configuration: upstreamConfiguration),
+                    let client = try UpstreamClient(configuration: upstreamConfiguration)
+                    return RequestHandler(context: context, origin: signer.map { SignedFetcher(client: client, signer: $0) } ?? client,
                                           remote: try UpstreamClient(configuration: remoteConfiguration))
                 } catch {
                     logger.critical("cannot create an upstream client", metadata: ["error": "\(error)"])
@@ -105,6 +112,31 @@ extension UpstreamClient.Configuration {
 }
 
 /// The machine refused something the configuration is not to blame for.
+extension WorkerProcess {
+    /// The FastCGI server's settings: threads, and for a TCP socket the
+    /// peers it answers (`server.allowed_clients`); a refused peer is counted
+    /// and logged (at most one line a second, the rest counted).
+    static func serverConfiguration(_ configuration: HerdConfiguration, address: BindAddress, metrics: HerdMetrics,
+                                    logger: Logger) -> FastCGIServer.Configuration {
+        guard case .tcp = address else { return .init(threads: configuration.effectiveThreads) }
+        let networks = configuration.server.allowedClients.compactMap { IPNetwork($0) }
+        let lastLine = Locked<Double>(0)
+        return .init(threads: configuration.effectiveThreads,
+                     admitPeer: { peer in networks.contains { $0.contains(peer) } },
+                     refused: { peer in
+                         metrics.connectionRefused()
+                         let now = MonotonicClock.now()
+                         guard lastLine.withLock({ last in
+                             guard now - last >= 1 else { return false }
+                             last = now
+                             return true
+                         }) else { return }
+                         logger.warning("connection refused: the peer is not in server.allowed_clients",
+                                        metadata: ["peer": .string(peer.description)])
+                     })
+    }
+}
+
 public struct StartupError: Error, CustomStringConvertible, Sendable {
     public let description: String
 }

@@ -1,3 +1,4 @@
+import Basics
 /// Decides whether herd may open a connection to an address on behalf of a
 /// remote URL. It judges the address libcurl is about to connect to (after
 /// DNS, at connect time), so no spelling of a host and no DNS answer that

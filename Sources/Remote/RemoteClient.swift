@@ -1,3 +1,4 @@
+import Basics
 import Upstream
 
 /// This thread's client for remote URLs: libcurl with the address guard

@@ -35,6 +35,15 @@ public struct HerdConfiguration: Sendable, Equatable {
         public var maxBodySize: Int = 256 << 20
         /// A CA bundle to verify the origin with instead of the system's.
         public var caFile: String = ""
+        /// A private S3-compatible bucket: every request to `url` signed
+        /// with AWS Signature Version 4 with this access key, when set.
+        public var s3AccessKey: String = ""
+        /// The secret key; or `s3SecretKeyFile`, a file readable only by herd
+        /// (relative: below systemd's $CREDENTIALS_DIRECTORY, LoadCredential=).
+        public var s3SecretKey: String = ""
+        public var s3SecretKeyFile: String = ""
+        /// The bucket's region, as its provider names it.
+        public var s3Region: String = "us-east-1"
     }
 
     public struct Server: Sendable, Equatable {
@@ -54,6 +63,13 @@ public struct HerdConfiguration: Sendable, Equatable {
         public var behindCloudflareFree: Bool = false
         /// Longest request URI accepted.
         public var maxURILength: Int = 2048
+        /// Networks a worker bound to TCP answers (CIDR); everyone else's
+        /// connection is closed unread. Loopback by default; a worker bound
+        /// to another address refuses to start until this names the networks
+        /// nginx connects from.
+        public var allowedClients: [String] = HerdConfiguration.Server.loopbackClients
+
+        public static let loopbackClients = ["127.0.0.0/8", "::1/128"]
     }
 
     public struct Cache: Sendable, Equatable {

@@ -24,7 +24,10 @@ public struct SystemError: Error, CustomStringConvertible, Sendable {
 }
 
 /// Runs a system call, retrying on EINTR, and throws on -1: the one place
-/// herd's Swift handles EINTR.
+/// herd's Swift handles EINTR. Inlinable: it wraps the syscalls of every
+/// request (epoll_wait, writev), and a generic call across modules would
+/// otherwise go through the unspecialized generic.
+@inlinable
 @discardableResult
 public func retryingOnInterrupt<Result: BinaryInteger>(_ call: String, detail: String? = nil,
                                                        _ body: () -> Result) throws(SystemError) -> Result {

@@ -1,3 +1,4 @@
+import Basics
 import Negotiation
 import FastCGI
 import Foundation
@@ -43,6 +44,10 @@ extension ConfigurationKey {
         .size("upstream.min_speed", \.upstream.minSpeed, minimum: 1),
         .integer("upstream.max_fetches_per_host", \.upstream.maxFetchesPerHost, 0...100_000),
         .string("upstream.ca_file", \.upstream.caFile, check: checkReadableFileOrEmpty),
+        .string("upstream.s3_access_key", \.upstream.s3AccessKey, check: checkToken),
+        .string("upstream.s3_secret_key", \.upstream.s3SecretKey).secretValue(),
+        .string("upstream.s3_secret_key_file", \.upstream.s3SecretKeyFile),
+        .string("upstream.s3_region", \.upstream.s3Region, check: checkToken),
 
         .string("server.bind", env: ["BIND_ADDRESS"], \.server.bind, check: checkBind),
         .fileMode("server.socket_mode", \.server.socketMode),
@@ -52,6 +57,7 @@ extension ConfigurationKey {
         .bool("server.preserve_upstream_headers", env: ["PRESERVE_HEADERS"], \.server.preserveUpstreamHeaders),
         .bool("server.behind_cloudflare_free", env: ["BEHIND_CLOUDFLARE_FREE"], \.server.behindCloudflareFree),
         .integer("server.max_uri_length", \.server.maxURILength, 64...65_536),
+        .list("server.allowed_clients", \.server.allowedClients, check: checkNetwork),
 
         .integer("cache.max_capacity", \.cache.maxCapacity, 0...10_000_000),
         .integer("cache.ttl", \.cache.ttl, 0...31_536_000),
@@ -111,7 +117,7 @@ extension ConfigurationKey {
         .string("routes.akkoma_prefix", \.routes.akkomaPrefix, check: checkRoutePrefix),
 
         .string("purge.cache_dir", \.purge.cacheDir, check: { $0.isEmpty ? "an absolute path is required" : checkAbsolutePathOrEmpty($0) }),
-        .list("purge.sockets", \.purge.sockets, check: { $0.isEmpty ? "an absolute path is required" : checkAbsolutePathOrEmpty($0) }),
+        .list("purge.sockets", \.purge.sockets, check: checkWorkerEndpoint),
         .string("purge.levels", \.purge.levels, check: { CachePurge.parseLevels($0) == nil ? "'\($0)' is not nginx's levels= (1, 2, 1:2, 1:1:2…)" : nil }),
     ] }
 
@@ -223,6 +229,15 @@ func checkOriginURL(_ text: String) -> String? {
     guard let host = components.host, !host.isEmpty else { return "'\(text)' has no host" }
     guard components.query == nil, components.fragment == nil else { return "'\(text)' must not have a query or fragment" }
     guard components.user == nil, components.password == nil else { return "'\(text)' must not carry credentials" }
+    return nil
+}
+
+/// A worker's socket path, or host:port for a worker on TCP.
+private func checkWorkerEndpoint(_ text: String) -> String? {
+    if text.hasPrefix("/") { return checkAbsolutePathOrEmpty(text) }
+    guard (try? BindAddress(parsing: text)) != nil, !text.unicodeScalars.contains(where: { $0.value < 0x20 }) else {
+        return "'\(text)' is not a socket path or host:port"
+    }
     return nil
 }
 

@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import System
 import TOMLKit
@@ -73,6 +74,15 @@ public enum ConfigurationLoader {
             }
         }
 
+        if case .tcp(let host, _) = configuration.bindAddress, !Self.isLoopback(host),
+           configuration.server.allowedClients == HerdConfiguration.Server.loopbackClients {
+            throw ConfigurationError(key: "server.allowed_clients", message: "server.bind is \(configuration.server.bind): a worker there "
+                + "answers FastCGI (HERD_PURGE, HERD_VARIANT…) to anyone who can reach it; list the networks nginx connects from, "
+                + "e.g. allowed_clients = [\"10.0.0.0/24\"]")
+        }
+        if !configuration.upstream.s3AccessKey.isEmpty {
+            _ = try Self.s3Secret(configuration.upstream)
+        }
         if requireUpstream, configuration.upstream.url.isEmpty, configuration.upstream.root.isEmpty {
             throw ConfigurationError(key: "upstream.url", message: "the origin is required: set [upstream] url, UPSTREAM_URL or --upstream")
         }
@@ -170,6 +180,42 @@ public enum ConfigurationLoader {
 /// configuration file must end in a message and exit status 2, not SIGABRT:
 /// the text is parsed once in a child process first, and only a text the
 /// child survived is parsed for real. Runs at start-up, before any thread.
+extension ConfigurationLoader {
+    /// The private bucket's secret key: `upstream.s3_secret_key`, or the
+    /// contents of `upstream.s3_secret_key_file` (relative: below systemd's
+    /// $CREDENTIALS_DIRECTORY), a file no one but its owner may read.
+    public static func s3Secret(_ upstream: HerdConfiguration.Upstream) throws(ConfigurationError) -> String {
+        if !upstream.s3SecretKey.isEmpty { return upstream.s3SecretKey }
+        guard !upstream.s3SecretKeyFile.isEmpty else {
+            throw ConfigurationError(key: "upstream.s3_secret_key", message: "upstream.s3_access_key is set: set the secret key too "
+                                     + "(s3_secret_key, HERD_UPSTREAM_S3_SECRET_KEY, or s3_secret_key_file)")
+        }
+        var path = upstream.s3SecretKeyFile
+        if !path.hasPrefix("/"), let directory = ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"] {
+            path = directory + "/" + path
+        }
+        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+        guard let mode = (attributes?[.posixPermissions] as? NSNumber)?.intValue,
+              let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ConfigurationError(key: "upstream.s3_secret_key_file", message: "cannot read \(path)")
+        }
+        guard mode & 0o077 == 0 else {
+            throw ConfigurationError(key: "upstream.s3_secret_key_file", message: "\(path) may be read by others (mode "
+                                     + String(mode & 0o777, radix: 8) + "): make it 0400 or 0600, or use LoadCredential=")
+        }
+        let secret = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !secret.isEmpty else { throw ConfigurationError(key: "upstream.s3_secret_key_file", message: "\(path) is empty") }
+        return secret
+    }
+
+    /// A host that names this machine's loopback only.
+    static func isLoopback(_ host: String) -> Bool {
+        if host == "localhost" { return true }
+        guard let address = IPAddress(host) else { return false }
+        return IPNetwork("127.0.0.0/8")!.contains(address) || address == IPAddress("::1")
+    }
+}
+
 enum TOMLParserProbe {
     static func survives(_ text: String) -> Bool {
         ForkedProbe.survives { _ = try? TOMLTable(string: text) }

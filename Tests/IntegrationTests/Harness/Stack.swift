@@ -26,6 +26,8 @@ final class Stack: @unchecked Sendable {
         var files: [String: [UInt8]] = [:]
         /// nginx takes the image variant from `format=` (`$herd_cloudflare 1`).
         var cloudflare = false
+        /// Extra flags for the stand-in origin (`--bucket --s3-credentials …`).
+        var originArguments: [String] = []
     }
 
     /// The origin's document root: a copy of the demo media plus `files`.
@@ -41,7 +43,7 @@ final class Stack: @unchecked Sendable {
             try Data(bytes).write(to: url)
         }
 
-        (origin, originPort) = try Stack.startOrigin(root: originRoot.path, directory: directory)
+        (origin, originPort) = try Stack.startOrigin(root: originRoot.path, directory: directory, extraArguments: options.originArguments)
         let port = originPort
 
         // herd
