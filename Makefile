@@ -119,7 +119,8 @@ deb: release
 # The README's first way to install. The per-install nginx files (install/,
 # upstreams/) are written only where missing: a second `make install` keeps
 # the admin's. Without DESTDIR, on a running systemd, the tmpfiles.d entry
-# (nginx's cache directories) is applied and systemd reloads the units.
+# (nginx's cache directories) is applied and systemd reloads the units; a
+# random purge secret is written to /etc/herd/purge-secret unless one exists.
 install: $(RELEASE_BIN)
 	@[ -n "$(DESTDIR)" ] || scripts/install-deps.sh --runtime
 	install -D -m 0755 $(RELEASE_BIN) $(DESTDIR)$(PREFIX)/bin/herd
@@ -134,6 +135,9 @@ install: $(RELEASE_BIN)
 	done
 	install -D -m 0644 deploy/systemd/herd.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/herd.conf
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/herd/README.md
+	@if [ -z "$(DESTDIR)" ] && [ ! -e /etc/herd/purge-secret ]; then \
+	  (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' > /etc/herd/purge-secret); \
+	fi
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then \
 	  systemd-tmpfiles --create $(PREFIX)/lib/tmpfiles.d/herd.conf && systemctl daemon-reload; \
 	fi

@@ -20,6 +20,7 @@ http {
     server { listen 127.0.0.1:$origin_port; root $run/root; }
     upstream herd { server unix:$run/herd.sock; keepalive 16; }
     include herd/http/accept-variant.conf;
+    include herd/http/cluster.conf;
     include herd/http/app-key.conf;
     include herd/http/request-id.conf;
     include herd/install/image-formats.conf;

@@ -49,6 +49,7 @@ http {
     upstream origin { server 127.0.0.1:$origin_port; keepalive 64; }
     upstream herd { server unix:$run/herd.sock; keepalive 64; }
     include herd/http/accept-variant.conf;
+    include herd/http/cluster.conf;
     include herd/http/app-key.conf;
     include herd/http/request-id.conf;
     include herd/install/image-formats.conf;

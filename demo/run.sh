@@ -65,7 +65,16 @@ for socket in "${sockets[@]}"; do
   [[ -S $socket ]] || { echo "herd did not start:"; cat "$run"/herd-*.log; exit 1; }
 done
 
-# 3. nginx with the shipped configuration (deploy/nginx), paths pointed here.
+# 3. The purge service (herd-purge.service in production): purges over HTTP,
+#    as Mastodon's cache buster and Akkoma's Invalidation.Http send them.
+purge_secret=${HERD_PURGE_SECRET:-$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')}
+HERD_PURGE_SECRET=$purge_secret "$herd_bin" purge-server --bind "$run/purge.sock" --set server.socket_mode=0666 \
+  --set purge.cache_dir="$run/cache/media" --set purge.sockets="$(IFS=,; echo "${sockets[*]}")" >>"$run/purge.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do [[ -S $run/purge.sock ]] && break; sleep 0.05; done
+[[ -S $run/purge.sock ]] || { echo "herd purge-server did not start:"; cat "$run/purge.log"; exit 1; }
+
+# 4. nginx with the shipped configuration (deploy/nginx), paths pointed here.
 flavor=${HERD_DEMO_FLAVOR:-mastodon}
 [[ $flavor == mastodon || $flavor == akkoma ]] || { echo "HERD_DEMO_FLAVOR must be mastodon or akkoma"; exit 2; }
 # HERD_BIN makes the renderer write nginx's variant map with `herd nginx-map`
@@ -101,7 +110,7 @@ cat <<TXT
 Herd demo ($flavor): nginx on $base → herd → origin $upstream
 Image formats, first preferred: ${HERD_IMAGE_FORMATS:-avif,webp} (HERD_IMAGE_FORMATS=jxl,avif,webp adds JPEG XL)
 Media from: ${HERD_UPSTREAM_ROOT:+files below $HERD_UPSTREAM_ROOT (HERD_UPSTREAM_ROOT; originals and videos sent by nginx from disk)}${HERD_UPSTREAM_ROOT:-the origin}
-Logs: $run/{herd-N,nginx-access,nginx-error,origin}.log ($workers herd workers, nginx hashes sources over them)
+Logs: $run/{herd-N,purge,nginx-access,nginx-error,origin}.log ($workers herd workers, nginx hashes sources over them)
 
 Try (X-Cache-Status shows the cache at work; run each twice):
   curl -sI -H 'Accept: image/avif,image/webp,*/*' $media_example     (AVIF from herd)
@@ -116,8 +125,12 @@ Try (X-Cache-Status shows the cache at work; run each twice):
   curl -s  --path-as-is "$base/system/media_attachments/%2e%2e/x" -o /dev/null -w '%{http_code}\n'   (refused: 400)
 Or open $media_example in a browser.
 
-Purge every cached variant of media URLs (nginx's cache files and the workers' memory):
-Purge: $herd_bin purge --cache-dir $run/cache/media --set purge.sockets=$(IFS=,; echo "${sockets[*]}") URL…
+Purge every cached variant of a media URL (nginx's cache files and the workers' memory), as the app does:
+  curl -s -X PURGE -H 'X-Herd-Purge-Secret: $purge_secret' $media_example
+Or from the command line:
+  $herd_bin purge --cache-dir $run/cache/media --set purge.sockets=$(IFS=,; echo "${sockets[*]}") URL…
+A Mastodon admin copies this line into .env.production (with CACHE_BUSTER_ENABLED=true):
+Cache buster: CACHE_BUSTER_HTTP_METHOD=PURGE CACHE_BUSTER_SECRET_HEADER=X-Herd-Purge-Secret CACHE_BUSTER_SECRET=$purge_secret
 
 Ctrl-C stops everything.
 TXT

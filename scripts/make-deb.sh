@@ -4,7 +4,7 @@
 #   scripts/make-deb.sh [OUTDIR]        (HERD_BIN=.build/release/herd by default)
 #
 # The package: /usr/bin/herd, the systemd units (/lib/systemd/system: herd@.socket,
-# herd@.service, herd.target), the nginx includes (/etc/nginx/herd/), the
+# herd@.service, herd.target, herd-purge.socket, herd-purge.service), the nginx includes (/etc/nginx/herd/), the
 # configuration (/etc/herd/config.toml, a conffile like every file under /etc),
 # the README and copyright (/usr/share/doc/herd), a man page made from
 # `herd --help` by help2man, /usr/lib/tmpfiles.d/herd.conf (the parents of
@@ -34,7 +34,8 @@ install -D -m 0755 "$bin" "$root/usr/bin/herd"
 strip --strip-unneeded --remove-section=.comment --remove-section=.note "$root/usr/bin/herd"
 
 # Units, pointing at /usr/bin and the packaged docs.
-for unit in "$repo"/deploy/systemd/herd@.service "$repo"/deploy/systemd/herd@.socket "$repo"/deploy/systemd/herd.target; do
+for unit in "$repo"/deploy/systemd/herd@.service "$repo"/deploy/systemd/herd@.socket "$repo"/deploy/systemd/herd.target \
+            "$repo"/deploy/systemd/herd-purge.service "$repo"/deploy/systemd/herd-purge.socket; do
   install -D -m 0644 "$unit" "$root/lib/systemd/system/$(basename "$unit")"
   sed -i 's|/usr/local/bin/herd|/usr/bin/herd|g; s|/usr/local/share/doc/herd/README.md|/usr/share/doc/herd/README.md.gz|g' "$root/lib/systemd/system/$(basename "$unit")"
 done

@@ -22,6 +22,8 @@
 # `$HERD_BIN nginx-map` with this environment (HERD_IMAGE_FORMATS, HERD_CONFIG):
 # the map then follows the same image.formats as the workers started with it.
 # With HERD_UPSTREAM_ROOT set, install/disk-files.conf aliases that directory.
+# install/purge-pass.conf names DIR/purge.sock (HERD_PURGE_SOCKET overrides):
+# where the run's `herd purge-server` listens, if it starts one.
 # Every other file is used exactly as shipped.
 set -euo pipefail
 
@@ -82,6 +84,7 @@ fastcgi_cache_path $dir/cache/media  levels=1:2 keys_zone=herd_media:50m  max_si
 CONF
 
 printf '%s\nroot %s;\n' "$header" "$dir/herd/errors" > "$dir/herd/install/error-pages.conf"
+printf '%s\nfastcgi_pass unix:%s;\n' "$header" "${HERD_PURGE_SOCKET:-$dir/purge.sock}" > "$dir/herd/install/purge-pass.conf"
 
 # Files herd has nginx send from disk (herd's upstream.root).
 if [[ -n ${HERD_UPSTREAM_ROOT:-} ]]; then

@@ -7,14 +7,18 @@ import Negotiation
 /// each variant of a URL, computed from the key the shipped configuration
 /// uses (server/media-cache.conf):
 ///
-///     fastcgi_cache_key "$scheme$host$herd_cache_uri|$herd_image_variant";
+///     fastcgi_cache_key "$herd_cache_scheme$host$herd_cache_uri|$herd_image_variant";
+///
+/// ($herd_cache_scheme is $scheme, or an edge's on a media node; both
+/// schemes are purged.) An edge's proxy cache (sites/edge.conf) uses the
+/// same key, and proxy and FastCGI cache files name it the same way.
 ///
 /// A file's name is the MD5 of its key in hex; with `levels=1:2` it lives
 /// in `<last hex digit>/<the two before it>/`. Each file found is checked
 /// to hold that very key (nginx writes `KEY: …` into the file's header)
 /// before it is removed: nothing else in the cache is touched, and nothing
 /// is searched (Akkoma's shipped script greps every file).
-public struct CachePurge {
+public struct CachePurge: Sendable {
     /// The cache directory (`fastcgi_cache_path`'s path).
     let directory: String
     /// `levels=` of `fastcgi_cache_path`, e.g. [1, 2].
@@ -101,9 +105,13 @@ public struct CachePurge {
         return components.joined(separator: "/")
     }
 
-    /// Removes every cached variant of `url`; the entries removed.
+    /// Removes every cached variant of `url`, under both schemes (behind a
+    /// proxy that ends TLS, nginx's `$scheme` is http for an https URL);
+    /// the entries removed.
     func purge(_ url: String) -> [Entry]? {
-        guard let keys = Self.keys(for: url) else { return nil }
+        guard let target = Self.target(url), var keys = Self.keys(for: url) else { return nil }
+        let other = target.scheme == "https" ? "http" : "https"
+        keys += Self.keys(for: other + url.drop { $0 != ":" }) ?? []
         var removed: [Entry] = []
         for key in keys {
             let path = path(for: key)
@@ -138,9 +146,13 @@ public struct CachePurge {
         guard let removed = purge(url), let target = Self.target(url) else { return nil }
         var report = Report(removed: removed, forgotten: 0, workerErrors: [])
         for socket in sockets {
+            guard let endpoint = try? BindAddress(parsing: socket) else {
+                report.workerErrors.append("worker \(socket): not a socket path or host:port")
+                continue
+            }
             for uri in target.requestURIs {
                 do {
-                    let answer = try FastCGIClient.request(socketPath: socket, params: [
+                    let answer = try FastCGIClient.request(endpoint, params: [
                         ("REQUEST_METHOD", "GET"), ("REQUEST_URI", uri), ("HERD_PURGE", "1"),
                     ])
                     if String(decoding: answer, as: UTF8.self).contains("forgot:") { report.forgotten += 1 }
@@ -150,5 +162,13 @@ public struct CachePurge {
             }
         }
         return report
+    }
+
+    /// The workers to tell: `purge.sockets`, else the systemd pool's
+    /// sockets (/run/herd/herd-N.sock; not the purge service's own).
+    public static func workerSockets(configured: [String], directory: String = "/run/herd") -> [String] {
+        guard configured.isEmpty else { return configured }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.filter { $0.hasPrefix("herd-") && $0.hasSuffix(".sock") }.sorted().map { directory + "/" + $0 }
     }
 }

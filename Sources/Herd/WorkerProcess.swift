@@ -116,15 +116,16 @@ extension WorkerProcess {
     /// The FastCGI server's settings: threads, and for a TCP socket the
     /// peers it answers (`server.allowed_clients`); a refused peer is counted
     /// and logged (at most one line a second, the rest counted).
-    static func serverConfiguration(_ configuration: HerdConfiguration, address: BindAddress, metrics: HerdMetrics,
-                                    logger: Logger) -> FastCGIServer.Configuration {
-        guard case .tcp = address else { return .init(threads: configuration.effectiveThreads) }
+    static func serverConfiguration(_ configuration: HerdConfiguration, address: BindAddress, threads: Int? = nil,
+                                    metrics: HerdMetrics?, logger: Logger) -> FastCGIServer.Configuration {
+        let threads = threads ?? configuration.effectiveThreads
+        guard case .tcp = address else { return .init(threads: threads) }
         let networks = configuration.server.allowedClients.compactMap { IPNetwork($0) }
         let lastLine = Locked<Double>(0)
-        return .init(threads: configuration.effectiveThreads,
+        return .init(threads: threads,
                      admitPeer: { peer in networks.contains { $0.contains(peer) } },
                      refused: { peer in
-                         metrics.connectionRefused()
+                         metrics?.connectionRefused()
                          let now = MonotonicClock.now()
                          guard lastLine.withLock({ last in
                              guard now - last >= 1 else { return false }

@@ -217,6 +217,15 @@ public struct HerdConfiguration: Sendable, Equatable {
         /// The workers' sockets, told to forget the source too; empty:
         /// every /run/herd/*.sock (the systemd pool's).
         public var sockets: [String] = []
+        /// What a purge over HTTP must carry in X-Herd-Purge-Secret: inline,
+        /// or in a file readable by its owner only (relative: below
+        /// $CREDENTIALS_DIRECTORY). Neither set: purges over HTTP are refused.
+        public var secret: String = ""
+        public var secretFile: String = "/etc/herd/purge-secret"
+        /// The other machines with a Herd cache (edges, media nodes), as
+        /// their nginx is reached on the private network: a purge received
+        /// here is relayed to each, once (`http://10.0.0.2:8080`).
+        public var nodes: [String] = []
     }
 
     public var upstream = Upstream()

@@ -129,7 +129,7 @@ public final class SignedFetcher: Fetching {
 }
 
 extension SigV4 {
-    /// `request` with the headers that sign it for a GET.
+    /// `request` with the headers that sign it (a bodiless request: a GET).
     public func signed(_ request: UpstreamRequest, date: String = SigV4.timestamp()) -> UpstreamRequest {
         guard let components = URLComponents(string: request.url), let host = components.host else { return request }
         // As libcurl sends Host: the port only when it is not the scheme's own.
@@ -142,7 +142,7 @@ extension SigV4 {
         var signed = request
         signed.headers.removeAll { ["authorization", "x-amz-date", "x-amz-content-sha256"].contains($0.name.lowercased()) }
         signed.headers += [("x-amz-date", date), ("x-amz-content-sha256", Self.emptyPayloadHash),
-                           ("Authorization", authorization(method: "GET", path: path, query: components.percentEncodedQuery ?? "",
+                           ("Authorization", authorization(method: request.method, path: path, query: components.percentEncodedQuery ?? "",
                                                            headers: signedHeaders, payloadHash: Self.emptyPayloadHash, date: date))]
         return signed
     }

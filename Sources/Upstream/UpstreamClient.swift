@@ -105,6 +105,7 @@ public final class UpstreamClient: Fetching {
         connections.discardTainted()
         _ = herd_curl_setopt_string(handle, CURLOPT_URL, request.url)
         _ = herd_curl_setopt_long(handle, CURLOPT_HTTPGET, 1)
+        if request.method != "GET" { _ = herd_curl_setopt_string(handle, CURLOPT_CUSTOMREQUEST, request.method) }
         _ = herd_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, headerList)
 
         let context = Unmanaged.passUnretained(transfer).toOpaque()

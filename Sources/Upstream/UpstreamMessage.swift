@@ -1,15 +1,19 @@
 import Basics
 
-/// What herd asks the origin for: always a GET (a client's HEAD is
-/// answered with GET's headers, and the transfer stops after them).
+/// What herd asks an origin for: a GET for media (a client's HEAD is
+/// answered with GET's headers, and the transfer stops after them); the
+/// purge service's relays to other nodes send PURGE, without a body.
 public struct UpstreamRequest: Sendable {
     public var url: String
     /// Request headers to send (already filtered by the caller).
     public var headers: [(name: String, value: String)]
+    /// A method without a request body: GET, or PURGE for a relayed purge.
+    public var method: String
 
-    public init(url: String, headers: [(name: String, value: String)] = []) {
+    public init(url: String, headers: [(name: String, value: String)] = [], method: String = "GET") {
         self.url = url
         self.headers = headers
+        self.method = method
     }
 }
 

@@ -9,6 +9,7 @@ struct NginxConfigTests {
     /// A template in deploy/nginx/sites/: the raw value is its file name.
     enum Template: String, CaseIterable, Sendable {
         case mastodon, akkoma, akkomaMedia = "akkoma-media", mastodonFiles = "mastodon-files"
+        case edge, mediaNode = "media-node"
 
         /// Its server_name, which its certificate paths are named after.
         var host: String {
@@ -17,13 +18,15 @@ struct NginxConfigTests {
             case .akkoma: "akkoma.example"
             case .akkomaMedia: "media.example.tld"
             case .mastodonFiles: "files.example.social"
+            case .edge: "mastodon.example"
+            case .mediaNode: "-"
             }
         }
 
         /// The upstreams file its http {} context includes.
         var upstreams: String {
             switch self {
-            case .mastodon, .mastodonFiles: "mastodon"
+            case .mastodon, .mastodonFiles, .edge, .mediaNode: "mastodon"
             case .akkoma, .akkomaMedia: "akkoma"
             }
         }
@@ -47,6 +50,9 @@ struct NginxConfigTests {
         site = site.replacingOccurrences(of: "/etc/letsencrypt/live/\(template.host)/fullchain.pem", with: cert)
             .replacingOccurrences(of: "/etc/letsencrypt/live/\(template.host)/privkey.pem", with: key)
             .replacingOccurrences(of: "/var/log/nginx", with: directory.path)
+            .replacingOccurrences(of: "/var/cache/nginx-herd", with: directory.appendingPathComponent("cache").path)
+            // The templates' private addresses: loopback here, where nothing else listens on them.
+            .replacingOccurrences(of: "10.0.0.21:8080", with: "127.0.0.21:8080").replacingOccurrences(of: "10.0.0.11:8080", with: "127.0.0.11:8080")
         try site.write(to: directory.appendingPathComponent("site.conf"), atomically: true, encoding: .utf8)
         let preamble = NginxConfig.preamble(directory: directory)
         let main = """

@@ -54,6 +54,7 @@ struct PackageTests {
                                                      "--log=\(root.path)/var/log/dpkg.log", "--unpack", deb])
         #expect(install.status == 0, "\(install.output)")
         for path in ["usr/bin/herd", "lib/systemd/system/herd@.service", "lib/systemd/system/herd@.socket", "lib/systemd/system/herd.target",
+                     "lib/systemd/system/herd-purge.service", "lib/systemd/system/herd-purge.socket",
                      "etc/herd/config.toml", "etc/nginx/herd/http.conf", "etc/nginx/herd/mastodon.conf",
                      "etc/nginx/herd/install/image-formats.conf", "usr/share/man/man1/herd.1.gz", "usr/share/doc/herd/copyright",
                      "usr/lib/tmpfiles.d/herd.conf", "var/lib/dpkg/info/herd.postinst", "var/lib/dpkg/info/herd.prerm",

@@ -1,4 +1,5 @@
 import Foundation
+import HerdTestSupport
 import Testing
 
 /// `herd purge URL…` against a real nginx cache and a real worker.
@@ -98,5 +99,89 @@ struct PurgeTests {
         let result = try Self.purge(stack, ["/relative/path"])
         #expect(result.status == 1)
         #expect(result.output.contains("not an http(s) URL"))
+    }
+
+    // MARK: Purges over HTTP (herd purge-server behind the shipped nginx)
+
+    static let secret = "herd-test-purge-secret-0123456789"
+
+    /// A request as Mastodon's CacheBuster sends it (Request: its User-Agent,
+    /// Date and Accept-Encoding; the secret in CACHE_BUSTER_SECRET_HEADER).
+    static func cacheBuster(_ stack: AppStack, _ path: String, method: String = "PURGE", secret: String? = PurgeTests.secret)
+        throws -> HTTPResponse {
+        var headers = [("User-Agent", "Mastodon/4.5.0 (http.rb/5.2.0; +https://localhost/)"),
+                       ("Date", Signer.httpDate()), ("Accept-Encoding", "gzip")]
+        if let secret { headers.append(("X-Herd-Purge-Secret", secret)) }
+        return try stack.get(path, method: method, headers: headers)
+    }
+
+    @Test("over HTTP, as Mastodon's cache buster sends it: a wrong or missing secret is refused (403, logged, nothing removed, nothing reaches the app); the right one removes every variant here and in the workers")
+    func overHTTP() throws {
+        let stack = try AppStack(workers: 2, purgeSecret: Self.secret)
+        defer { stack.stop() }
+        let purged = PassthroughTests.photo
+        for accept in Self.accepts {
+            _ = try stack.get(purged, headers: [("Accept", accept)])
+            #expect(try stack.get(purged, headers: [("Accept", accept)]).header("X-Cache-Status") == "HIT")
+        }
+        let cache = stack.directory.appendingPathComponent("cache/media")
+        let before = Self.cacheFiles(cache)
+        let originBefore = try stack.originHits()
+
+        for (method, secret) in [("PURGE", nil), ("PURGE", "wrong"), ("GET", "wrong"), ("PURGE", Self.secret + "x"), ("HEAD", "w")] {
+            let refused = try Self.cacheBuster(stack, purged, method: method, secret: secret)
+            #expect(refused.status == 403, "\(method) \(secret ?? "-"): \(refused.status) \(refused.text)")
+            #expect(refused.header("X-Cache-Status") == nil && refused.header("Cache-Control") == "no-store")
+        }
+        #expect(Self.cacheFiles(cache) == before, "a refused purge removed something")
+        #expect(try stack.originHits() == originBefore, "a purge request reached the app")
+        let log = stack.purgeServer?.log ?? ""
+        #expect(log.contains("purge refused") && !log.contains("wrong\"") && !log.contains(Self.secret), "\(log)")
+
+        let answer = try Self.cacheBuster(stack, purged)
+        #expect(answer.status == 200, "\(answer.status) \(answer.text)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(answer.body)) as? [String: Any])
+        #expect(report["removed"] as? Int == 3 && report["workers_forgot"] as? Int == 1 && report["workers_told"] as? Int == 2,
+                "\(answer.text)")
+        #expect(answer.header("Cache-Control") == "no-store")
+        #expect(before.subtracting(Self.cacheFiles(cache)).count == 3)
+        for accept in Self.accepts {
+            #expect(try stack.get(purged, headers: [("Accept", accept)]).header("X-Cache-Status") == "MISS", "\(accept)")
+        }
+        #expect((try stack.originHits()[purged] ?? 0) == (originBefore[purged] ?? 0) + 1, "fetched again, once")
+
+        // Mastodon's default method: a GET carrying the secret is a purge too.
+        let get = try Self.cacheBuster(stack, purged, method: "GET")
+        #expect(get.status == 200 && get.text.contains("\"removed\":3"), "\(get.text)")
+        #expect(Self.cacheFiles(cache) == before.subtracting(before), "every entry of that URL is gone")
+    }
+
+    @Test("over HTTP, as Akkoma's Invalidation.Http sends it (PURGE with the configured header), to a /media/ URL")
+    func overHTTPAkkoma() throws {
+        let stack = try AppStack(.akkoma, workers: 1, purgeSecret: Self.secret)
+        defer { stack.stop() }
+        let path = "/media/2f/8a/kite.jpg"
+        for accept in Self.accepts { _ = try stack.get(path, headers: [("Accept", accept)]) }
+        let cache = stack.directory.appendingPathComponent("cache/media")
+        #expect(Self.cacheFiles(cache).count == 3)
+        // Pleroma.HTTP: Tesla with its own user agent, the headers as configured.
+        let answer = try stack.get(path, method: "PURGE", headers: [("User-Agent", "Akkoma 3.16.0; https://localhost <admin@localhost>"),
+                                                                    ("X-Herd-Purge-Secret", Self.secret)])
+        #expect(answer.status == 200 && answer.text.contains("\"removed\":3"), "\(answer.status) \(answer.text)")
+        #expect(Self.cacheFiles(cache).isEmpty)
+        // Akkoma logs an error for a 4xx: a purge it cannot make is not silent.
+        #expect(try stack.get(path, method: "PURGE").status == 403)
+    }
+
+    @Test("without a secret, herd purge-server does not start (exit 2, naming the key); a short secret is refused")
+    func purgeServerNeedsASecret() throws {
+        let none = try PackageTests.run(Paths.herdBinary, ["purge-server", "--bind", "/tmp/herd-purge-test-\(getpid()).sock"])
+        #expect(none.status == 2 && none.output.contains("purge.secret"), "\(none.output)")
+        let short = try PackageTests.run(Paths.herdBinary, ["purge-server", "--bind", "/tmp/herd-purge-test-\(getpid()).sock"],
+                                         environment: ["HERD_PURGE_SECRET": "short"])
+        #expect(short.status == 2 && short.output.contains("16 or more"), "\(short.output)")
+        let shown = try PackageTests.run(Paths.herdBinary, ["check-config", "--upstream", "https://a.example"],
+                                         environment: ["HERD_PURGE_SECRET": Self.secret])
+        #expect(!shown.output.contains(Self.secret) && shown.output.contains("secret = \"(set, not shown)\""), "\(shown.output)")
     }
 }

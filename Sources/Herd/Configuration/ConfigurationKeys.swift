@@ -118,6 +118,9 @@ extension ConfigurationKey {
 
         .string("purge.cache_dir", \.purge.cacheDir, check: { $0.isEmpty ? "an absolute path is required" : checkAbsolutePathOrEmpty($0) }),
         .list("purge.sockets", \.purge.sockets, check: checkWorkerEndpoint),
+        .string("purge.secret", \.purge.secret).secretValue(),
+        .string("purge.secret_file", \.purge.secretFile),
+        .list("purge.nodes", \.purge.nodes, check: checkNodeURL),
         .string("purge.levels", \.purge.levels, check: { CachePurge.parseLevels($0) == nil ? "'\($0)' is not nginx's levels= (1, 2, 1:2, 1:1:2…)" : nil }),
     ] }
 
@@ -233,6 +236,16 @@ func checkOriginURL(_ text: String) -> String? {
 }
 
 /// A worker's socket path, or host:port for a worker on TCP.
+/// A node's nginx on the private network: http(s)://host[:port], nothing after.
+private func checkNodeURL(_ text: String) -> String? {
+    guard let components = URLComponents(string: text), let scheme = components.scheme, scheme == "http" || scheme == "https",
+          let host = components.host, !host.isEmpty, components.path.isEmpty || components.path == "/",
+          components.query == nil, components.user == nil, components.fragment == nil else {
+        return "'\(text)' is not a node's address like http://10.0.0.2:8080"
+    }
+    return nil
+}
+
 private func checkWorkerEndpoint(_ text: String) -> String? {
     if text.hasPrefix("/") { return checkAbsolutePathOrEmpty(text) }
     guard (try? BindAddress(parsing: text)) != nil, !text.unicodeScalars.contains(where: { $0.value < 0x20 }) else {

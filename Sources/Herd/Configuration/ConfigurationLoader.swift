@@ -80,7 +80,9 @@ public enum ConfigurationLoader {
                 + "answers FastCGI (HERD_PURGE, HERD_VARIANT…) to anyone who can reach it; list the networks nginx connects from, "
                 + "e.g. allowed_clients = [\"10.0.0.0/24\"]")
         }
-        if !configuration.upstream.s3AccessKey.isEmpty {
+        // The bucket's secret is the workers' (and check-config's) to read;
+        // the purge tools run as another user and never need it.
+        if requireUpstream, !configuration.upstream.s3AccessKey.isEmpty {
             _ = try Self.s3Secret(configuration.upstream)
         }
         if requireUpstream, configuration.upstream.url.isEmpty, configuration.upstream.root.isEmpty {
@@ -174,37 +176,50 @@ public enum ConfigurationLoader {
     }
 }
 
-/// toml++ 3.x (inside TOMLKit 0.6) aborts on some malformed files instead of
-/// reporting an error (`[.key]`, a control byte inside a time: assertions
-/// that stay on in release builds; fixed upstream in toml++ PR #301). A bad
-/// configuration file must end in a message and exit status 2, not SIGABRT:
-/// the text is parsed once in a child process first, and only a text the
-/// child survived is parsed for real. Runs at start-up, before any thread.
+/// Secrets and addresses the loader checks.
 extension ConfigurationLoader {
-    /// The private bucket's secret key: `upstream.s3_secret_key`, or the
-    /// contents of `upstream.s3_secret_key_file` (relative: below systemd's
-    /// $CREDENTIALS_DIRECTORY), a file no one but its owner may read.
+    /// The secret key of a private bucket: `upstream.s3_secret_key`, or the
+    /// contents of `upstream.s3_secret_key_file`.
     public static func s3Secret(_ upstream: HerdConfiguration.Upstream) throws(ConfigurationError) -> String {
-        if !upstream.s3SecretKey.isEmpty { return upstream.s3SecretKey }
-        guard !upstream.s3SecretKeyFile.isEmpty else {
+        guard let secret = try secret(inline: upstream.s3SecretKey, file: upstream.s3SecretKeyFile, fileKey: "upstream.s3_secret_key_file") else {
             throw ConfigurationError(key: "upstream.s3_secret_key", message: "upstream.s3_access_key is set: set the secret key too "
                                      + "(s3_secret_key, HERD_UPSTREAM_S3_SECRET_KEY, or s3_secret_key_file)")
         }
-        var path = upstream.s3SecretKeyFile
+        return secret
+    }
+
+    /// The secret a purge over HTTP must carry: `purge.secret`, or the
+    /// contents of `purge.secret_file`; nil when neither is set.
+    public static func purgeSecret(_ purge: HerdConfiguration.Purge) throws(ConfigurationError) -> String? {
+        guard let secret = try secret(inline: purge.secret, file: purge.secretFile, fileKey: "purge.secret_file") else { return nil }
+        guard secret.utf8.count >= 16 else {
+            throw ConfigurationError(key: "purge.secret", message: "the purge secret is \(secret.utf8.count) bytes: use 16 or more "
+                                     + "(e.g. openssl rand -hex 32)")
+        }
+        return secret
+    }
+
+    /// A secret given inline, or read from a file (relative: below systemd's
+    /// $CREDENTIALS_DIRECTORY, LoadCredential=) that no one but its owner
+    /// may read. Nil when neither is set.
+    static func secret(inline: String, file: String, fileKey: String) throws(ConfigurationError) -> String? {
+        if !inline.isEmpty { return inline }
+        guard !file.isEmpty else { return nil }
+        var path = file
         if !path.hasPrefix("/"), let directory = ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"] {
             path = directory + "/" + path
         }
         let attributes = try? FileManager.default.attributesOfItem(atPath: path)
         guard let mode = (attributes?[.posixPermissions] as? NSNumber)?.intValue,
               let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw ConfigurationError(key: "upstream.s3_secret_key_file", message: "cannot read \(path)")
+            throw ConfigurationError(key: fileKey, message: "cannot read \(path)")
         }
         guard mode & 0o077 == 0 else {
-            throw ConfigurationError(key: "upstream.s3_secret_key_file", message: "\(path) may be read by others (mode "
+            throw ConfigurationError(key: fileKey, message: "\(path) may be read by others (mode "
                                      + String(mode & 0o777, radix: 8) + "): make it 0400 or 0600, or use LoadCredential=")
         }
         let secret = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !secret.isEmpty else { throw ConfigurationError(key: "upstream.s3_secret_key_file", message: "\(path) is empty") }
+        guard !secret.isEmpty else { throw ConfigurationError(key: fileKey, message: "\(path) is empty") }
         return secret
     }
 
@@ -216,6 +231,12 @@ extension ConfigurationLoader {
     }
 }
 
+/// toml++ 3.x (inside TOMLKit 0.6) aborts on some malformed files instead of
+/// reporting an error (`[.key]`, a control byte inside a time: assertions
+/// that stay on in release builds; fixed upstream in toml++ PR #301). A bad
+/// configuration file must end in a message and exit status 2, not SIGABRT:
+/// the text is parsed once in a child process first, and only a text the
+/// child survived is parsed for real. Runs at start-up, before any thread.
 enum TOMLParserProbe {
     static func survives(_ text: String) -> Bool {
         ForkedProbe.survives { _ = try? TOMLTable(string: text) }

@@ -20,6 +20,8 @@ final class AppStack: @unchecked Sendable {
     private let herdArguments: [String]
     let nginx: ChildProcess
     let port: UInt16
+    /// `herd purge-server` on DIR/purge.sock, when the stack has a purge secret.
+    private(set) var purgeServer: ChildProcess?
 
     /// `workers` herd processes behind `upstream herd` (hash by source), as
     /// the systemd pool runs them. `upstreamURL` points herd (the media
@@ -33,9 +35,10 @@ final class AppStack: @unchecked Sendable {
     /// `serverLines` go into the server block after the aggregator (an
     /// admin's `set $herd_authorized_fetch 1;`). `originArguments` go to
     /// the stand-in (demo/origin.py: `--app akkoma`, `--authorized-fetch`).
+    /// `purgeSecret` starts `herd purge-server` with it (purges over HTTP).
     init(_ flavor: Flavor = .mastodon, workers count: Int = 1, herdArguments extra: [String] = [],
          upstreamURL: String? = nil, imageFormats: String? = nil, diskRoot: String? = nil, socketActivated: Bool = false,
-         originArguments: [String] = [], serverLines: String = "",
+         originArguments: [String] = [], serverLines: String = "", purgeSecret: String? = nil,
          patchNginx: ((URL) throws -> Void)? = nil) throws {
         directory = try Paths.temporaryDirectory("app")
         // The stand-in answers as the flavour's app does, unless told otherwise.
@@ -57,6 +60,19 @@ final class AppStack: @unchecked Sendable {
                 workers.append(try Stack.startHerd(arguments: ["--bind", socket] + herdArguments, socket: socket,
                                                    directory: directory, name: "herd-\(index)"))
             }
+        }
+        if let purgeSecret {
+            let socket = directory.appendingPathComponent("purge.sock").path
+            let server = try ChildProcess(name: "purge-server", executable: Paths.herdBinary, arguments: [
+                "purge-server", "--bind", socket, "--set", "server.socket_mode=0666",
+                "--set", "purge.cache_dir=\(directory.appendingPathComponent("cache/media").path)",
+                "--set", "purge.sockets=\(sockets.joined(separator: ","))",
+            ], environment: ["HERD_PURGE_SECRET": purgeSecret], directory: directory)
+            guard Wait.until(timeout: 10, { Stack.unixSocketAccepts(socket) || !server.isRunning }), server.isRunning else {
+                server.stop()
+                throw HTTPClientError(description: "herd purge-server did not start: \(server.log)")
+            }
+            purgeServer = server
         }
         port = RawHTTP.freePort()
         try NginxConfig.render(into: directory, herdSockets: sockets, appPort: originPort, imageFormats: imageFormats,
@@ -82,6 +98,7 @@ final class AppStack: @unchecked Sendable {
         do {
             nginx = try NginxConfig.start(directory: directory, port: port)
         } catch {
+            purgeServer?.stop()
             for worker in workers { worker.stop() }
             origin.stop()
             throw error
@@ -90,6 +107,7 @@ final class AppStack: @unchecked Sendable {
 
     func stop() {
         nginx.stop()
+        purgeServer?.stop()
         for worker in workers { worker.stop() }
         origin.stop()
     }

@@ -45,6 +45,7 @@ enum NginxConfig {
     /// their servers include herd/server/defaults.conf.
     static let mediaMaps = """
             include herd/http/accept-variant.conf;
+            include herd/http/cluster.conf;
             include herd/http/app-key.conf;
             include herd/http/request-id.conf;
             include herd/install/image-formats.conf;
