@@ -5,7 +5,7 @@ PREFIX       ?= /usr/local
 DESTDIR      ?=
 BIN           = .build/$(CONFIG)/herd
 
-.PHONY: all build deps test test-system demo deb bench-smoke bench-disk bench-passthrough bench-convert bench-offload bench-coalesce bench-memory bench-preview bench-peers release install clean
+.PHONY: all build deps test test-cluster test-system demo deb bench-smoke bench-disk bench-passthrough bench-convert bench-offload bench-coalesce bench-memory bench-preview bench-peers release install clean
 
 all: build
 
@@ -25,7 +25,13 @@ test: deps
 	$(SWIFT) build -c release --product herd --static-swift-stdlib
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
+	@$(MAKE) --no-print-directory test-cluster
 	@$(MAKE) --no-print-directory bench-smoke
+
+# Several machines, here: two edges, three media nodes, an origin and a
+# client, each a network namespace (Tests/Cluster/run.py; needs root).
+test-cluster: $(RELEASE_BIN)
+	HERD_BIN=$(RELEASE_BIN) python3 Tests/Cluster/run.py
 
 # Every benchmark once, seconds long, on a tiny corpus from the demo's media:
 # make test runs it, so no benchmark rots unnoticed.

@@ -33,6 +33,7 @@ of Mastodon's own static file server. With --test-hooks, `cc=` and
 `cookie=1` work there too.
 """
 import argparse
+import ipaddress
 import email.utils
 import hashlib
 import json
@@ -360,6 +361,8 @@ def main():
     parser.add_argument("--authorized-fetch", action="store_true",
                         help="the app's authorized fetch (secure) mode: ActivityPub only for signed requests")
     parser.add_argument("--s3-credentials", help="with --bucket: a private bucket; requests must be signed (SigV4) with KEY:SECRET")
+    parser.add_argument("--private-network", action="store_true",
+                        help="allow a private --host (10.x, 192.168.x…): inside a network namespace a test made (Tests/Cluster)")
     parser.add_argument("--bucket", action="store_true",
                         help="act as an object-storage bucket: every path a file, with S3/GCS/RGW headers")
     args = parser.parse_args()
@@ -375,8 +378,8 @@ def main():
         Origin.s3_credentials = tuple(args.s3_credentials.split(":", 1))
     if args.bucket:
         Origin.server_version, Origin.sys_version = "AmazonS3", ""
-    if not args.host.startswith("127."):
-        parser.error("--host must be a loopback address (127.0.0.0/8)")
+    if not args.host.startswith("127.") and not (args.private_network and ipaddress.ip_address(args.host).is_private):
+        parser.error("--host must be a loopback address (127.0.0.0/8), or with --private-network a private one")
     server = Server((args.host, args.port), Origin)
     scheme = "http"
     if args.tls_cert:

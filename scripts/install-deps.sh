@@ -32,6 +32,8 @@ packages=(
   ffmpeg                 # a video's first frame for /proxy/preview/ (a child process, never linked)
   openssl                # the test CA of the HTTPS remote in the integration tests
   ca-certificates
+  iproute2               # make test-cluster: network namespaces as machines (ip netns)
+  curl                   # make test-cluster: the client machine's checks
   dpkg-dev               # make deb: dpkg-shlibdeps (the package's Depends)
   fakeroot               # make deb: files owned by root in the package
   help2man               # make deb: the man page, from herd --help
