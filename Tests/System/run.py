@@ -35,7 +35,9 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -126,9 +128,14 @@ def readme_block(name):
     return match.group(1)
 
 
-def follow_readme(container, *names):
+def follow_readme(container, *names, without=None):
+    """The README's blocks, run in the container; `without`: leave out the
+    lines that name it (a step the installed version predates)."""
     for name in names:
-        script = "set -euxo pipefail\n" + readme_block(name)
+        lines = readme_block(name).splitlines()
+        if without:
+            lines = [line for line in lines if without not in line]
+        script = "set -euxo pipefail\n" + "\n".join(lines) + "\n"
         started = time.monotonic()
         result = container.sh(script, check=False)
         RESULTS.check("README step '%s' (%s)" % (name, container.name), result.returncode == 0,
@@ -412,6 +419,9 @@ def package_container(root, previous_deb, new_deb, origins):
         RESULTS.check("herd purge: HIT → purge → MISS", hit == (200, "HIT") and purge.returncode == 0 and after == (200, "MISS"),
                       "%s, purge exit %d (%s), %s" % (hit, purge.returncode, purge.stdout.strip()[-300:], after))
 
+        check_purge_over_http(container)
+        check_media_node(container)
+
         security = container.sh("systemd-analyze security --no-pager herd@0.service", check=False).stdout
         line = next((l for l in security.splitlines() if "Overall exposure level" in l), "")
         score = re.search(r":\s*([0-9.]+)", line)
@@ -430,6 +440,139 @@ def package_container(root, previous_deb, new_deb, origins):
         RESULTS.check("nginx's configuration still loads after the purge", container.sh("nginx -t 2>&1", check=False).returncode == 0)
     finally:
         container.stop()
+
+
+def check_purge_over_http(container):
+    """Mastodon's cache buster against the installed purge service
+    (herd-purge.socket → herd-purge.service as www-data, its secret from
+    /etc/herd/purge-secret as a credential)."""
+    secret = container.sh("cat /etc/herd/purge-secret").stdout.strip()
+    RESULTS.check("the package made a purge secret (0600 root)", len(secret) >= 32
+                  and container.sh("stat -c '%U %a' /etc/herd/purge-secret").stdout.strip() == "root 600")
+    path = EMOJI + "?purge-over-http"
+    cache_status(path, "image/webp,*/*")
+    hit = cache_status(path, "image/webp,*/*")
+    mastodon = {"User-Agent": "Mastodon/4.5.0 (http.rb/5.2.0; +https://social.example/)",
+                "Date": time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime())}
+    wrong, _, _ = request(path, method="PURGE", headers=dict(mastodon, **{"X-Herd-Purge-Secret": "not-the-secret"}))
+    status, headers, body = request(path, method="PURGE", headers=dict(mastodon, **{"X-Herd-Purge-Secret": secret}))
+    try:
+        report = json.loads(body)
+    except ValueError:
+        report = {}
+    after = cache_status(path, "image/webp,*/*")
+    RESULTS.check("purge over HTTP (as Mastodon's cache buster sends it): HIT → PURGE → MISS, a wrong secret 403",
+                  hit == (200, "HIT") and wrong == 403 and status == 200 and report.get("removed", 0) >= 1 and after == (200, "MISS"),
+                  "%s, wrong %d, %d %s, %s" % (hit, wrong, status, body[:200], after))
+    journal = container.sh("journalctl -u herd-purge.service --no-pager -o cat", check=False).stdout
+    RESULTS.check("herd-purge.service: ran as www-data, logged the refusal, never the secret",
+                  "purge refused" in journal and secret not in journal
+                  and container.sh("systemctl show -p User --value herd-purge.service").stdout.strip() == "www-data",
+                  journal.strip().splitlines()[-1][-200:] if journal.strip() else "no journal")
+
+
+EDGE_PORT, EDGE_PURGE_PORT, EDGE_HTTP_PORT, NODE_PORT = 28443, 28083, 28084, 28082
+
+
+def check_media_node(container):
+    """The installed package, under its real units, as a media node
+    (sites/media-node.conf) for an edge nginx outside the container
+    (sites/edge.conf, on the host): the edge's variant travels, both cache,
+    and one purge sent to the edge reaches the node's cache."""
+    site = open(container.path("/etc/nginx/herd/sites/media-node.conf")).read()
+    with open(container.path("/etc/nginx/sites-enabled/herd-media-node"), "w") as f:
+        f.write(site.replace("10.0.0.21:8080", "127.0.0.1:%d" % NODE_PORT))
+    with open(container.path("/etc/nginx/herd/install/edges.conf"), "w") as f:
+        f.write("geo $realip_remote_addr $herd_from_edge {\n    default 0;\n    127.0.0.1 1;\n}\n")
+    container.sh("nginx -t && systemctl reload nginx")
+    time.sleep(1)
+    secret = container.sh("cat /etc/herd/purge-secret").stdout.strip()
+    binary = os.path.join(REPO, ".build/release/herd")
+    work = tempfile.mkdtemp(prefix="herd-system-edge-")
+    processes = []
+    try:
+        subprocess.run([os.path.join(REPO, "scripts/render-nginx.sh"), work, "http://127.0.0.1:%d" % APP_PORT,
+                        os.path.join(work, "no-workers.sock")], check=True, stdout=subprocess.DEVNULL)
+        cert, key = os.path.join(work, "cert.pem"), os.path.join(work, "key.pem")
+        run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "2",
+             "-subj", "/CN=mastodon.example"])
+        edge = open(os.path.join(REPO, "deploy/nginx/sites/edge.conf")).read()
+        edge = re.sub(r"(    server 10\.0\.0\.2\d:8080[^\n]*\n)+", "    server 127.0.0.1:%d max_fails=2 fail_timeout=10s;\n" % NODE_PORT, edge)
+        edge = (edge.replace("/etc/letsencrypt/live/mastodon.example/fullchain.pem", cert)
+                .replace("/etc/letsencrypt/live/mastodon.example/privkey.pem", key)
+                .replace("/var/log/nginx", work).replace("/var/cache/nginx-herd", os.path.join(work, "cache"))
+                .replace("listen 10.0.0.11:8080;", "listen 127.0.0.1:%d;" % EDGE_PURGE_PORT)
+                .replace("listen 443 ssl http2;", "listen 127.0.0.1:%d ssl http2;" % EDGE_PORT)
+                .replace("listen 80;", "listen 127.0.0.1:%d;" % EDGE_HTTP_PORT))
+        edge = "\n".join(line for line in edge.split("\n") if "listen [::]" not in line)
+        with open(os.path.join(work, "site.conf"), "w") as f:
+            f.write(edge)
+        with open(os.path.join(work, "nginx.conf"), "w") as f:
+            f.write("include %s/scratch-main.conf;\nhttp {\n    include %s/scratch-http.conf;\n    include herd/http.conf;\n"
+                    "    include herd/upstreams/mastodon.conf;\n    include site.conf;\n}\n" % (work, work))
+        processes.append(subprocess.Popen([binary, "purge-server", "--bind", os.path.join(work, "purge.sock"),
+                                           "--set", "server.socket_mode=0666", "--set",
+                                           "purge.cache_dir=" + os.path.join(work, "cache/edge-media"),
+                                           "--set", "purge.nodes=http://127.0.0.1:%d" % NODE_PORT],
+                                          env=dict(os.environ, HERD_PURGE_SECRET=secret),
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+        processes.append(subprocess.Popen(["nginx", "-p", work + "/", "-c", os.path.join(work, "nginx.conf")],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", EDGE_PORT)) == 0 and os.path.exists(os.path.join(work, "purge.sock")):
+                    break
+            time.sleep(0.1)
+        context = ssl._create_unverified_context()
+
+        def through_edge(path, accept, method="GET", headers=None):
+            connection = http.client.HTTPSConnection("127.0.0.1", EDGE_PORT, context=context, timeout=30)
+            try:
+                connection.request(method, path, headers=dict({"Accept": accept, "Host": "mastodon.example"}, **(headers or {})))
+                response = connection.getresponse()
+                return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+            finally:
+                connection.close()
+
+        path = PHOTO + "?media-node"
+        first = through_edge(path, "image/avif,image/webp,*/*")
+        second = through_edge(path, "image/avif,image/webp,*/*")
+        webp = through_edge(path, "image/webp,*/*")
+        stored = container.sh("grep -rl 'KEY: httpsmastodon.example%s' /var/cache/nginx-herd/media | wc -l" % path,
+                              check=False).stdout.strip()
+        RESULTS.check("media node: an edge outside the container gets AVIF (MISS, then HIT at the edge) and WebP from the node",
+                      first[0] == 200 and first[1].get("content-type") == "image/avif" and first[1].get("x-cache-status") == "MISS"
+                      and second[1].get("x-cache-status") == "HIT" and webp[1].get("content-type") == "image/webp"
+                      and "Accept" in (first[1].get("vary") or ""),
+                      "%s %s %s, %s, %s" % (first[0], first[1].get("content-type"), first[1].get("x-cache-status"),
+                                            second[1].get("x-cache-status"), webp[1].get("content-type")))
+        RESULTS.check("media node: its cache holds both variants under the edge's key (https, the public host)", stored == "2",
+                      "%s entries" % stored)
+        status, _, body = through_edge(PHOTO + "?media-node", "*/*", method="PURGE", headers={"X-Herd-Purge-Secret": secret})
+        try:
+            report = json.loads(body)
+        except ValueError:
+            report = {}
+        left = container.sh("grep -rl 'KEY: httpsmastodon.example%s' /var/cache/nginx-herd/media | wc -l" % path,
+                            check=False).stdout.strip()
+        nodes = report.get("nodes") or [{}]
+        RESULTS.check("media node: one purge sent to the edge removes the edge's and the node's copies",
+                      status == 200 and left == "0" and report.get("removed") == 2 and nodes[0].get("removed") == 2,
+                      "%d, edge removed %s, node %s, left on the node %s" % (status, report.get("removed"), nodes[0], left))
+    finally:
+        for process in processes:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        os.remove(container.path("/etc/nginx/sites-enabled/herd-media-node"))
+        container.sh("systemctl reload nginx", check=False)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def source_container(root):
@@ -474,7 +617,8 @@ def upgrade_from_0_1_0(root, old_deb, new_deb):
         write_sites(container)
         # 0.1.0 had no cache directories: made by hand, as its admins did.
         container.sh("mkdir -p /var/cache/nginx/herd")
-        follow_readme(container, "install-package", "configure", "reload")
+        # 0.1.0 had no purge service: its README's steps, without that line.
+        follow_readme(container, "install-package", "configure", "reload", without="herd-purge")
         request(PHOTO, "*/*")                  # starts a worker: systemd moves /run/herd
         container.sh("systemctl reload nginx")
         time.sleep(1)
