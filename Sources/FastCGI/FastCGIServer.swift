@@ -34,10 +34,10 @@ public final class FastCGIServer: Sendable {
         /// before any record is read, and `refused` hears of it. Nil: every
         /// peer (a unix socket's are checked by the file system).
         public var admitPeer: (@Sendable (IPAddress) -> Bool)?
-        public var refused: (@Sendable (IPAddress) -> Void)?
+        public var refused: (@Sendable (IPAddress?) -> Void)?
 
         public init(threads: Int, admitPeer: (@Sendable (IPAddress) -> Bool)? = nil,
-                    refused: (@Sendable (IPAddress) -> Void)? = nil) {
+                    refused: (@Sendable (IPAddress?) -> Void)? = nil) {
             self.threads = threads
             self.admitPeer = admitPeer
             self.refused = refused
@@ -287,11 +287,15 @@ public final class FastCGIServer: Sendable {
                 _ = close(fd)
                 continue
             }
-            if let admit = configuration.admitPeer, let peer = Self.peerAddress(fd), !admit(peer) {
-                // Not a client this worker serves: closed before any record is read.
-                _ = close(fd)
-                configuration.refused?(peer)
-                continue
+            if let admit = configuration.admitPeer {
+                // Not a client this worker serves (or one whose address
+                // cannot be told): closed before any record is read.
+                let peer = Self.peerAddress(fd)
+                guard let peer, admit(peer) else {
+                    _ = close(fd)
+                    configuration.refused?(peer)
+                    continue
+                }
             }
             // A peer that sends part of a request and stops must not hold a
             // worker: reads and writes give up after these.

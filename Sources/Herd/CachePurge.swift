@@ -138,13 +138,15 @@ public struct CachePurge: Sendable {
         public var workerErrors: [String]
     }
 
-    /// Every cached variant of `url` out of nginx's cache, then every worker
-    /// (its socket) told to forget the source it may hold in memory, with a
-    /// FastCGI request carrying `HERD_PURGE` (a param nginx never sends).
+    /// Every worker (its socket) told to forget the source it may hold in
+    /// memory, with a FastCGI request carrying `HERD_PURGE` (a param nginx
+    /// never sends), then every cached variant of `url` out of nginx's
+    /// cache. In that order: a miss between the two steps is then fetched
+    /// from the origin, never refilled from a worker's old copy.
     /// Nil when `url` is not an http(s) URL with a host.
     public func purgeEverywhere(_ url: String, sockets: [String]) -> Report? {
-        guard let removed = purge(url), let target = Self.target(url) else { return nil }
-        var report = Report(removed: removed, forgotten: 0, workerErrors: [])
+        guard let target = Self.target(url), Self.keys(for: url) != nil else { return nil }
+        var report = Report(removed: [], forgotten: 0, workerErrors: [])
         for socket in sockets {
             guard let endpoint = try? BindAddress(parsing: socket) else {
                 report.workerErrors.append("worker \(socket): not a socket path or host:port")
@@ -161,6 +163,7 @@ public struct CachePurge: Sendable {
                 }
             }
         }
+        report.removed = purge(url) ?? []
         return report
     }
 

@@ -38,12 +38,28 @@ public final class PurgeService: Sendable {
     let nodes: [String]
     let secret: PurgeSecret
     let logger: Logger
+    /// `purge.repeat_after`: a second local pass this many seconds after the
+    /// first (0: none). It removes what a fill already under way when the
+    /// purge came stored afterwards (nginx waits up to its cache lock's age
+    /// for one), and what another cache refilled meanwhile.
+    let repeatAfter: Double
+    /// At most this many purges wait for their relays before answering; the
+    /// relays of the rest go in the background. Relayed purges never relay,
+    /// so with `threads` above this, some threads are always free for the
+    /// purges other machines relay here: two machines relaying to each
+    /// other at once cannot hold each other's threads.
+    static let synchronousRelays = 8
+    static let threads = 16
+    private let relaySlots = Locked(0)
+    private let refusals = OncePerSecond()
 
-    public init(cache: CachePurge, workerSockets: [String], nodes: [String], secret: String, logger: Logger) {
+    public init(cache: CachePurge, workerSockets: [String], nodes: [String], secret: String, repeatAfter: Double = 15,
+                logger: Logger) {
         self.cache = cache
         configuredWorkerSockets = workerSockets
         self.nodes = nodes
         self.secret = PurgeSecret(secret)
+        self.repeatAfter = repeatAfter
         self.logger = logger
     }
 
@@ -61,13 +77,16 @@ public final class PurgeService: Sendable {
         public var removed: Int
         public var workersForgot: Int
         public var workersTold: Int
+        /// `none` (no nodes, or a relayed purge), `done` (their answers are in
+        /// `nodes`) or `queued` (sent in the background: too many purges at once).
+        public var relays: String
         public var nodes: [Node]
         /// Here and on every node that answered.
         public var removedEverywhere: Int
         public var errors: [String]
 
         enum CodingKeys: String, CodingKey {
-            case url, removed, nodes, errors
+            case url, removed, relays, nodes, errors
             case workersForgot = "workers_forgot", workersTold = "workers_told", removedEverywhere = "removed_everywhere"
         }
     }
@@ -84,49 +103,67 @@ public final class PurgeService: Sendable {
         let host = (params.param(Param.host) ?? "").lowercased()
         let peer = params.param(Param.peer) ?? "-"
         let method = params.param(Param.method) ?? "-"
+        let relayed = params.param(Param.relayed) == "1"
         guard let given = params.param(Param.secret), !given.isEmpty, secret.matches(given) else {
-            // Never the secret given, nor ours: which one it was tells nothing useful.
-            logger.warning("purge refused: wrong or missing secret", metadata: [
-                "peer": .string(peer), "method": .string(method), "uri": .string(String(uri.prefix(300))),
-                "secret": .string((params.param(Param.secret) ?? "").isEmpty ? "missing" : "wrong"),
-            ])
+            // Never the secret given, nor ours: which one it was tells nothing
+            // useful. At most a line a second.
+            if let skipped = refusals.admit() {
+                logger.warning("purge refused: wrong or missing secret", metadata: [
+                    "peer": .string(peer), "method": .string(method), "uri": .string(String(uri.prefix(300))),
+                    "secret": .string((params.param(Param.secret) ?? "").isEmpty ? "missing" : "wrong"),
+                    "refused_since_last_line": .stringConvertible(skipped),
+                ])
+            }
             return Answer(status: 403, body: #"{"error":"purge refused: wrong or missing \#(Self.secretHeader)"}"# + "\n")
         }
         let url = "https://\(host)\(uri)"
-        let workerSockets = CachePurge.workerSockets(configured: configuredWorkerSockets)
-        guard uri.hasPrefix("/"), !host.isEmpty, !host.contains("/"), let report = cache.purgeEverywhere(url, sockets: workerSockets) else {
+        guard uri.hasPrefix("/"), !host.isEmpty, !host.contains("/"), CachePurge.keys(for: url) != nil else {
             logger.warning("purge refused: not a URL", metadata: ["peer": .string(peer), "uri": .string(String(uri.prefix(300)))])
             return Answer(status: 400, body: #"{"error":"not a URL to purge"}"# + "\n")
         }
-        var outcome = Outcome(url: url, removed: report.removed.count, workersForgot: report.forgotten,
-                              workersTold: workerSockets.count, nodes: [], removedEverywhere: report.removed.count,
-                              errors: report.workerErrors)
-        if params.param(Param.relayed) != "1" {
-            let results = Locked([RelayResult?](repeating: nil, count: nodes.count))
-            // Each node has its own client (index → client), so the relays
-            // run side by side: a dead node costs its connect timeout once.
-            let relay = DisjointRelays(call: relay)
-            DispatchQueue.concurrentPerform(iterations: nodes.count) { index in
-                let request = UpstreamRequest(url: nodes[index] + uri, headers: [
-                    ("Host", host), (Self.secretHeader, secret.value), (Self.relayedHeader, "1"),
-                ], method: "PURGE")
-                let result = relay.call(index, request)
-                results.withLock { $0[index] = result }
+
+        // The other machines first: an edge that emptied its own cache first
+        // would refill it from a node's old copy on the next miss.
+        var outcome = Outcome(url: url, removed: 0, workersForgot: 0, workersTold: 0, relays: "none", nodes: [],
+                              removedEverywhere: 0, errors: [])
+        if !relayed, !nodes.isEmpty {
+            let synchronous = relaySlots.withLock { slots in
+                guard slots < Self.synchronousRelays else { return false }
+                slots += 1
+                return true
             }
-            for (index, result) in results.withLock({ $0 }).enumerated() {
-                let node = Outcome.Node(node: nodes[index], status: result?.status, removed: result?.removed, error: result?.error)
-                outcome.nodes.append(node)
-                if let removed = node.removed { outcome.removedEverywhere += removed }
-                if node.status != 200 || node.error != nil {
-                    outcome.errors.append("node \(nodes[index]): " + (node.error ?? "answered \(node.status.map(String.init) ?? "nothing")"))
+            if synchronous {
+                defer { relaySlots.withLock { $0 -= 1 } }
+                outcome.relays = "done"
+                for (index, result) in relayToNodes(uri: uri, host: host, relay: relay).enumerated() {
+                    let node = Outcome.Node(node: nodes[index], status: result.status, removed: result.removed, error: result.error)
+                    outcome.nodes.append(node)
+                    if let removed = node.removed { outcome.removedEverywhere += removed }
+                    if node.status != 200 || node.error != nil {
+                        outcome.errors.append("node \(nodes[index]): " + (node.error ?? "answered \(node.status.map(String.init) ?? "nothing")"))
+                    }
                 }
+            } else {
+                outcome.relays = "queued"
+                relayInBackground(uri: uri, host: host, url: url)
             }
         }
+
+        // Then this machine: the workers forget the source, then nginx's files go.
+        let workerSockets = CachePurge.workerSockets(configured: configuredWorkerSockets)
+        let report = cache.purgeEverywhere(url, sockets: workerSockets) ?? CachePurge.Report(removed: [], forgotten: 0, workerErrors: [])
+        outcome.removed = report.removed.count
+        outcome.removedEverywhere += report.removed.count
+        outcome.workersForgot = report.forgotten
+        outcome.workersTold = workerSockets.count
+        outcome.errors = report.workerErrors + outcome.errors
+        scheduleSecondPass(url)
+
         logger.notice("purged", metadata: [
             "url": .string(url), "removed": .stringConvertible(outcome.removed), "workers_forgot": .stringConvertible(outcome.workersForgot),
-            "nodes": .stringConvertible(outcome.nodes.count), "removed_everywhere": .stringConvertible(outcome.removedEverywhere),
-            "relayed": .string(params.param(Param.relayed) == "1" ? "yes" : "no"), "peer": .string(peer),
-            "errors": .stringConvertible(outcome.errors.count),
+            "nodes": .stringConvertible(outcome.nodes.count), "relays": .string(outcome.relays),
+            "removed_everywhere": .stringConvertible(outcome.removedEverywhere),
+            "relayed": .string(relayed ? "yes" : "no"), "peer": .string(peer), "errors": .stringConvertible(outcome.errors.count),
         ])
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -136,11 +173,69 @@ public final class PurgeService: Sendable {
         return Answer(status: outcome.errors.isEmpty ? 200 : 502, body: body + "\n")
     }
 
+    /// The purge relayed to every node at once, each with its own client.
+    private func relayToNodes(uri: String, host: String,
+                              relay: @escaping (_ nodeIndex: Int, _ request: UpstreamRequest) -> RelayResult) -> [RelayResult] {
+        let results = Locked([RelayResult](repeating: RelayResult(error: "not sent"), count: nodes.count))
+        // Each node has its own client (index → client), so the relays run
+        // side by side: a dead node costs its connect timeout once.
+        let relay = DisjointRelays(call: relay)
+        DispatchQueue.concurrentPerform(iterations: nodes.count) { index in
+            let result = relay.call(index, relayRequest(node: nodes[index], uri: uri, host: host))
+            results.withLock { $0[index] = result }
+        }
+        return results.withLock { $0 }
+    }
+
+    private func relayRequest(node: String, uri: String, host: String) -> UpstreamRequest {
+        UpstreamRequest(url: node + uri, headers: [("Host", host), (Self.secretHeader, secret.value), (Self.relayedHeader, "1")],
+                        method: "PURGE")
+    }
+
+    /// Relays that no thread of this server waits for (too many purges at
+    /// once); what they did goes to the log.
+    private func relayInBackground(uri: String, host: String, url: String) {
+        for node in nodes {
+            let request = relayRequest(node: node, uri: uri, host: host)
+            DispatchQueue.global().async { [logger] in
+                guard let client = try? UpstreamClient(configuration: Self.relayClientConfiguration()) else { return }
+                let result = Self.relay(request, with: client)
+                if result.status == 200, result.error == nil {
+                    logger.info("purge relayed in the background", metadata: ["url": .string(url), "node": .string(node),
+                                                                               "removed": .stringConvertible(result.removed ?? 0)])
+                } else {
+                    logger.warning("purge relay failed", metadata: ["url": .string(url), "node": .string(node),
+                                                                    "error": .string(result.error ?? "status \(result.status ?? 0)")])
+                }
+            }
+        }
+    }
+
+    /// The same purge on this machine again, `repeatAfter` seconds later.
+    private func scheduleSecondPass(_ url: String) {
+        guard repeatAfter > 0 else { return }
+        DispatchQueue.global().asyncAfter(deadline: .now() + repeatAfter) { [cache, configuredWorkerSockets, logger] in
+            let sockets = CachePurge.workerSockets(configured: configuredWorkerSockets)
+            guard let report = cache.purgeEverywhere(url, sockets: sockets) else { return }
+            if !report.removed.isEmpty {
+                logger.notice("purged again: entries stored while the first pass ran", metadata: [
+                    "url": .string(url), "removed": .stringConvertible(report.removed.count),
+                ])
+            }
+        }
+    }
+
     /// How a relay to one node went.
     public struct RelayResult: Sendable {
         public var status: Int?
         public var removed: Int?
         public var error: String?
+
+        public init(status: Int? = nil, removed: Int? = nil, error: String? = nil) {
+            self.status = status
+            self.removed = removed
+            self.error = error
+        }
     }
 
     /// Sends `request` with `client` and reads the node's answer (the same
@@ -249,12 +344,12 @@ public enum PurgeServer {
         let service = PurgeService(cache: CachePurge(directory: configuration.purge.cacheDir, levels: levels),
                                    workerSockets: configuration.purge.sockets,
                                    nodes: configuration.purge.nodes.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 },
-                                   secret: secret, logger: logger)
+                                   secret: secret, repeatAfter: configuration.purge.repeatAfter, logger: logger)
         let nodeCount = configuration.purge.nodes.count
         let server: FastCGIServer
         do {
             server = try FastCGIServer(socket: socket, configuration: WorkerProcess.serverConfiguration(
-                configuration, address: address, threads: 2, metrics: nil, logger: logger)) {
+                configuration, address: address, threads: PurgeService.threads, metrics: nil, logger: logger)) {
                 do {
                     let clients = try (0..<nodeCount).map { _ in try UpstreamClient(configuration: PurgeService.relayClientConfiguration()) }
                     return PurgeResponder(service: service, clients: clients)

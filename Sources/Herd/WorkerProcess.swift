@@ -111,7 +111,6 @@ extension UpstreamClient.Configuration {
     }
 }
 
-/// The machine refused something the configuration is not to blame for.
 extension WorkerProcess {
     /// The FastCGI server's settings: threads, and for a TCP socket the
     /// peers it answers (`server.allowed_clients`); a refused peer is counted
@@ -121,23 +120,21 @@ extension WorkerProcess {
         let threads = threads ?? configuration.effectiveThreads
         guard case .tcp = address else { return .init(threads: threads) }
         let networks = configuration.server.allowedClients.compactMap { IPNetwork($0) }
-        let lastLine = Locked<Double>(0)
+        let lines = OncePerSecond()
         return .init(threads: threads,
                      admitPeer: { peer in networks.contains { $0.contains(peer) } },
                      refused: { peer in
                          metrics?.connectionRefused()
-                         let now = MonotonicClock.now()
-                         guard lastLine.withLock({ last in
-                             guard now - last >= 1 else { return false }
-                             last = now
-                             return true
-                         }) else { return }
-                         logger.warning("connection refused: the peer is not in server.allowed_clients",
-                                        metadata: ["peer": .string(peer.description)])
+                         guard let skipped = lines.admit() else { return }
+                         logger.warning("connection refused: the peer is not in server.allowed_clients", metadata: [
+                             "peer": .string(peer?.description ?? "unknown (getpeername failed)"),
+                             "refused_since_last_line": .stringConvertible(skipped),
+                         ])
                      })
     }
 }
 
+/// The machine refused something the configuration is not to blame for.
 public struct StartupError: Error, CustomStringConvertible, Sendable {
     public let description: String
 }

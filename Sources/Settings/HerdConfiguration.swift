@@ -226,6 +226,9 @@ public struct HerdConfiguration: Sendable, Equatable {
         /// their nginx is reached on the private network: a purge received
         /// here is relayed to each, once (`http://10.0.0.2:8080`).
         public var nodes: [String] = []
+        /// Seconds after a purge over HTTP when this machine purges the URL
+        /// again (0: never): what a fill under way at the first pass stored.
+        public var repeatAfter: Double = 15
     }
 
     public var upstream = Upstream()

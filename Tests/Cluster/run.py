@@ -47,6 +47,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -518,13 +519,20 @@ def tcp_refusal(cluster, checks):
     cluster.start("node1", "node1-tcp-herd", [HERD, "--bind", "%s:9000" % node, "--upstream", "http://%s:8000" % ORIGIN,
                                               "--set", "server.allowed_clients=%s/32" % EDGES["edge1"]])
     script = os.path.join(HERE, "fcgi.py")
-    wait_for(lambda: json.loads(cluster.run_in("edge1", ["python3", script, "%s:9000" % node, "/health"]).stdout or "{}")
-             .get("status", "").startswith("200"), "the TCP worker")
-    outsider = [json.loads(cluster.run_in("client", ["python3", script, "%s:9000" % node, "/health"]).stdout) for _ in range(10)]
-    purge = json.loads(cluster.run_in("client", ["python3", script, "%s:9000" % node, "/system/x.png"]).stdout)
+
+    def ask(host, path):
+        """fcgi.py's JSON from `host`, or None while the worker does not listen yet."""
+        output = cluster.run_in(host, ["python3", script, "%s:9000" % node, path]).stdout
+        try:
+            return json.loads(output)
+        except ValueError:
+            return None
+    wait_for(lambda: ((ask("edge1", "/health") or {}).get("status") or "").startswith("200"), "the TCP worker")
+    outsider = [ask("client", "/health") or {"closed_unread": False, "answered": -1} for _ in range(10)]
+    purge = ask("client", "/system/x.png") or {"closed_unread": False, "answered": -1}
     checks.check("TCP worker: 11 connections from outside allowed_clients, zero answered, each closed unread",
                  all(o["closed_unread"] and o["answered"] == 0 for o in outsider + [purge]), str(outsider[:1]))
-    inside = json.loads(cluster.run_in("edge1", ["python3", script, "%s:9000" % node, "/metrics"]).stdout)
+    inside = ask("edge1", "/metrics") or {"status": None, "body": ""}
     refused = re.search(r"herd_refused_connections_total (\d+)", inside["body"])
     checks.check("TCP worker: edge1 answered, the refusals counted", inside["status"] and inside["status"].startswith("200")
                  and refused and int(refused.group(1)) == 11, refused.group(0) if refused else inside["body"][:200])
@@ -599,7 +607,7 @@ def main():
         figures["tcp"] = tcp_refusal(cluster, checks)
         figures["purge"] = purge(cluster, checks, burst_sources[0])
     except Exception as error:  # a setup failure is a failed check, with the logs to read
-        checks.check("the cluster ran", False, "%s: %s" % (type(error).__name__, error))
+        checks.check("the cluster ran", False, "%s: %s\n%s" % (type(error).__name__, error, traceback.format_exc()))
         for name in sorted(os.listdir(work)):
             if name.endswith(".log"):
                 with open(os.path.join(work, name), errors="replace") as handle:

@@ -12,7 +12,7 @@ struct PrivateBucketTests {
     static let photo = "/system/media_attachments/files/000/000/001/original/photo.jpg"
     static let bucket = ["--bucket", "--s3-credentials", "AKIDHERDTEST:herd-test-secret/key+1"]
 
-    @Test("signed with the right key: converted and served; a wrong secret is refused by the bucket (502, nothing stored)")
+    @Test("signed with the right key: converted and served, the client's query never passed on; a wrong secret is refused by the bucket (502, nothing stored)")
     func signedRequests() throws {
         let stack = try Stack(.init(herdArguments: ["--set", "upstream.s3_access_key=AKIDHERDTEST",
                                                     "--set", "upstream.s3_secret_key=herd-test-secret/key+1"],
@@ -23,6 +23,12 @@ struct PrivateBucketTests {
         let original = try stack.get(Self.photo + "?v=2", headers: [("Accept", "*/*")])
         #expect(original.status == 200 && original.header("Content-Type") == "image/jpeg")
         #expect(!stack.herd.log.contains("herd-test-secret"), "the secret reached a log line")
+        // The client's query never reaches a private bucket: signed with the
+        // owner's rights, `?acl` would be S3's access list, not the file.
+        let acl = try stack.get(Self.photo + "?acl", headers: [("Accept", "*/*")])
+        #expect(acl.status == 200 && acl.header("Content-Type") == "image/jpeg", "\(acl.status) \(acl.text.prefix(200))")
+        let hits = try RawHTTP.request(port: stack.originPort, target: "/__stats").text
+        #expect(!hits.contains("?acl") && !hits.contains("?v=2"), "\(hits)")
 
         let wrong = try Stack(.init(herdArguments: ["--set", "upstream.s3_access_key=AKIDHERDTEST",
                                                     "--set", "upstream.s3_secret_key=not-the-secret"],

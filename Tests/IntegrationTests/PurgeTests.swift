@@ -173,6 +173,24 @@ struct PurgeTests {
         #expect(try stack.get(path, method: "PURGE").status == 403)
     }
 
+    @Test("a second pass, purge.repeat_after later, removes what was stored while the first ran")
+    func secondPass() throws {
+        let stack = try AppStack(workers: 1, purgeSecret: Self.secret, purgeArguments: ["--set", "purge.repeat_after=1"])
+        defer { stack.stop() }
+        let path = PassthroughTests.photo
+        _ = try stack.get(path, headers: [("Accept", "*/*")])
+        let cache = stack.directory.appendingPathComponent("cache/media")
+        #expect(Self.cacheFiles(cache).count == 1)
+        #expect(try Self.cacheBuster(stack, path).status == 200)
+        // A fill right after the first pass (as one under way when the purge
+        // came would be): stored again…
+        #expect(try stack.get(path, headers: [("Accept", "*/*")]).header("X-Cache-Status") == "MISS")
+        #expect(Self.cacheFiles(cache).count == 1)
+        // …and gone after the second pass.
+        #expect(Wait.until(timeout: 10) { Self.cacheFiles(cache).isEmpty }, "the second pass did not remove it")
+        #expect(Wait.until(timeout: 5) { (stack.purgeServer?.log ?? "").contains("purged again") }, "\(stack.purgeServer?.log ?? "")")
+    }
+
     @Test("without a secret, herd purge-server does not start (exit 2, naming the key); a short secret is refused")
     func purgeServerNeedsASecret() throws {
         let none = try PackageTests.run(Paths.herdBinary, ["purge-server", "--bind", "/tmp/herd-purge-test-\(getpid()).sock"])
@@ -180,6 +198,10 @@ struct PurgeTests {
         let short = try PackageTests.run(Paths.herdBinary, ["purge-server", "--bind", "/tmp/herd-purge-test-\(getpid()).sock"],
                                          environment: ["HERD_PURGE_SECRET": "short"])
         #expect(short.status == 2 && short.output.contains("16 or more"), "\(short.output)")
+        // A bad secret is refused without being shown (messages reach the journal).
+        let bad = try PackageTests.run(Paths.herdBinary, ["check-config", "--upstream", "https://a.example"],
+                                       environment: ["HERD_PURGE_SECRET": "secret-with-a-stray-cr\r"])
+        #expect(bad.status == 2 && bad.output.contains("purge.secret") && !bad.output.contains("stray"), "\(bad.output)")
         let shown = try PackageTests.run(Paths.herdBinary, ["check-config", "--upstream", "https://a.example"],
                                          environment: ["HERD_PURGE_SECRET": Self.secret])
         #expect(!shown.output.contains(Self.secret) && shown.output.contains("secret = \"(set, not shown)\""), "\(shown.output)")

@@ -83,5 +83,9 @@ struct WorkerAdmissionTests {
         let bad = try PackageTests.run(Paths.herdBinary, ["check-config", "--bind", "0.0.0.0:9000", "--upstream", "https://example.social",
                                                           "--set", "server.allowed_clients=10.0.0.0/33"])
         #expect(bad.status == 2 && bad.output.contains("server.allowed_clients"), "\(bad.output)")
+        // An IPv4 peer of a dual-stack socket is matched as IPv4: a mapped network would never match.
+        let mapped = try PackageTests.run(Paths.herdBinary, ["check-config", "--bind", "[::]:9000", "--upstream", "https://example.social",
+                                                             "--set", "server.allowed_clients=::ffff:10.0.0.0/104"])
+        #expect(mapped.status == 2 && mapped.output.contains("IPv4-mapped"), "\(mapped.output)")
     }
 }

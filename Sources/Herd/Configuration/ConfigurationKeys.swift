@@ -17,7 +17,7 @@ struct ConfigurationKey {
     /// works; some keys also answer to the names akkoma-media-proxy used.
     let environment: [String]
     /// Sets the field, or says what is wrong with the value.
-    let apply: (inout HerdConfiguration, ConfigurationValue) -> String?
+    var apply: (inout HerdConfiguration, ConfigurationValue) -> String?
     /// The current value, as TOML.
     let render: (HerdConfiguration) -> String
     /// A key or password: `check-config` says whether it is set, never what it is.
@@ -26,6 +26,12 @@ struct ConfigurationKey {
     func secretValue() -> ConfigurationKey {
         var key = self
         key.secret = true
+        // What is wrong with a secret is said without it: error messages end
+        // up in the journal (a stray CR from an environment file, say).
+        let apply = self.apply
+        key.apply = { configuration, value in
+            apply(&configuration, value).map { _ in "not a valid value (a string without control characters; the value is a secret, not shown)" }
+        }
         return key
     }
 
@@ -57,7 +63,7 @@ extension ConfigurationKey {
         .bool("server.preserve_upstream_headers", env: ["PRESERVE_HEADERS"], \.server.preserveUpstreamHeaders),
         .bool("server.behind_cloudflare_free", env: ["BEHIND_CLOUDFLARE_FREE"], \.server.behindCloudflareFree),
         .integer("server.max_uri_length", \.server.maxURILength, 64...65_536),
-        .list("server.allowed_clients", \.server.allowedClients, check: checkNetwork),
+        .list("server.allowed_clients", \.server.allowedClients, check: checkClientNetwork),
 
         .integer("cache.max_capacity", \.cache.maxCapacity, 0...10_000_000),
         .integer("cache.ttl", \.cache.ttl, 0...31_536_000),
@@ -121,6 +127,7 @@ extension ConfigurationKey {
         .string("purge.secret", \.purge.secret).secretValue(),
         .string("purge.secret_file", \.purge.secretFile),
         .list("purge.nodes", \.purge.nodes, check: checkNodeURL),
+        .seconds("purge.repeat_after", \.purge.repeatAfter, minimum: 0),
         .string("purge.levels", \.purge.levels, check: { CachePurge.parseLevels($0) == nil ? "'\($0)' is not nginx's levels= (1, 2, 1:2, 1:1:2…)" : nil }),
     ] }
 
@@ -288,6 +295,17 @@ private func checkImageFormat(_ text: String) -> String? {
 /// A network in CIDR form (or one address), as the address guard reads it.
 private func checkNetwork(_ text: String) -> String? {
     IPNetwork(text) == nil ? "'\(text)' is not a network such as 10.0.0.0/8 or fd00::/8" : nil
+}
+
+/// A network of FastCGI clients. An IPv4 peer of a dual-stack socket is
+/// matched as IPv4, so an IPv4-mapped network (::ffff:…) would never match:
+/// refused, with the network to write instead.
+private func checkClientNetwork(_ text: String) -> String? {
+    if let problem = checkNetwork(text) { return problem }
+    if text.lowercased().hasPrefix("::ffff:") {
+        return "'\(text)' is an IPv4-mapped network: IPv4 peers are matched as IPv4, write it as an IPv4 network (e.g. 127.0.0.0/8)"
+    }
+    return nil
 }
 
 /// A domain name: the domain and every name under it are refused.

@@ -11,18 +11,26 @@ struct OriginSource: SourceLocator {
     let base: String
     /// `cache.single_flight`: off, every request fetches on its own.
     let sharing: Bool
+    /// A private bucket (`upstream.s3_access_key`): requests go signed with
+    /// the bucket owner's rights, so the client's query is never passed on.
+    /// S3 reads one as a subresource (`?acl`, `?tagging`, `?versionId=`,
+    /// `?response-content-type=`…) that a public bucket would refuse an
+    /// anonymous client; media paths need none.
+    let pathOnly: Bool
 
     init(configuration: HerdConfiguration) {
         var base = configuration.upstream.url
         while base.hasSuffix("/") { base.removeLast() }
         self.base = base
         sharing = configuration.cache.singleFlight
+        pathOnly = !configuration.upstream.s3AccessKey.isEmpty
     }
 
     func locate(_ request: MediaRequest) -> SourceLocation? {
         // A signed route whose key is not set is not the origin's.
         guard request.route != .camo else { return nil }
-        let url = base + request.forwardURI
+        let uri = pathOnly ? String(request.forwardURI.prefix { $0 != "?" }) : request.forwardURI
+        let url = base + uri
         return SourceLocation(
             source: .origin(UpstreamRequest(url: url, headers: request.forwardedHeaders)),
             key: url,

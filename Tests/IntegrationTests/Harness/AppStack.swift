@@ -35,10 +35,11 @@ final class AppStack: @unchecked Sendable {
     /// `serverLines` go into the server block after the aggregator (an
     /// admin's `set $herd_authorized_fetch 1;`). `originArguments` go to
     /// the stand-in (demo/origin.py: `--app akkoma`, `--authorized-fetch`).
-    /// `purgeSecret` starts `herd purge-server` with it (purges over HTTP).
+    /// `purgeSecret` starts `herd purge-server` with it (purges over HTTP),
+    /// with `purgeArguments` (`--set purge.repeat_after=1`).
     init(_ flavor: Flavor = .mastodon, workers count: Int = 1, herdArguments extra: [String] = [],
          upstreamURL: String? = nil, imageFormats: String? = nil, diskRoot: String? = nil, socketActivated: Bool = false,
-         originArguments: [String] = [], serverLines: String = "", purgeSecret: String? = nil,
+         originArguments: [String] = [], serverLines: String = "", purgeSecret: String? = nil, purgeArguments: [String] = [],
          patchNginx: ((URL) throws -> Void)? = nil) throws {
         directory = try Paths.temporaryDirectory("app")
         // The stand-in answers as the flavour's app does, unless told otherwise.
@@ -67,7 +68,7 @@ final class AppStack: @unchecked Sendable {
                 "purge-server", "--bind", socket, "--set", "server.socket_mode=0666",
                 "--set", "purge.cache_dir=\(directory.appendingPathComponent("cache/media").path)",
                 "--set", "purge.sockets=\(sockets.joined(separator: ","))",
-            ], environment: ["HERD_PURGE_SECRET": purgeSecret], directory: directory)
+            ] + purgeArguments, environment: ["HERD_PURGE_SECRET": purgeSecret], directory: directory)
             guard Wait.until(timeout: 10, { Stack.unixSocketAccepts(socket) || !server.isRunning }), server.isRunning else {
                 server.stop()
                 throw HTTPClientError(description: "herd purge-server did not start: \(server.log)")
