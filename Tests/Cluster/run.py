@@ -51,7 +51,7 @@ import traceback
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HERE = os.path.dirname(os.path.abspath(__file__))
-HERD = os.environ.get("HERD_BIN", os.path.join(REPO, ".build/release/herd"))
+HERD = os.path.abspath(os.environ.get("HERD_BIN", os.path.join(REPO, ".build/release/herd")))
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 SECRET = "cluster-test-purge-secret-0123456789abcdef"
 HOST = "mastodon.example"
