@@ -5,7 +5,7 @@ PREFIX       ?= /usr/local
 DESTDIR      ?=
 BIN           = .build/$(CONFIG)/herd
 
-.PHONY: all build deps test test-cluster test-system demo deb bench-smoke bench-disk bench-passthrough bench-convert bench-offload bench-coalesce bench-memory bench-preview bench-peers release install clean
+.PHONY: all build deps test test-cluster test-system demo deb bench-smoke bench-disk bench-passthrough bench-convert bench-offload bench-coalesce bench-memory bench-preview bench-peers bench-quality release install clean
 
 all: build
 
@@ -113,6 +113,14 @@ bench-coalesce: release
 # herd beside thumbor (from PyPI, in bench/out/thumbor-venv) on the same
 # photos, origin and wrk load, every request a new URL: converted misses/s,
 # p50/p99, bytes and SSIM per output format, and peak RSS.
+# Bytes at equal perceived quality (SSIMULACRA 2): herd's first and optimized
+# answers beside thumbor and libvips (imgproxy's defaults), and first-answer
+# latency with the optimizer off and busy; ends with one line per target.
+bench-quality: release
+	@scripts/install-deps.sh --bench
+	@test -d bench/out/corpus || { mkdir -p bench/out && ../shared/corpus/build-corpus.sh bench/out/corpus; }
+	HERD_BIN=$(RELEASE_BIN) python3 bench/quality.py
+
 bench-peers: release
 	@scripts/install-deps.sh --bench
 	@test -d bench/out/corpus || { mkdir -p bench/out && ../shared/corpus/build-corpus.sh bench/out/corpus; }

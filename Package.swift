@@ -84,6 +84,7 @@ let package = Package(
             dependencies: [
                 "System", "Basics", "Settings", "FastCGI", "Upstream", "Imaging", "Negotiation", "Coalescing", "Remote",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         // Wiring: configuration loading, the worker process, metrics, logging,

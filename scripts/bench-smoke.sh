@@ -37,6 +37,7 @@ run bench-offload python3 bench/offload.py
 run bench-memory python3 bench/memory.py
 run bench-coalesce env BENCH_BURSTS=10 python3 bench/coalesce.py
 run bench-preview python3 bench/preview.py
+run bench-quality python3 bench/quality.py
 run bench-peers env BENCH_SECONDS=1 BENCH_ROUNDS=1 BENCH_WARMUP=1 BENCH_AVIF_CALIBRATION=60 BENCH_WAIT_QUIET=0 \
   BENCH_RETRIES=0 THUMBOR_INSTANCES=1 python3 bench/peers.py
 run bench-disk python3 bench/disk.py

@@ -172,6 +172,42 @@ public final class HerdMetrics: MediaMetrics {
         namespace: "herd", metricName: "video_frames", unitName: "total",
         helpText: "First frames extracted from videos by ffmpeg, by result (ok, failed).") }
 
+    // MARK: The optimizer
+
+    public func optimizerQueue(depth: Int) {
+        registry.makeGauge(descriptor: MetricNameDescriptor(
+            namespace: "herd", subsystem: "optimizer", metricName: "queue_depth", unitName: "",
+            helpText: "Images waiting to be optimized.")).set(Double(depth))
+    }
+
+    public func optimized(format: String, result: String, bytesSaved: Int, cpuSeconds: Double) {
+        registry.makeCounter(descriptor: MetricNameDescriptor(
+            namespace: "herd", subsystem: "optimizer", metricName: "images", unitName: "total",
+            helpText: "Images the optimizer finished, by output format and result (kept, not_smaller, target_unreachable, failed_…)."),
+                             labels: [("format", format), ("result", result)]).increment()
+        registry.makeCounter(descriptor: MetricNameDescriptor(
+            namespace: "herd", subsystem: "optimizer", metricName: "saved_bytes", unitName: "total",
+            helpText: "Bytes the optimized answers kept are smaller than their first answers (once per image).")).increment(by: Int64(bytesSaved))
+        registry.makeCounter(descriptor: MetricNameDescriptor(
+            namespace: "herd", subsystem: "optimizer", metricName: "cpu_seconds", unitName: "total",
+            helpText: "CPU time the optimizer's thread spent.")).increment(by: cpuSeconds)
+    }
+
+    public func optimizerStore(bytes: Int, entries: Int) {
+        registry.makeGauge(descriptor: MetricNameDescriptor(
+            namespace: "herd", subsystem: "optimizer", metricName: "store_bytes", unitName: "",
+            helpText: "Bytes of optimized images on disk (bounded by optimizer.store_max_bytes).")).set(Double(bytes))
+        registry.makeGauge(descriptor: MetricNameDescriptor(
+            namespace: "herd", subsystem: "optimizer", metricName: "store_entries", unitName: "",
+            helpText: "Optimized images on disk.")).set(Double(entries))
+    }
+
+    public func answerServed(_ kind: String) {
+        registry.makeCounter(descriptor: MetricNameDescriptor(
+            namespace: "herd", subsystem: "optimizer", metricName: "answers", unitName: "total",
+            helpText: "Converted answers served, first (may still be optimized) or optimized."), labels: [("answer", kind)]).increment()
+    }
+
     /// A peer outside `server.allowed_clients` connected and was closed unread.
     public func connectionRefused() {
         registry.makeCounter(descriptor: Self.refusedConnections).increment()

@@ -58,6 +58,7 @@ public enum WorkerProcess {
                 }
             }
             try server.start()
+            try context.startBackgroundWork()
         } catch {
             socket.close()
             throw StartupError(description: "cannot start the worker threads: \(error)")
@@ -69,6 +70,7 @@ public enum WorkerProcess {
             "upstream": .string(configuration.upstream.url),
             "media_proxy": .string(configuration.mediaProxy.secretKeyBase.isEmpty ? "off" : "on"),
             "camo": .string(configuration.camo.key.isEmpty ? "off" : "on"),
+            "optimizer": .string(context.optimizerDescription),
             // Whether the decoder children (ffmpeg, decode-heif) run without
             // a network: unprivileged user and network namespaces allowed.
             "children.network": .string(BoundedChild.isolatesNetwork ? "none" : "shared"),

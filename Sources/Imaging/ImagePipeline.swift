@@ -78,32 +78,54 @@ public struct ImagePipeline: Sendable {
                 return Output(bytes: recompressed, format: .jxl, width: turned ? info.height : info.width,
                               height: turned ? info.width : info.height, source: info, timings: timings)
             }
-            // Orientation 5–8 swaps the sides: ask the JPEG decoder for the
-            // side that will end up longest.
-            // Any other animation asked for is made a still on purpose (a
-            // client that can show no animated form of it): its first frame.
-            let firstFrame = firstFrameOfAnimation || info.isAnimated
-            var image = if info.format == .heif, let heifDecoder {
-                try heifDecoder(bytes, info)
-            } else {
-                try Decode.run(bytes, info: info, maxDimension: maxDimension, firstFrame: firstFrame)
-            }
-            try step("decode")
-            image = Orient.apply(image, orientation: info.orientation)
-            try step("orient")
-            image = try Fit.apply(image, maxDimension: maxDimension)
-            image = image.droppingOpaqueAlpha()
-            try step("fit")
-            let encoded: [UInt8]
-            switch format {
-            case .avif: encoded = try AVIFEncoder.encode(image, settings: settings)
-            case .webp: encoded = try WebPEncoder.encode(image, settings: settings, tryLossless: info.format == .png || info.format == .gif)
-            case .jpeg: encoded = try JPEGEncoder.encode(image, settings: settings)
-            case .png: encoded = try PNGEncoder.encode(image)
-            case .jxl: encoded = try encodeJXL(image, graphic: info.format == .png || info.format == .gif)
-            }
+            let image = try pixels(bytes, info: info, step: step)
+            let encoded = try encode(image, to: format, graphic: info.format == .png || info.format == .gif)
             try step("encode")
             return Output(bytes: encoded, format: format, width: image.width, height: image.height, source: info, timings: timings)
+        }
+    }
+
+    /// The pixels a still conversion encodes: decoded, turned upright,
+    /// fitted within `maxDimension`, opaque alpha dropped. What the quality
+    /// search measures an encoding against.
+    public func prepare(_ source: [UInt8]) throws(ImageError) -> (image: RasterImage, info: SourceInfo) {
+        try withBytes(source) { (bytes: UnsafeRawBufferPointer) throws(ImageError) -> (image: RasterImage, info: SourceInfo) in
+            guard bytes.count > 0 else { throw ImageError(.corrupt, "empty file") }
+            let info = try Probe.run(bytes, limits: limits)
+            return (try pixels(bytes, info: info, step: { (_: String) throws(ImageError) in }), info)
+        }
+    }
+
+    private func pixels(_ bytes: UnsafeRawBufferPointer, info: SourceInfo,
+                        step: (String) throws(ImageError) -> Void) throws(ImageError) -> RasterImage {
+        // Orientation 5–8 swaps the sides: ask the JPEG decoder for the
+        // side that will end up longest.
+        // Any other animation asked for is made a still on purpose (a
+        // client that can show no animated form of it): its first frame.
+        let firstFrame = firstFrameOfAnimation || info.isAnimated
+        var image = if info.format == .heif, let heifDecoder {
+            try heifDecoder(bytes, info)
+        } else {
+            try Decode.run(bytes, info: info, maxDimension: maxDimension, firstFrame: firstFrame)
+        }
+        try step("decode")
+        image = Orient.apply(image, orientation: info.orientation)
+        try step("orient")
+        image = try Fit.apply(image, maxDimension: maxDimension)
+        image = image.droppingOpaqueAlpha()
+        try step("fit")
+        return image
+    }
+
+    /// Prepared pixels in `format` with these settings; `graphic` (a PNG or
+    /// GIF source) also tries lossless where that may be smaller.
+    public func encode(_ image: RasterImage, to format: OutputFormat, graphic: Bool) throws(ImageError) -> [UInt8] {
+        switch format {
+        case .avif: try AVIFEncoder.encode(image, settings: settings)
+        case .webp: try WebPEncoder.encode(image, settings: settings, tryLossless: graphic)
+        case .jpeg: try JPEGEncoder.encode(image, settings: settings)
+        case .png: try PNGEncoder.encode(image)
+        case .jxl: try encodeJXL(image, graphic: graphic)
         }
     }
 

@@ -123,6 +123,9 @@ public struct HerdConfiguration: Sendable, Equatable {
         public var jxlQuality: Int = EncoderSettings().jxlQuality
         /// libjxl effort, 1 (fast) – 9 (small), as cjxl -e.
         public var jxlEffort: Int = EncoderSettings().jxlEffort
+        /// The SSIMULACRA 2 score the background optimizer re-encodes to
+        /// (`QualitySearch`): the fewest bytes that still score this.
+        public var targetQuality: Int = 70
         /// Longest side of a converted image; larger ones are scaled down. 0 = no limit.
         public var maxDimension: Int = 4096
         /// Sources larger than this are passed through unconverted. Each
@@ -239,7 +242,25 @@ public struct HerdConfiguration: Sendable, Equatable {
     public var mediaProxy = MediaProxy()
     public var remote = Remote()
     public var camo = Camo()
+    /// The background optimizer: fast first answers, smaller ones later.
+    public struct Optimizer: Sendable, Equatable {
+        public var enabled: Bool = true
+        /// Where optimized answers are kept; "" = $CACHE_DIRECTORY/optimized
+        /// (systemd's CacheDirectory=), else the optimizer is off.
+        public var storeDir: String = ""
+        public var storeMaxBytes: Int = 1 << 30
+        /// Images waiting to be optimized, at most (their sources in memory).
+        public var queue: Int = 32
+        /// The share of all cores the optimizer may use, at most.
+        public var cpuShare: Double = 0.25
+        /// The lifetime of a first answer that may be optimized, in seconds.
+        public var firstTTL: Int = 600
+        /// First answers smaller than this are not worth optimizing.
+        public var minBytes: Int = 16 << 10
+    }
+
     public var purge = Purge()
+    public var optimizer = Optimizer()
     public var routes = Routes()
 
     public init() {}

@@ -12,3 +12,13 @@ public enum MonotonicClock {
         return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
     }
 }
+
+/// CPU seconds the calling thread has used (CLOCK_THREAD_CPUTIME_ID): what
+/// background work spent, as opposed to how long it took.
+public enum ThreadCPUClock {
+    public static func now() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+    }
+}

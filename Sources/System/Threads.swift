@@ -32,3 +32,13 @@ public func spawnThread(name: String, _ body: @escaping @Sendable () -> Void) th
     }
 }
 
+
+/// Puts the calling thread in SCHED_IDLE: the kernel runs it only when no
+/// other thread wants the CPU, so background work never delays a request.
+/// False when the kernel refuses (a seccomp filter, a container).
+@discardableResult
+public func runOnlyWhenIdle() -> Bool {
+    var parameters = sched_param()
+    parameters.sched_priority = 0
+    return sched_setscheduler(0, 5 /* SCHED_IDLE */, &parameters) == 0
+}

@@ -85,6 +85,7 @@ extension ConfigurationKey {
         .integer("image.webp_method", \.image.webpMethod, 0...6),
         .integer("image.jxl_quality", \.image.jxlQuality, 1...100),
         .integer("image.jxl_effort", \.image.jxlEffort, 1...9),
+        .integer("image.target_quality", \.image.targetQuality, 30...100),
         .integer("image.max_dimension", \.image.maxDimension, 0...65_535),
         .size("image.max_source_bytes", \.image.maxSourceBytes, minimum: 1024),
         .integer("image.max_pixels", \.image.maxPixels, 1...1_000_000_000),
@@ -129,6 +130,13 @@ extension ConfigurationKey {
         .list("purge.nodes", \.purge.nodes, check: checkNodeURL),
         .seconds("purge.repeat_after", \.purge.repeatAfter, minimum: 0),
         .string("purge.levels", \.purge.levels, check: { CachePurge.parseLevels($0) == nil ? "'\($0)' is not nginx's levels= (1, 2, 1:2, 1:1:2…)" : nil }),
+        .bool("optimizer.enabled", \.optimizer.enabled),
+        .string("optimizer.store_dir", \.optimizer.storeDir, check: checkAbsolutePathOrEmpty),
+        .size("optimizer.store_max_bytes", \.optimizer.storeMaxBytes, minimum: 1 << 20),
+        .integer("optimizer.queue", \.optimizer.queue, 1...10_000),
+        .fraction("optimizer.cpu_share", \.optimizer.cpuShare),
+        .integer("optimizer.first_ttl", \.optimizer.firstTTL, 0...86_400),
+        .size("optimizer.min_bytes", \.optimizer.minBytes, minimum: 0),
     ] }
 
     static func named(_ name: String) -> ConfigurationKey? {
@@ -205,6 +213,12 @@ extension ConfigurationKey {
                    }
                    return nil
                }, render: { "[" + $0.map(tomlString).joined(separator: ", ") + "]" })
+    }
+
+    /// A share, more than 0 and at most 1 (0.25: a quarter).
+    static func fraction(_ name: String, env: [String] = [], _ field: WritableKeyPath<HerdConfiguration, Double>) -> ConfigurationKey {
+        parsed(name, env: env, field, expected: "a share such as 0.25", parse: ValueParser.seconds,
+               check: { $0 > 0 && $0 <= 1 ? nil : "\($0) is outside (0, 1]" }, render: { String($0) })
     }
 
     /// A unix permission mode, written as a string ("0660") so TOML does not

@@ -35,13 +35,29 @@ struct ImageAnswer {
             ResponseHeaders.etagBase(sourceKey: sourceKey, length: body.count, digest: source.digest,
                                      variant: variant, settings: settings)
         }
+        var optimizedOffer: OptimizedStore.Answer? = nil
         if let ifNoneMatch = request.ownIfNoneMatch,
            let matched = ResponseHeaders.matchingETag(ifNoneMatch, base: makeBaseTag()) {
-            var headers = ResponseHeaders.fromOrigin(head, from: source.provenance, configuration: configuration, replacingRepresentation: true)
-            headers.append(("ETag", matched))
-            headers.append(("Cache-Control", ResponseHeaders.mediaCacheControl(origin: head, configuration: configuration,
-                                                                               ttl: lifetime)))
-            return .notModified(ReplyHead(status: 304, headers: headers, served: "orig", note: "not_modified"))
+            // A first answer revalidated after its short lifetime: asked
+            // for again, so worth optimizing; and if that is done, the
+            // optimized answer replaces it (a 200, below).
+            var firstLifetime: Int? = nil
+            if Optimizer.isFirst(matched), let optimizer = context.optimizer {
+                let key = OptimizationKey(source: sourceKey, tag: makeBaseTag())
+                if let stored = optimizer.stored(key) {
+                    optimizedOffer = stored
+                } else {
+                    sightFirstAnswer(key, body: body, format: format, variant: variant, firstBytes: nil)
+                    firstLifetime = optimizer.firstLifetime
+                }
+            }
+            if optimizedOffer == nil {
+                var headers = ResponseHeaders.fromOrigin(head, from: source.provenance, configuration: configuration, replacingRepresentation: true)
+                headers.append(("ETag", matched))
+                headers.append(("Cache-Control", firstLifetime.map { "public, max-age=\($0)" }
+                    ?? ResponseHeaders.mediaCacheControl(origin: head, configuration: configuration, ttl: lifetime)))
+                return .notModified(ReplyHead(status: 304, headers: headers, served: "orig", note: "not_modified"))
+            }
         }
         // The header, read once: whether it is an animation (a GIF's block
         // structure, WebP's and APNG's flags, an AVIF's image count) and the
@@ -49,12 +65,21 @@ struct ImageAnswer {
         // converted anyway.
         let info = body.withUnsafeBytes { try? Probe.run($0, limits: context.pipeline.limits) }
         let animated = info?.isAnimated ?? false
-        guard ImageConversion.target(for: variant, source: format, animated: animated) != nil else {
+        guard let target = ImageConversion.target(for: variant, source: format, animated: animated) else {
             return whole(body, contentType: format.mimeType, etag: head.value(of: "ETag"),
                          cacheControl: originCacheControl(head), served: "orig", note: nil, from: source)
         }
 
         let baseTag = makeBaseTag()
+        // An optimized answer made before: served as it was stored, with the
+        // full lifetime and its own ETag.
+        let optimizable = context.optimizer != nil && !animated && target != .png
+        let key = OptimizationKey(source: sourceKey, tag: baseTag)
+        if optimizable, let stored = optimizedOffer ?? context.optimizer?.stored(key), stored.outputFormat == target {
+            context.metrics.answerServed("optimized")
+            return whole(stored.body, contentType: target.mimeType, etag: Optimizer.etag(base: baseTag, format: target),
+                         cacheControl: nil, served: target.rawValue, note: "optimized", from: source)
+        }
         let started = MonotonicClock.now()
         let decision: ImageConversion.Decision
         switch convert(body, info: info, format: format, variant: variant, key: baseTag, started: started) {
@@ -70,6 +95,15 @@ struct ImageAnswer {
         switch decision {
         case .converted(let output):
             context.metrics.conversionFinished(format: output.format.rawValue, result: "converted", seconds: seconds)
+            // Worth optimizing: a short lifetime, and remembered (queued
+            // when asked for again after it).
+            if optimizable, let optimizer = context.optimizer, output.format == target, output.bytes.count >= optimizer.minBytes {
+                sightFirstAnswer(key, body: body, format: format, variant: variant, firstBytes: output.bytes.count)
+                context.metrics.answerServed("first")
+                return whole(output.bytes, contentType: output.format.mimeType, etag: Optimizer.firstETag(base: baseTag, format: target),
+                             cacheControl: "public, max-age=\(optimizer.firstLifetime)", served: output.format.rawValue,
+                             note: "first", from: source)
+            }
             return whole(output.bytes, contentType: output.format.mimeType, etag: "\"\(baseTag)-\(output.format.rawValue)\"",
                          cacheControl: nil, served: output.format.rawValue, note: nil, from: source)
         case .original(let reason, let shortLived):
@@ -82,6 +116,22 @@ struct ImageAnswer {
         case .refuse(let status, let reason):
             context.metrics.conversionFinished(format: "none", result: reason, seconds: seconds)
             return .failure(Refusal(status: status, reason: reason))
+        }
+    }
+
+    /// Tells the optimizer a first answer was asked for; the job (made only
+    /// when it is queued) holds the source and what to make of it.
+    private func sightFirstAnswer(_ key: OptimizationKey, body: [UInt8], format: ImageFormat, variant: Variant, firstBytes: Int?) {
+        guard let optimizer = context.optimizer else { return }
+        let pipeline = context.pipeline
+        optimizer.sighted(key) {
+            let info = body.withUnsafeBytes { try? Probe.run($0, limits: pipeline.limits) }
+            guard let info, !info.isAnimated, let target = ImageConversion.target(for: variant, source: format, animated: false) else {
+                return nil
+            }
+            let peak = ImageConversion(pipeline: pipeline).estimatedPeakBytes(info: info, sourceBytes: body.count, variant: variant)
+            return Optimizer.Job(source: body, format: target, graphic: format == .png || format == .gif, firstBytes: firstBytes,
+                                 estimatedPeakBytes: 2 * peak)
         }
     }
 

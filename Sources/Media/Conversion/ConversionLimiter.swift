@@ -72,6 +72,31 @@ final class ConversionLimiter: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Memory for background work (the optimizer), without a slot: granted
+    /// only when no request waits and `bytes` fits beside what runs, so a
+    /// request never waits behind it for longer than one optimization.
+    func reserveIdle(bytes: Int) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        guard waiting == 0, bytesInUse + bytes <= memoryBudget else { return false }
+        bytesInUse += bytes
+        return true
+    }
+
+    /// Whether a request converts or waits to: background work steps aside.
+    var isBusy: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return running > 0 || waiting > 0
+    }
+
+    func unreserve(bytes: Int) {
+        condition.lock()
+        bytesInUse -= bytes
+        condition.broadcast()
+        condition.unlock()
+    }
+
     private func fits(_ bytes: Int) -> Bool {
         running < slots && bytesInUse + bytes <= memoryBudget
     }

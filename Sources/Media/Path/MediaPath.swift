@@ -72,6 +72,8 @@ struct MediaPath {
     func forget(_ request: MediaRequest) -> (key: String, held: Bool)? {
         guard let location = try? locate(request) else { return nil }
         let held = context.sources.remove(location.key)
+        // Its optimized answers too: every variant, from the store on disk.
+        context.optimizer?.forget(source: location.key)
         if case .remote(let remote) = location.source { context.remote.failures.forget(remote.url) }
         return (location.key, held)
     }

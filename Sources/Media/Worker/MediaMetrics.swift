@@ -15,6 +15,14 @@ public protocol MediaMetrics: RemoteMetrics {
     func sourceCacheSize(bytes: Int, entries: Int, evictions: Int)
     func previewMade(source: String, result: String, seconds: Double?)
     func videoFrameExtracted(result: String, seconds: Double)
+    /// The optimizer: images waiting, one image done (`kept`, `not_smaller`,
+    /// `target_unreachable`, `failed_…`) with the bytes it saved and the CPU
+    /// it took, the store's size.
+    func optimizerQueue(depth: Int)
+    func optimized(format: String, result: String, bytesSaved: Int, cpuSeconds: Double)
+    func optimizerStore(bytes: Int, entries: Int)
+    /// A first or an optimized answer served (`first`, `optimized`).
+    func answerServed(_ kind: String)
     /// The Prometheus text exposition (`/metrics`).
     func exposition() -> [UInt8]
 }

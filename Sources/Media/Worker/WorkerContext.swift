@@ -1,3 +1,4 @@
+import Foundation
 import Remote
 import Coalescing
 import Imaging
@@ -33,6 +34,8 @@ public struct WorkerContext: Sendable {
     /// Previews: the image pipeline at the preview size and quality, and
     /// the video frame extractor.
     let previews: PreviewMaker
+    /// The background optimizer (nil: off, or no place to keep its images).
+    let optimizer: Optimizer?
 
     /// Throws when `upstream.root` cannot be opened as a directory.
     public init(configuration: HerdConfiguration, metrics: any MediaMetrics, logger: Logger) throws(ConfigurationError) {
@@ -62,5 +65,35 @@ public struct WorkerContext: Sendable {
         self.remote = RemotePolicy(maxRedirects: configuration.remote.maxRedirects, blockedDomains: configuration.remote.blockedDomains,
                                    cacheTTL: configuration.remote.cacheTTL, failureTTL: configuration.remote.failureTTL, metrics: metrics)
         self.previews = PreviewMaker(configuration: configuration)
+        if configuration.optimizer.enabled, let directory = Self.optimizerDirectory(configuration) {
+            do {
+                optimizer = try Optimizer(configuration: configuration, pipeline: pipeline, limiter: conversionLimiter,
+                                          metrics: metrics, logger: logger, directory: directory)
+            } catch {
+                throw ConfigurationError(key: "optimizer.store_dir", message: "cannot use \(directory): \(error)")
+            }
+        } else {
+            optimizer = nil
+        }
+    }
+
+    /// `optimizer.store_dir`, else systemd's $CACHE_DIRECTORY (CacheDirectory=)
+    /// with `optimized/` below it; nil when neither is there.
+    static func optimizerDirectory(_ configuration: HerdConfiguration) -> String? {
+        if !configuration.optimizer.storeDir.isEmpty { return configuration.optimizer.storeDir }
+        guard let cache = ProcessInfo.processInfo.environment["CACHE_DIRECTORY"], cache.hasPrefix("/") else { return nil }
+        // systemd may pass several, colon-separated: the first is this unit's.
+        return String(cache.split(separator: ":").first ?? Substring(cache)) + "/optimized"
+    }
+
+    /// Starts background work (the optimizer's thread).
+    public func startBackgroundWork() throws(SystemError) {
+        try optimizer?.start()
+    }
+
+    /// Whether the optimizer runs, and where it keeps its images (for the start-up log line).
+    public var optimizerDescription: String {
+        guard let optimizer else { return configuration.optimizer.enabled ? "off (no store_dir, no $CACHE_DIRECTORY)" : "off" }
+        return optimizer.store.directory.path
     }
 }

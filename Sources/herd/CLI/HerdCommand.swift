@@ -18,7 +18,7 @@ public struct HerdCommand: ParsableCommand {
             the TOML file (-c, $HERD_CONFIG, or \(ConfigurationLoader.defaultPath)), and defaults.
             Example: UPSTREAM_URL=https://example.social herd
             """,
-        subcommands: [Serve.self, CheckConfig.self, ConvertCommand.self, NginxMap.self, PurgeCommand.self, PurgeServerCommand.self, DecodeHEIFCommand.self],
+        subcommands: [Serve.self, CheckConfig.self, ConvertCommand.self, NginxMap.self, PurgeCommand.self, PurgeServerCommand.self, ScoreCommand.self, OptimizeCommand.self, DecodeHEIFCommand.self],
         defaultSubcommand: Serve.self
     )
 

@@ -1,0 +1,188 @@
+import Basics
+import Foundation
+import Imaging
+import Logging
+import Negotiation
+import Settings
+import System
+
+/// Fast first, best later. A conversion answers at once, as always; when
+/// it is worth optimizing (a still image of at least `optimizer.min_bytes`)
+/// it goes out with a short lifetime (`optimizer.first_ttl`), and if it is
+/// asked for again after that (nginx revalidates it, or a new miss) it is
+/// queued. One background thread re-encodes queued images with the slower
+/// settings and a quality search to `image.target_quality`
+/// (`QualitySearch`), and keeps the result in the `OptimizedStore` when it
+/// is smaller; from then on every miss and revalidation gets it, with the
+/// full lifetime and its own ETag.
+///
+/// Bounded: the thread runs in SCHED_IDLE (the kernel gives it only CPU
+/// nobody else wants), starts each encode only when no request converts,
+/// and sleeps after each image so that it uses at most
+/// `optimizer.cpu_share` of the cores; it takes no conversion slot, only
+/// memory from the conversion budget, and only when no request waits for
+/// it; the queue holds at most `optimizer.queue` images (their sources in
+/// memory), the store `optimizer.store_max_bytes`.
+final class Optimizer: @unchecked Sendable {
+    /// Part of every optimized answer's ETag and store key: bumped when
+    /// the search changes what it makes.
+    static let version = 1
+
+    struct Job: Sendable {
+        var source: [UInt8]
+        var format: OutputFormat
+        var graphic: Bool
+        /// The first answer's size; nil when queued from a revalidation (the
+        /// first answer is made again, as fast as the first time).
+        var firstBytes: Int?
+        var estimatedPeakBytes: Int
+    }
+
+    let store: OptimizedStore
+    let firstLifetime: Int
+    let minBytes: Int
+    private let search: QualitySearch
+    private let pipeline: ImagePipeline
+    private let queue: Locked<OptimizationQueue<Job>>
+    private let wake = ConditionLock()
+    private let limiter: ConversionLimiter
+    private let metrics: any MediaMetrics
+    private let logger: Logger
+    /// The busy share one optimizer thread may have: `cpu_share` of all cores.
+    private let duty: Double
+
+    init(configuration: HerdConfiguration, pipeline: ImagePipeline, limiter: ConversionLimiter,
+         metrics: any MediaMetrics, logger: Logger, directory: String) throws {
+        let optimizer = configuration.optimizer
+        store = try OptimizedStore(directory: directory, maxBytes: optimizer.storeMaxBytes)
+        firstLifetime = optimizer.firstTTL
+        minBytes = optimizer.minBytes
+        search = QualitySearch(target: Double(configuration.image.targetQuality), settings: pipeline.settings)
+        self.pipeline = pipeline
+        queue = Locked(OptimizationQueue(capacity: optimizer.queue, memory: 50_000))
+        self.limiter = limiter
+        self.metrics = metrics
+        self.logger = logger
+        duty = min(1, max(0.01, optimizer.cpuShare * Double(ThisProcess.coreCount)))
+        metrics.optimizerStore(bytes: store.totalBytes, entries: store.entryCount)
+    }
+
+    /// Starts the background thread.
+    func start() throws(SystemError) {
+        try spawnThread(name: "herd-optimizer") { [self] in
+            let idle = runOnlyWhenIdle()
+            logger.info("optimizer started", metadata: ["sched_idle": .string(idle ? "yes" : "refused"),
+                                                        "cpu_share": .string(String(format: "%.2f", duty))])
+            while true { runOne() }
+        }
+    }
+
+    /// The ETag of the optimized answer made from a first answer's base.
+    static func etag(base: String, format: OutputFormat) -> String {
+        "\"\(base)-\(format.rawValue)-o\(version)\""
+    }
+
+    /// The ETag of a first answer that may be optimized.
+    static func firstETag(base: String, format: OutputFormat) -> String {
+        "\"\(base)-\(format.rawValue)-f\""
+    }
+
+    /// Whether an ETag (as in If-None-Match) names a first answer that may be optimized.
+    static func isFirst(_ etag: String) -> Bool {
+        etag.hasSuffix("-f\"")
+    }
+
+    /// The optimized answer for this source and variant, if one is stored.
+    func stored(_ key: OptimizationKey) -> OptimizedStore.Answer? {
+        store.answer(for: key)
+    }
+
+    /// A first answer was served or revalidated: remembered the first time,
+    /// queued the next. `job` makes the work (it holds the source) only then.
+    func sighted(_ key: OptimizationKey, job: () -> Job?) {
+        let (sighting, depth) = queue.withLock { queue in (queue.sighted(key, job: job), queue.depth) }
+        if sighting == .queued {
+            metrics.optimizerQueue(depth: depth)
+            wake.lock()
+            wake.broadcast()
+            wake.unlock()
+        }
+    }
+
+    /// A purge: the source's optimized answers go, and it may be optimized anew.
+    func forget(source: String) {
+        queue.withLock { $0.forget(source: source) }
+        store.remove(source: source)
+        metrics.optimizerStore(bytes: store.totalBytes, entries: store.entryCount)
+    }
+
+    /// One image from the queue (waits for one), then the pause that keeps
+    /// the thread within its CPU share.
+    private func runOne() {
+        var next: (OptimizationKey, Job)?
+        while next == nil {
+            next = queue.withLock { $0.next() }
+            if next == nil {
+                wake.lock()
+                _ = wake.wait(until: MonotonicClock.now() + 5)
+                wake.unlock()
+            }
+        }
+        guard let (key, job) = next else { return }
+        metrics.optimizerQueue(depth: queue.withLock { $0.depth })
+        // Memory from the conversion budget, only when nobody waits for it.
+        while !limiter.reserveIdle(bytes: job.estimatedPeakBytes) {
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        let cpuStarted = ThreadCPUClock.now()
+        let result = optimize(key, job)
+        limiter.unreserve(bytes: job.estimatedPeakBytes)
+        let cpu = ThreadCPUClock.now() - cpuStarted
+        queue.withLock { $0.finished(key) }
+        metrics.optimized(format: job.format.rawValue, result: result.outcome, bytesSaved: result.saved, cpuSeconds: cpu)
+        metrics.optimizerStore(bytes: store.totalBytes, entries: store.entryCount)
+        logger.info("optimized", metadata: [
+            "source": .string(String(key.source.prefix(300))), "format": .string(job.format.rawValue),
+            "result": .string(result.outcome), "first_bytes": .string(job.firstBytes.map(String.init) ?? "remade"),
+            "bytes": .stringConvertible(result.bytes), "quality": .stringConvertible(result.quality),
+            "score": .string(String(format: "%.2f", result.score)), "cpu_s": .string(String(format: "%.2f", cpu)),
+        ])
+        // Busy `cpu`, then idle long enough that busy / (busy + idle) ≤ duty.
+        if duty < 1 { Thread.sleep(forTimeInterval: min(60, cpu * (1 / duty - 1))) }
+    }
+
+    private struct Outcome {
+        var outcome: String
+        var bytes = 0
+        var saved = 0
+        var quality = 0
+        var score = 0.0
+    }
+
+    private func optimize(_ key: OptimizationKey, _ job: Job) -> Outcome {
+        do throws(ImageError) {
+            var firstBytes = 0
+            if let known = job.firstBytes { firstBytes = known } else { firstBytes = try pipeline.convert(job.source, to: job.format).bytes.count }
+            let (image, _) = try pipeline.prepare(job.source)
+            // Each encode waits until no request converts: first answers
+            // never share the CPU with it (SCHED_IDLE alone still let it
+            // run on a core a request would want a moment later).
+            let limiter = self.limiter
+            guard let found = try search.search(image, format: job.format, graphic: job.graphic, beforeEachEncode: {
+                while limiter.isBusy { Thread.sleep(forTimeInterval: 0.05) }
+            }) else {
+                return Outcome(outcome: "target_unreachable")
+            }
+            // Kept only when smaller than the first answer: at or above the
+            // target in fewer bytes.
+            guard found.bytes.count < firstBytes else {
+                return Outcome(outcome: "not_smaller", bytes: found.bytes.count, quality: found.quality, score: found.score)
+            }
+            store.put(key, body: found.bytes, format: job.format, quality: found.quality, score: found.score)
+            return Outcome(outcome: "kept", bytes: found.bytes.count, saved: firstBytes - found.bytes.count,
+                           quality: found.quality, score: found.score)
+        } catch {
+            return Outcome(outcome: "failed_" + error.kind.rawValue)
+        }
+    }
+}
