@@ -122,7 +122,22 @@ def images(work):
         # Graphics above 2560 px are scaled to 1920 by the corpus already.
         subprocess.run(["vips", "copy", path, reference + "[strip]"], check=True, stderr=subprocess.DEVNULL)
         chosen.append((name, reference, "graphic" if path in graphics else "photo"))
+    if not SMOKE:
+        chosen.append(("screenshot", screenshot(work), "screenshot"))
     return chosen
+
+
+def screenshot(work):
+    """A screenshot with text (the corpus has none): the README's first
+    screen rendered by vips (Pango) at 1280×800, dark text on white."""
+    text = open(os.path.join(REPO, "README.md"), encoding="utf-8").read(1500)
+    text = "".join(c for c in text if c not in "<>&`*#")
+    steps = [["vips", "text", "t.v", text, "--width", "1200", "--dpi", "110"], ["vips", "invert", "t.v", "i.v"],
+             ["vips", "embed", "i.v", "e.v", "40", "40", "1280", "800", "--extend", "white"],
+             ["vips", "colourspace", "e.v", "screenshot.png", "srgb"]]
+    for step in steps:
+        subprocess.run(step, cwd=work, check=True, stderr=subprocess.DEVNULL)
+    return os.path.join(work, "screenshot.png")
 
 
 def herd_first(reference, fmt, out):
@@ -302,6 +317,21 @@ def latency_run(work, optimizer_on):
         stop(processes)
 
 
+def by_kind(summary, curves, fmt, peer):
+    """The same comparison per kind of image (photo, graphic, screenshot)."""
+    parts = []
+    for kind in ("photo", "graphic", "screenshot"):
+        ours, theirs = 0, 0
+        for row in summary.get((fmt, "herd optimized"), []):
+            bytes_at = at_score(curves.get((row["image"], fmt, peer), []), row["score"]) if row["kind"] == kind else None
+            if bytes_at is not None:
+                ours += row["bytes"]
+                theirs += bytes_at
+        if theirs:
+            parts.append(f"{kind} {100 * (1 - ours / theirs):+.1f} %")
+    return "; " + ", ".join(parts) if len(parts) > 1 else ""
+
+
 def main():
     if not shutil.which("vips"):
         raise SystemExit("bench-quality needs vips (scripts/install-deps.sh --bench)")
@@ -346,7 +376,7 @@ def main():
             if count:
                 ratios[(fmt, peer)] = (1 - ours / theirs, count)
                 print(f"  {fmt:5} herd optimized vs {peer:8}: {100 * (1 - ours / theirs):+6.1f} % fewer bytes "
-                      f"({count} images within the sweep's scores)")
+                      f"({count} images within the sweep's scores){by_kind(summary, curves, fmt, peer)}")
     if difference is not None:
         print(f"\nSSIMULACRA 2: herd's against the reference build on this run's herd outputs: largest difference {difference:.4f}")
     else:

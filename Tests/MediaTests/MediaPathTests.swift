@@ -299,3 +299,45 @@ final class Results: @unchecked Sendable {
     func put(_ name: String, _ writer: RecordingWriter) { lock.withLock { writers[name] = writer } }
     func get(_ name: String) -> RecordingWriter? { lock.withLock { writers[name] } }
 }
+
+/// The optimizer through the media path (no nginx, no thread: the queued
+/// image is optimized on the test's thread): the store's answer survives a
+/// restart, and a changed target never serves what the old one made.
+@Suite("Optimizer through the media path")
+struct OptimizerMediaPathTests {
+    static func handler(_ store: URL, target: Int) -> RequestHandler {
+        MediaPathTests.handler(MediaPathTests.imageOrigin()) { configuration in
+            configuration.optimizer.storeDir = store.path
+            configuration.optimizer.minBytes = 100
+            configuration.image.targetQuality = target
+        }
+    }
+
+    static func get(_ handler: RequestHandler) -> RecordingWriter {
+        MediaPathTests.serve(handler, RecordedParams("GET", "/media/photo.png", ["HTTP_ACCEPT": "image/avif,*/*"]))
+    }
+
+    @Test("first answer, asked again, optimized; a restart serves the stored answer at once; another target makes its own")
+    func restartAndTarget() throws {
+        let store = FileManager.default.temporaryDirectory.appendingPathComponent("herd-optimizer-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: store) }
+        let handler = Self.handler(store, target: 40)
+        let first = Self.get(handler)
+        #expect(first.status == 200 && first.header("ETag")?.hasSuffix("-avif-f\"") == true, "\(first.header("ETag") ?? "-")")
+        let optimizer = try #require(handler.context.optimizer)
+        #expect(!optimizer.optimizeQueued(), "asked for once: not queued")
+        #expect(Self.get(handler).header("ETag") == first.header("ETag"), "until optimized, the same first answer")
+        #expect(optimizer.optimizeQueued(), "asked for again: queued")
+        let optimized = Self.get(handler)
+        #expect(optimized.header("ETag")?.hasSuffix("-avif-o1q40\"") == true, "\(optimized.header("ETag") ?? "-")")
+        #expect(optimized.body.count < first.body.count)
+
+        let restarted = Self.get(Self.handler(store, target: 40))
+        #expect(restarted.header("ETag") == optimized.header("ETag"))
+        #expect(restarted.body == optimized.body, "byte for byte what the first worker served")
+
+        let otherTarget = Self.get(Self.handler(store, target: 90))
+        #expect(otherTarget.header("ETag")?.hasSuffix("-avif-f\"") == true, "\(otherTarget.header("ETag") ?? "-")")
+        #expect(otherTarget.body.count == first.body.count)
+    }
+}

@@ -75,9 +75,10 @@ struct ImageAnswer {
         // full lifetime and its own ETag.
         let optimizable = context.optimizer != nil && !animated && target != .png
         let key = OptimizationKey(source: sourceKey, tag: baseTag)
-        if optimizable, let stored = optimizedOffer ?? context.optimizer?.stored(key), stored.outputFormat == target {
+        if optimizable, let optimizer = context.optimizer, let stored = optimizedOffer ?? optimizer.stored(key),
+           stored.outputFormat == target {
             context.metrics.answerServed("optimized")
-            return whole(stored.body, contentType: target.mimeType, etag: Optimizer.etag(base: baseTag, format: target),
+            return whole(stored.body, contentType: target.mimeType, etag: optimizer.etag(base: baseTag, format: target),
                          cacheControl: nil, served: target.rawValue, note: "optimized", from: source)
         }
         let started = MonotonicClock.now()

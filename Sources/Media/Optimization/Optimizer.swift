@@ -28,6 +28,12 @@ final class Optimizer: @unchecked Sendable {
     /// the search changes what it makes.
     static let version = 1
 
+    /// What makes an optimized answer besides its source and variant: the
+    /// search's version and its target. In the ETag and the store key, so
+    /// a changed `image.target_quality` makes new answers (and new ETags)
+    /// instead of serving what the old target made.
+    let settingsMark: String
+
     struct Job: Sendable {
         var source: [UInt8]
         var format: OutputFormat
@@ -58,6 +64,7 @@ final class Optimizer: @unchecked Sendable {
         firstLifetime = optimizer.firstTTL
         minBytes = optimizer.minBytes
         search = QualitySearch(target: Double(configuration.image.targetQuality), settings: pipeline.settings)
+        settingsMark = "o\(Self.version)q\(configuration.image.targetQuality)"
         self.pipeline = pipeline
         queue = Locked(OptimizationQueue(capacity: optimizer.queue, memory: 50_000))
         self.limiter = limiter
@@ -78,8 +85,13 @@ final class Optimizer: @unchecked Sendable {
     }
 
     /// The ETag of the optimized answer made from a first answer's base.
-    static func etag(base: String, format: OutputFormat) -> String {
-        "\"\(base)-\(format.rawValue)-o\(version)\""
+    func etag(base: String, format: OutputFormat) -> String {
+        "\"\(base)-\(format.rawValue)-\(settingsMark)\""
+    }
+
+    /// The store's key: the answer's, with the settings that made it.
+    private func storeKey(_ key: OptimizationKey) -> OptimizationKey {
+        OptimizationKey(source: key.source, tag: key.tag + "-" + settingsMark)
     }
 
     /// The ETag of a first answer that may be optimized.
@@ -94,7 +106,7 @@ final class Optimizer: @unchecked Sendable {
 
     /// The optimized answer for this source and variant, if one is stored.
     func stored(_ key: OptimizationKey) -> OptimizedStore.Answer? {
-        store.answer(for: key)
+        store.answer(for: storeKey(key))
     }
 
     /// A first answer was served or revalidated: remembered the first time,
@@ -129,14 +141,35 @@ final class Optimizer: @unchecked Sendable {
             }
         }
         guard let (key, job) = next else { return }
+        let cpu = process(key, job)
+        // Busy `cpu`, then idle long enough that busy / (busy + idle) ≤ duty.
+        if duty < 1 { Thread.sleep(forTimeInterval: min(60, cpu * (1 / duty - 1))) }
+    }
+
+    /// Optimizes the oldest queued image now, on the caller's thread, if
+    /// there is one (tests; the background thread uses the same steps).
+    func optimizeQueued() -> Bool {
+        guard let (key, job) = queue.withLock({ $0.next() }) else { return false }
+        _ = process(key, job)
+        return true
+    }
+
+    /// Optimizes one image taken from the queue; the CPU seconds it took.
+    private func process(_ key: OptimizationKey, _ job: Job) -> Double {
         metrics.optimizerQueue(depth: queue.withLock { $0.depth })
-        // Memory from the conversion budget, only when nobody waits for it.
-        while !limiter.reserveIdle(bytes: job.estimatedPeakBytes) {
-            Thread.sleep(forTimeInterval: 0.2)
-        }
         let cpuStarted = ThreadCPUClock.now()
-        let result = optimize(key, job)
-        limiter.unreserve(bytes: job.estimatedPeakBytes)
+        let result: Outcome
+        if job.estimatedPeakBytes > limiter.memoryBudget {
+            // It could never get its memory: settled, never waited for.
+            result = Outcome(outcome: "too_large")
+        } else {
+            // Memory from the conversion budget, only when nobody waits for it.
+            while !limiter.reserveIdle(bytes: job.estimatedPeakBytes) {
+                Thread.sleep(forTimeInterval: 0.2)
+            }
+            result = optimize(key, job)
+            limiter.unreserve(bytes: job.estimatedPeakBytes)
+        }
         let cpu = ThreadCPUClock.now() - cpuStarted
         queue.withLock { $0.finished(key) }
         metrics.optimized(format: job.format.rawValue, result: result.outcome, bytesSaved: result.saved, cpuSeconds: cpu)
@@ -147,8 +180,7 @@ final class Optimizer: @unchecked Sendable {
             "bytes": .stringConvertible(result.bytes), "quality": .stringConvertible(result.quality),
             "score": .string(String(format: "%.2f", result.score)), "cpu_s": .string(String(format: "%.2f", cpu)),
         ])
-        // Busy `cpu`, then idle long enough that busy / (busy + idle) ≤ duty.
-        if duty < 1 { Thread.sleep(forTimeInterval: min(60, cpu * (1 / duty - 1))) }
+        return cpu
     }
 
     private struct Outcome {
@@ -178,7 +210,7 @@ final class Optimizer: @unchecked Sendable {
             guard found.bytes.count < firstBytes else {
                 return Outcome(outcome: "not_smaller", bytes: found.bytes.count, quality: found.quality, score: found.score)
             }
-            store.put(key, body: found.bytes, format: job.format, quality: found.quality, score: found.score)
+            store.put(storeKey(key), body: found.bytes, format: job.format, quality: found.quality, score: found.score)
             return Outcome(outcome: "kept", bytes: found.bytes.count, saved: firstBytes - found.bytes.count,
                            quality: found.quality, score: found.score)
         } catch {
