@@ -193,6 +193,15 @@ public final class HerdMetrics: MediaMetrics {
             helpText: "CPU time the optimizer's thread spent.")).increment(by: cpuSeconds)
     }
 
+    public func decoders(enabled: [String: Bool]) {
+        let descriptor = MetricNameDescriptor(
+            namespace: "herd", subsystem: "decoder", metricName: "enabled", unitName: "",
+            helpText: "1 for each source format herd decodes, 0 for those image.decode turns off.")
+        for (format, on) in enabled {
+            registry.makeGauge(descriptor: descriptor, labels: [("format", format)]).set(on ? 1.0 : 0.0)
+        }
+    }
+
     public func optimizerStore(bytes: Int, entries: Int) {
         registry.makeGauge(descriptor: MetricNameDescriptor(
             namespace: "herd", subsystem: "optimizer", metricName: "store_bytes", unitName: "",

@@ -18,6 +18,8 @@ public struct ImageError: Error, Sendable, Equatable, CustomStringConvertible {
         case encodeFailed = "encode_failed"
         /// Something we do not convert (animation, odd colour model).
         case unsupported
+        /// The source's format is not in `image.decode`.
+        case decoderOff = "decoder_off"
     }
 
     public let kind: Kind

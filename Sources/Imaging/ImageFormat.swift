@@ -55,6 +55,15 @@ public enum ImageFormat: String, Sendable, CaseIterable {
         case .heif: "image/heic"
         }
     }
+
+    /// The usual file extension.
+    public var fileExtension: String {
+        switch self {
+        case .jpeg: "jpg"
+        case .heif: "heic"
+        default: rawValue
+        }
+    }
 }
 
 /// Formats herd writes.
@@ -74,4 +83,7 @@ public enum OutputFormat: String, Sendable, CaseIterable {
         case .jxl: "image/jxl"
         }
     }
+
+    /// The usual file extension.
+    public var fileExtension: String { self == .jpeg ? "jpg" : rawValue }
 }

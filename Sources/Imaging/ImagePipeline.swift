@@ -18,6 +18,8 @@ public struct ImagePipeline: Sendable {
     /// Decode an animated GIF's first frame as a still (previews with
     /// `?static=true`); otherwise animations are refused as unsupported.
     public var firstFrameOfAnimation = false
+    /// A box to fit within besides `maxDimension` (Misskey's presets).
+    public var fitBox: FitBox? = nil
     /// Decodes HEIC/HEIF instead of libheif in this process (a worker runs
     /// it in a bounded child: libheif cannot be trusted with a hostile file's
     /// memory or time). nil decodes in process.
@@ -69,6 +71,7 @@ public struct ImagePipeline: Sendable {
             // pixel path below refuses it with libjpeg-turbo's).
             if format == .jxl, info.format == .jpeg, !info.isAnimated,
                maxDimension == 0 || max(info.width, info.height) <= maxDimension,
+               fitBox == nil,
                JPEGSegments.scanCount(bytes) <= JPEGSegments.maxScans,
                let recompressed = try? JXLEncoder.recompress(jpeg: bytes, settings: settings) {
                 try step("recompress")
@@ -112,9 +115,19 @@ public struct ImagePipeline: Sendable {
         image = Orient.apply(image, orientation: info.orientation)
         try step("orient")
         image = try Fit.apply(image, maxDimension: maxDimension)
+        if let fitBox { image = try Fit.apply(image, box: fitBox) }
         image = image.droppingOpaqueAlpha()
         try step("fit")
         return image
+    }
+
+    /// A Web Push badge (`Badge`) made from the source's first frame, as a
+    /// PNG; nil when the image carries too little to be one.
+    public func badge(_ source: [UInt8]) throws(ImageError) -> Output? {
+        let (image, info) = try prepare(source)
+        guard let badge = try Badge.make(image) else { return nil }
+        let png = try PNGEncoder.encode(badge)
+        return Output(bytes: png, format: .png, width: badge.width, height: badge.height, source: info, timings: [])
     }
 
     /// Prepared pixels in `format` with these settings; `graphic` (a PNG or
@@ -145,16 +158,16 @@ public struct ImagePipeline: Sendable {
             width = max(1, Int((Double(width) * scale).rounded()))
             height = max(1, Int((Double(height) * scale).rounded()))
         }
+        if let fitBox { (width, height) = fitBox.fitted(width: width, height: height) }
         let webp = made == .webp ? try AnimatedWebPEncoder(width: width, height: height, loopCount: gif.loopCount, settings: settings) : nil
         let avif = made == .avif ? try AnimatedAVIFEncoder(settings: settings, alpha: gif.mayBeTransparent) : nil
         let budget = timeBudget
-        let maxDimension = self.maxDimension
         let end = try GIFAnimation.play(gif) { (canvas: [UInt8], startMs: Int, durationMs: Int) throws(ImageError) in
             guard MonotonicClock.now() - started <= budget else {
                 throw ImageError(.timeout, "over the \(budget) s budget at the frame shown at \(startMs) ms")
             }
             var frame = RasterImage(width: gif.width, height: gif.height, channels: 4, pixels: canvas)
-            if frame.width != width || frame.height != height { frame = try Fit.apply(frame, maxDimension: maxDimension) }
+            if frame.width != width || frame.height != height { frame = try Fit.resize(frame, width: width, height: height) }
             try webp?.add(frame, timestampMs: startMs)
             try avif?.add(frame, durationMs: durationMs)
         }

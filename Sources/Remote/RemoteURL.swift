@@ -67,7 +67,7 @@ public struct RemoteURL: Equatable, Sendable {
     /// `text` as a URL herd may fetch, or why not: 400 when it is not an
     /// http(s) URL at all, 403 when it is one herd refuses (credentials,
     /// localhost, a bad port or character).
-    static func checked(_ text: String) throws(SignedProxyURL.Problem) -> RemoteURL {
+    public static func checked(_ text: String) throws(SignedProxyURL.Problem) -> RemoteURL {
         if let url = RemoteURL(text) { return url }
         let lower = text.prefix(8).lowercased()
         guard lower.hasPrefix("http://") || lower.hasPrefix("https://") else { throw .malformed("not an http or https URL") }

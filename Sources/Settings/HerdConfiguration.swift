@@ -106,6 +106,10 @@ public struct HerdConfiguration: Sendable, Equatable {
                 ($0 != .avif || enableAVIF) && ($0 != .webp || enableWebP)
             })
         }
+        /// The source formats herd decodes (jpeg, png, gif, webp, avif,
+        /// heif); the others are served as they are, or refused where a
+        /// conversion is the answer.
+        public var decode: [String] = ImageFormat.allCases.map(\.rawValue)
         /// Encoder quality for WebP and JPEG, 1–100.
         public var quality: Int = EncoderSettings().webpQuality
         /// Per-format overrides; 0 = use `quality`.
@@ -202,6 +206,17 @@ public struct HerdConfiguration: Sendable, Equatable {
         public var caFile: String = ""
     }
 
+    /// Misskey's external media proxy, `/proxy/{name}?url=…` (off by default:
+    /// its URLs are unsigned, so it is an open proxy behind the guard).
+    public struct Misskey: Sendable, Equatable {
+        public var enabled: Bool = false
+        /// WebP whatever the Accept, no Vary (for CDNs keyed on the URL alone).
+        public var webpAlways: Bool = false
+        /// When set, only pages of these origins (`https://misskey.example`)
+        /// may use the proxy (their Origin or Referer); [] = anyone.
+        public var allowedOrigins: [String] = []
+    }
+
     /// go-camo compatible `/camo/DIGEST/URL` (off while `key` is empty).
     public struct Camo: Sendable, Equatable {
         public var key: String = ""
@@ -242,6 +257,7 @@ public struct HerdConfiguration: Sendable, Equatable {
     public var mediaProxy = MediaProxy()
     public var remote = Remote()
     public var camo = Camo()
+    public var misskey = Misskey()
     /// The background optimizer: fast first answers, smaller ones later.
     public struct Optimizer: Sendable, Equatable {
         public var enabled: Bool = true

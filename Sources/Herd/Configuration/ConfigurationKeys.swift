@@ -1,6 +1,7 @@
 import Basics
 import Negotiation
 import FastCGI
+import Imaging
 import Foundation
 import Remote
 import Settings
@@ -74,6 +75,7 @@ extension ConfigurationKey {
         .bool("cache.single_flight", \.cache.singleFlight),
 
         .list("image.formats", \.image.formats, check: checkImageFormat),
+        .list("image.decode", \.image.decode, check: checkDecodedFormat),
         .bool("image.enable_avif", env: ["ENABLE_AVIF"], \.image.enableAVIF),
         .bool("image.enable_webp", env: ["ENABLE_WEBP"], \.image.enableWebP),
         .integer("image.quality", \.image.quality, 1...100),
@@ -119,6 +121,9 @@ extension ConfigurationKey {
         .string("remote.ca_file", \.remote.caFile, check: checkReadableFileOrEmpty),
 
         .string("camo.key", \.camo.key).secretValue(),
+        .bool("misskey.enabled", \.misskey.enabled),
+        .bool("misskey.webp_always", \.misskey.webpAlways),
+        .list("misskey.allowed_origins", \.misskey.allowedOrigins, check: checkOrigin),
 
         .string("routes.mastodon_prefix", \.routes.mastodonPrefix, check: checkRoutePrefix),
         .string("routes.akkoma_prefix", \.routes.akkomaPrefix, check: checkRoutePrefix),
@@ -301,6 +306,22 @@ private func checkRoutePrefix(_ text: String) -> String? {
 }
 
 /// A format herd may send in place of the original.
+/// `scheme://host[:port]`, as a browser's Origin header says it.
+private func checkOrigin(_ text: String) -> String? {
+    let lower = text.lowercased()
+    guard lower.hasPrefix("https://") || lower.hasPrefix("http://"),
+          !text.dropFirst(lower.hasPrefix("https://") ? 8 : 7).contains(where: { $0 == "/" || $0 == "?" || $0 == "#" || $0 == "@" }),
+          text.count > (lower.hasPrefix("https://") ? 8 : 7) else {
+        return "'\(text)' is not an origin such as https://misskey.example (no path)"
+    }
+    return nil
+}
+
+private func checkDecodedFormat(_ text: String) -> String? {
+    ImageFormat(rawValue: text) == nil
+        ? "'\(text)' is not one of " + ImageFormat.allCases.map(\.rawValue).joined(separator: ", ") : nil
+}
+
 private func checkImageFormat(_ text: String) -> String? {
     NegotiatedFormat(rawValue: text) == nil
         ? "'\(text)' is not one of " + NegotiatedFormat.allCases.map(\.rawValue).joined(separator: ", ") : nil

@@ -6,15 +6,44 @@ import CWebP
 public enum Fit {
     public static func apply(_ image: RasterImage, maxDimension: Int) throws(ImageError) -> RasterImage {
         guard maxDimension > 0, max(image.width, image.height) > maxDimension else { return image }
-        let scale = Double(maxDimension) / Double(max(image.width, image.height))
-        let width = max(1, Int((Double(image.width) * scale).rounded()))
-        let height = max(1, Int((Double(image.height) * scale).rounded()))
+        return try apply(image, box: FitBox(width: maxDimension, height: maxDimension))
+    }
 
+    /// Scales down (never up) to fit `box`, keeping the aspect ratio.
+    public static func apply(_ image: RasterImage, box: FitBox) throws(ImageError) -> RasterImage {
+        let (width, height) = box.fitted(width: image.width, height: image.height)
+        guard width != image.width || height != image.height else { return image }
+        return try resize(image, width: width, height: height)
+    }
+
+    /// Scales to exactly `width` × `height` (up or down).
+    public static func resize(_ image: RasterImage, width: Int, height: Int) throws(ImageError) -> RasterImage {
         let picture = try WebPPictureBox(image)
         guard WebPPictureRescale(&picture.picture, Int32(width), Int32(height)) != 0 else {
             throw ImageError(.encodeFailed, "rescale to \(width)×\(height) failed")
         }
         return picture.raster(channels: image.channels, iccProfile: image.iccProfile)
+    }
+}
+
+/// A box an image is scaled down to fit in: a width and a height limit,
+/// either 0 for none (Misskey's `emoji` limits the height only).
+public struct FitBox: Sendable, Equatable {
+    public var width: Int
+    public var height: Int
+
+    public init(width: Int, height: Int) {
+        self.width = width
+        self.height = height
+    }
+
+    /// The size `width` × `height` scales down to, aspect kept, never up, at least 1×1.
+    public func fitted(width: Int, height: Int) -> (width: Int, height: Int) {
+        var scale = 1.0
+        if self.width > 0, width > self.width { scale = min(scale, Double(self.width) / Double(width)) }
+        if self.height > 0, height > self.height { scale = min(scale, Double(self.height) / Double(height)) }
+        guard scale < 1 else { return (width, height) }
+        return (max(1, Int((Double(width) * scale).rounded())), max(1, Int((Double(height) * scale).rounded())))
     }
 }
 

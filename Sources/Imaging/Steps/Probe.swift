@@ -13,6 +13,10 @@ public struct ImageLimits: Sendable {
     /// Most pixels over all of an animation's frames (frames × canvas):
     /// giflib holds every frame's pixels while an animation is converted.
     public var maxAnimationPixels: Int
+    /// The formats herd decodes (`image.decode`): an admin's switch for a
+    /// decoder with a known flaw (libheif, libde265, giflib…). Another
+    /// format is refused here, before any of its library's code runs.
+    public var decodable: Set<ImageFormat> = Set(ImageFormat.allCases)
 
     public init(maxSourceBytes: Int = 16 << 20, maxPixels: Int = 40_000_000, maxFrames: Int = 1_000,
                 maxAnimationPixels: Int = 100_000_000) {
@@ -44,6 +48,9 @@ public enum Probe {
             throw ImageError(.tooLarge, "\(bytes.count) bytes over the \(limits.maxSourceBytes)-byte cap")
         }
         guard let format = ImageFormat.sniff(bytes) else { throw ImageError(.unsupported, "not an image herd reads") }
+        guard limits.decodable.contains(format) else {
+            throw ImageError(.decoderOff, "decoding \(format.rawValue) is turned off (image.decode)")
+        }
         let info: SourceInfo
         switch format {
         case .jpeg: info = try jpeg(bytes)

@@ -29,6 +29,13 @@ struct ImageAnswer {
                          cacheControl: originCacheControl(head), served: "orig", note: nil, from: source,
                          disposition: head.value(of: "Content-Disposition"))
         }
+        guard context.pipeline.limits.decodable.contains(format) else {
+            // Its decoder is turned off (image.decode): the original as it
+            // came, for the clients that can show it, as long as any original.
+            context.metrics.conversionFinished(format: "none", result: "decoder_off", seconds: nil)
+            return whole(body, contentType: format.mimeType, etag: head.value(of: "ETag"),
+                         cacheControl: originCacheControl(head), served: "orig", note: "decoder_off", from: source)
+        }
         let variant = request.variant
         let settings = context.pipeline.settings
         func makeBaseTag() -> String {

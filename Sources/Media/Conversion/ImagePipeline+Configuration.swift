@@ -15,10 +15,12 @@ extension ImagePipeline {
         settings.jxlQuality = image.jxlQuality
         settings.jxlEffort = image.jxlEffort
         settings.threads = image.encoderThreads
+        var limits = ImageLimits(maxSourceBytes: image.maxSourceBytes, maxPixels: image.maxPixels, maxFrames: image.maxFrames,
+                                 maxAnimationPixels: image.maxAnimationPixels)
+        limits.decodable = Set(image.decode.compactMap(ImageFormat.init(rawValue:)))
         self.init(
             settings: settings,
-            limits: ImageLimits(maxSourceBytes: image.maxSourceBytes, maxPixels: image.maxPixels, maxFrames: image.maxFrames,
-                                maxAnimationPixels: image.maxAnimationPixels),
+            limits: limits,
             maxDimension: image.maxDimension,
             timeBudget: image.timeout)
         // HEIC in a bounded child process, never in the worker (HEIFDecodeChild).

@@ -72,7 +72,7 @@ struct SourceFetch {
             guard let places = enter(location) else { return .failure(Self.originBusy) }
             defer { leave(places) }
             let (result, trace) = fetchOnce(conditional, from: location.source.kind, for: request, writer: writer, revalidating: revalidating != nil,
-                                            holdsEverything: location.preview != nil)
+                                            holdsEverything: location.holdsEverything)
             leaderTrace = trace
             switch result {
             case .held(let source):
@@ -122,7 +122,7 @@ struct SourceFetch {
         }
         defer { leave(places) }
         let (result, trace) = fetchOnce(location.httpRequest, from: location.source.kind, for: request, writer: writer, revalidating: false,
-                                        holdsEverything: location.preview != nil)
+                                        holdsEverything: location.holdsEverything)
         switch result {
         case .held(let source): return Report(outcome: .whole(source), provenance: .origin, origin: trace)
         case .streamed, .revalidated: return Report(outcome: .streamed, provenance: .origin, origin: trace)

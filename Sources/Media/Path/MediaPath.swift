@@ -26,9 +26,16 @@ struct MediaPath {
             }
             location = found
         } catch {
-            if request.route == .akkomaProxy || request.route == .camo {
-                // A signed URL that failed its checks: nothing was fetched.
+            if request.route == .akkomaProxy || request.route == .camo || request.route == .misskeyProxy {
+                // A remote URL that failed its checks: nothing was fetched.
                 context.metrics.remoteRefused(reason: error.reason)
+            }
+            if request.route == .misskeyProxy, context.configuration.misskey.enabled {
+                // The placeholder for `fallback`, unless there was no URL at all.
+                let asked = MisskeyRequest.parse(query: request.target.query)
+                let misskey = asked.url.map { MisskeyRequest(url: $0, presets: asked.presets, fallback: asked.fallback) }
+                writer.send(MisskeyAnswer.failed(error, misskey: misskey, configuration: context.configuration))
+                return Trace()
             }
             writer.send(.failure(error))
             return Trace()
@@ -46,7 +53,9 @@ struct MediaPath {
         switch report.outcome {
         case .whole(var source):
             source.provenance = location.source.kind
-            if let preview = location.preview {
+            if let misskey = location.misskey {
+                writer.send(MisskeyAnswer(context: context).reply(to: request, misskey: misskey, from: source, sourceKey: location.key))
+            } else if let preview = location.preview {
                 writer.send(PreviewAnswer(context: context).reply(to: request, preview: preview, from: source, sourceKey: location.key))
             } else {
                 let lifetime = request.lifetimes.success ?? (location.source.kind == .remote ? context.configuration.remote.cacheTTL : nil)
@@ -55,7 +64,9 @@ struct MediaPath {
         case .streamed:
             break
         case .failed(let failure):
-            if let preview = location.preview, (failure as? UpstreamError)?.kind == .bodyTooLarge {
+            if let misskey = location.misskey {
+                writer.send(MisskeyAnswer.failed(failure, misskey: misskey, configuration: context.configuration))
+            } else if let preview = location.preview, (failure as? UpstreamError)?.kind == .bodyTooLarge {
                 // Too large to preview: the original, as Akkoma does.
                 writer.send(PreviewAnswer.redirect(to: preview.originalPath, reason: "too_large", configuration: context.configuration,
                                                    cacheControl: "public, max-age=\(context.configuration.remote.cacheTTL)"))

@@ -24,6 +24,9 @@ struct MediaRequest {
     let ownIfNoneMatch: String?
     /// How long the nginx location wants its answers kept.
     let lifetimes: Lifetimes
+    /// The page that asked, as `scheme://host[:port]`: the `Origin` header,
+    /// else the origin of `Referer` (`misskey.allowed_origins`).
+    let refererOrigin: String?
 
     /// The lifetimes nginx's location sent (`HERD_TTL`, `HERD_REDIRECT_TTL`,
     /// `HERD_NOT_FOUND_TTL`), in seconds; nil where it sent none, and the
@@ -74,6 +77,19 @@ struct MediaRequest {
         }
         forwardedHeaders = headers
         lifetimes = Lifetimes(params: params)
+        refererOrigin = Self.origin(of: params.param("HTTP_ORIGIN")) ?? Self.origin(of: params.param("HTTP_REFERER"))
+    }
+
+    /// `scheme://host[:port]` of an absolute http(s) URL; nil for anything
+    /// else (`null`, a relative or malformed value).
+    static func origin(of text: String?) -> String? {
+        guard let text, let schemeEnd = text.range(of: "://") else { return nil }
+        let scheme = text[..<schemeEnd.lowerBound].lowercased()
+        guard scheme == "http" || scheme == "https" else { return nil }
+        let rest = text[schemeEnd.upperBound...]
+        let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        guard !authority.isEmpty, !authority.contains("@") else { return nil }
+        return scheme + "://" + authority.lowercased()
     }
 
     /// The variant to serve and the URI to ask the origin for. nginx's

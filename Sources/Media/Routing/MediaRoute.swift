@@ -33,6 +33,9 @@ public enum MediaRoute: String, Sendable, CaseIterable {
     case akkomaProxy = "akkoma-proxy"
     /// go-camo compatible signed remote URLs `/camo/DIGEST/URL` (`camo.key`).
     case camo
+    /// Misskey's external media proxy `/proxy/{name}?url=…` (one segment;
+    /// `misskey.enabled`).
+    case misskeyProxy = "misskey-proxy"
 }
 
 /// Where uploads live in the paths herd is asked for: `/system/…` and
@@ -74,7 +77,11 @@ public enum Router {
             return path.count > "/media_proxy/".count ? .media(.mastodonMediaProxy) : .notFound
         }
         if path.hasPrefix("/proxy/") {
-            return path.count > "/proxy/".count ? .media(.akkomaProxy) : .notFound
+            let rest = path.dropFirst("/proxy/".count)
+            if rest.isEmpty { return .notFound }
+            // One segment is Misskey's `/proxy/image.webp?url=…`; Akkoma's
+            // signed URLs always have two or more.
+            return rest.contains("/") ? .media(.akkomaProxy) : .media(.misskeyProxy)
         }
         if path.hasPrefix("/camo/") {
             return path.count > "/camo/".count ? .media(.camo) : .notFound

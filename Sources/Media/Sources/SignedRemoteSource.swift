@@ -12,15 +12,19 @@ import Settings
 struct SignedRemoteSource: SourceLocator {
     let secret: [UInt8]
     let sharing: Bool
+    /// `/proxy/ONE-SEGMENT` is Misskey's when `misskey.enabled`, else
+    /// Akkoma's (a malformed signed URL: 400).
+    let claimsOneSegment: Bool
 
     init?(configuration: HerdConfiguration) {
         guard !configuration.mediaProxy.secretKeyBase.isEmpty else { return nil }
         secret = Array(configuration.mediaProxy.secretKeyBase.utf8)
         sharing = configuration.cache.singleFlight
+        claimsOneSegment = !configuration.misskey.enabled
     }
 
     func locate(_ request: MediaRequest) throws(Refusal) -> SourceLocation? {
-        guard request.route == .akkomaProxy else { return nil }
+        guard request.route == .akkomaProxy || (request.route == .misskeyProxy && claimsOneSegment) else { return nil }
         let signed: SignedProxyURL
         do {
             signed = try SignedProxyURL.verify(path: request.target.path, secret: secret)

@@ -48,6 +48,12 @@ struct SourceLocation: Sendable {
     /// A preview is made from the whole source, whatever it is (a video's
     /// first frame): held in memory up to `image.max_source_bytes`.
     var preview: PreviewRequest? = nil
+    /// A Misskey media-proxy request (`MisskeyAnswer`): also made from
+    /// the whole source.
+    var misskey: MisskeyRequest? = nil
+
+    /// Whether the whole source is held whatever it is (not streamed).
+    var holdsEverything: Bool { preview != nil || misskey != nil }
 
     /// The HTTP request of a source fetched over HTTP. A disk source is
     /// answered by `DiskAnswer`, never fetched.

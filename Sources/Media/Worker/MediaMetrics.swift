@@ -21,6 +21,8 @@ public protocol MediaMetrics: RemoteMetrics {
     func optimizerQueue(depth: Int)
     func optimized(format: String, result: String, bytesSaved: Int, cpuSeconds: Double)
     func optimizerStore(bytes: Int, entries: Int)
+    /// Which source formats are decoded (`image.decode`), set once at start.
+    func decoders(enabled: [String: Bool])
     /// A first or an optimized answer served (`first`, `optimized`).
     func answerServed(_ kind: String)
     /// The Prometheus text exposition (`/metrics`).

@@ -52,6 +52,8 @@ public struct WorkerContext: Sendable {
         self.metrics = metrics
         self.logger = logger
         self.pipeline = ImagePipeline(configuration)
+        let decodable = pipeline.limits.decodable
+        metrics.decoders(enabled: Dictionary(uniqueKeysWithValues: ImageFormat.allCases.map { ($0.rawValue, decodable.contains($0)) }))
         self.conversionLimiter = ConversionLimiter(
             slots: configuration.effectiveImageWorkers, queueLimit: configuration.image.queue,
             memoryBudget: configuration.image.memoryBudget)
@@ -60,7 +62,8 @@ public struct WorkerContext: Sendable {
         self.previewConversions = Coalescer()
         self.originHosts = OriginHostLimiter(limit: configuration.effectiveMaxFetchesPerHost)
         self.remoteFetches = OriginHostLimiter(limit: max(1, configuration.effectiveThreads / 2))
-        let signed: [(any SourceLocator)?] = [SignedRemoteSource(configuration: configuration), CamoSource(configuration: configuration)]
+        let signed: [(any SourceLocator)?] = [SignedRemoteSource(configuration: configuration), CamoSource(configuration: configuration),
+                                              MisskeyProxySource(configuration: configuration)]
         self.locators = (signed + [DiskSource(configuration: configuration)]).compactMap { $0 } + [OriginSource(configuration: configuration)]
         self.remote = RemotePolicy(maxRedirects: configuration.remote.maxRedirects, blockedDomains: configuration.remote.blockedDomains,
                                    cacheTTL: configuration.remote.cacheTTL, failureTTL: configuration.remote.failureTTL, metrics: metrics)

@@ -5,6 +5,7 @@ import Negotiation
 import Settings
 import Media
 import Herd
+import Imaging
 
 /// `herd`: the worker (default), `herd check-config`, `herd convert`,
 /// `herd nginx-map`, `herd purge`.
@@ -132,6 +133,9 @@ struct CheckConfig: ParsableCommand {
         let loaded = try options.load()
         print("# herd \(HerdVersion.string): configuration OK (file: \(loaded.file ?? "none, defaults and environment"))")
         print("# effective threads: \(loaded.configuration.effectiveThreads)")
+        let decoded = Set(loaded.configuration.image.decode)
+        print("# decoders: " + ImageFormat.allCases.map { "\($0.rawValue) \(decoded.contains($0.rawValue) ? "on" : "OFF")" }
+            .joined(separator: ", ") + " (image.decode)")
         print(ConfigurationLoader.render(loaded.configuration), terminator: "")
     }
 }
