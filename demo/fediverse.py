@@ -27,6 +27,14 @@ Flavours (what each reproduces; the README's "Stand-ins" table says the same):
 - gotosocial: GoToSocial 0.20: always authorized fetch (unsigned → 401 JSON),
   `Cache-Control: no-store` on ActivityPub and web pages, public keys
   `public, max-age=604800`, status not visible → 404.
+- misskey: Misskey 2023–2025 (packages/backend/src/server/ActivityPubServerService.ts
+  and web/ClientServerService.ts): a note (public or home, not local-only) as
+  ActivityPub `public, max-age=180` with `Vary: Accept`, else 404 with no
+  lifetime; users, collections and keys `public, max-age=180`; the SSR pages
+  of a note or user `public, max-age=15` (`Vary: Accept` on notes), the base
+  page `public, max-age=30`; the API is POST (`/api/meta` names the
+  `mediaProxy`), no lifetime; signatures are not checked on GETs (Misskey's
+  secure mode is not reproduced).
 
 Signatures: the stand-in cannot fetch actors' public keys, so a signer's key
 is a secret derived from its keyId (HMAC-SHA256, `algorithm="hs2019"`; the
@@ -252,7 +260,8 @@ class App:
         self.flavor, self.authorized_fetch, self.domain = flavor, authorized_fetch, domain
 
     def respond(self, request):
-        return {"mastodon": self._mastodon, "akkoma": self._akkoma, "gotosocial": self._gotosocial}[self.flavor](request)
+        return {"mastodon": self._mastodon, "akkoma": self._akkoma, "gotosocial": self._gotosocial,
+                "misskey": self._misskey}[self.flavor](request)
 
     # --- Mastodon -------------------------------------------------------
     def _mastodon(self, request):
@@ -464,3 +473,38 @@ class App:
             return Answer(200, json.dumps(body).encode(), ACTIVITY, "no-store")
         return Answer(200, self._page("en", "gotosocial page %s" % request.path, None, request.header("cookie")), HTML,
                       "no-store")
+
+    # --- Misskey --------------------------------------------------------
+    # Misskey's instance-level mediaProxy, as api/meta tells its clients.
+    misskey_media_proxy = None
+
+    def _misskey(self, request):
+        variant = accept_variant(request.header("accept"))
+        activitypub = variant in ("activitypub", "json")
+        parts = [p for p in request.path.split("/") if p]
+        if request.path.startswith("/api/"):
+            if request.method != "POST":
+                return Answer(405, json.dumps({"error": {"code": "METHOD_NOT_ALLOWED"}}).encode(), JSON)
+            body = {"uri": "https://%s" % self.domain}
+            if request.path == "/api/meta":
+                body["mediaProxy"] = self.misskey_media_proxy or "https://%s/proxy" % self.domain
+            return Answer(200, json.dumps(body).encode(), JSON)
+        if parts[:1] == ["notes"] and len(parts) >= 2:
+            note = parts[1]
+            visibility, _ = PRIVATE_STATUSES.get(note, ("public", ()))
+            visible = visibility == "public" and note not in DELETED
+            if activitypub:
+                if not visible:
+                    return Answer(404, b"", "text/plain; charset=utf-8", None, "Accept")
+                body = {"type": "Note", "id": "https://%s/notes/%s" % (self.domain, note), "at": time.time()}
+                return Answer(200, json.dumps(body).encode(), ACTIVITY, "public, max-age=180", "Accept")
+            if not visible:
+                return Answer(200, self._page("en", "misskey base page", None, None), HTML, "public, max-age=30", "Accept")
+            return Answer(200, self._page("en", "misskey note %s" % note, None, None), HTML, "public, max-age=15", "Accept")
+        if parts[:1] == ["users"] or (parts and parts[0].startswith("@")):
+            if activitypub:
+                body = {"type": "Person", "id": "https://%s%s" % (self.domain, request.path), "at": time.time()}
+                return Answer(200, json.dumps(body).encode(), ACTIVITY, "public, max-age=180")
+            return Answer(200, self._page("en", "misskey user %s" % request.path, None, None), HTML, "public, max-age=15")
+        return Answer(200, self._page("en", "misskey base page", None, None), HTML, "public, max-age=30")
+

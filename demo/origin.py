@@ -99,6 +99,10 @@ class Origin(BaseHTTPRequestHandler):
             length = int(self.headers.get("Content-Length") or 0)
             if length:
                 self.rfile.read(length)
+            if self.app.flavor == "misskey":
+                # Misskey's API is POST (api/meta names the mediaProxy).
+                split = urllib.parse.urlsplit(self.path)
+                return self.send_app(split.path, dict(urllib.parse.parse_qsl(split.query)), head=False)
             return self.send_small(200, b'{"posted":true}', "application/json")
         if self.path == "/__reset":
             with LOCK:
@@ -356,7 +360,7 @@ def main():
     parser.add_argument("--root", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "media"))
     parser.add_argument("--test-hooks", action="store_true", help="enable the misbehaviour query parameters")
     parser.add_argument("--port-file", help="write the bound port here once listening")
-    parser.add_argument("--app", choices=["mastodon", "akkoma", "gotosocial"], default="mastodon",
+    parser.add_argument("--app", choices=["mastodon", "akkoma", "gotosocial", "misskey"], default="mastodon",
                         help="which server's pages and ActivityPub answers to reproduce (demo/fediverse.py)")
     parser.add_argument("--authorized-fetch", action="store_true",
                         help="the app's authorized fetch (secure) mode: ActivityPub only for signed requests")

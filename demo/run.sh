@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make demo: Debian's nginx on 127.0.0.1:${HERD_DEMO_PORT:-8080} with the
-# shipped configuration (deploy/nginx): the Mastodon template, or Akkoma's
-# with HERD_DEMO_FLAVOR=akkoma. Media routes go through a herd worker, app
+# shipped configuration (deploy/nginx): the Mastodon template, Akkoma's
+# with HERD_DEMO_FLAVOR=akkoma, Misskey's (herd as its external media proxy)
+# with HERD_DEMO_FLAVOR=misskey. Media routes go through a herd worker, app
 # routes through the microcache to the origin. The origin is the bundled
 # stand-in (demo/origin.py: sample images and a video under Mastodon and
 # Akkoma paths, and app pages per Accept) unless UPSTREAM_URL names a real one.
@@ -30,9 +31,18 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
+flavor=${HERD_DEMO_FLAVOR:-mastodon}
+[[ $flavor == mastodon || $flavor == akkoma || $flavor == misskey ]] || { echo "HERD_DEMO_FLAVOR must be mastodon, akkoma or misskey"; exit 2; }
+herd_flavor_args=()
+if [[ $flavor == misskey ]]; then
+  # Misskey's media proxy fetches "remote" URLs; here the remote is the demo
+  # origin on loopback, which herd's address guard refuses unless let in.
+  herd_flavor_args=(--set misskey.enabled=true --set remote.allow_networks=127.0.0.1/32)
+fi
+
 # 1. The origin.
 if [[ -z "${UPSTREAM_URL:-}" ]]; then
-  python3 "$repo/demo/origin.py" --root "$repo/demo/media" --port-file "$run/origin.port" >"$run/origin.log" 2>&1 &
+  python3 "$repo/demo/origin.py" --root "$repo/demo/media" --app "$flavor" --port-file "$run/origin.port" >"$run/origin.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do [[ -s $run/origin.port ]] && break; sleep 0.05; done
   [[ -s $run/origin.port ]] || { echo "the demo origin did not start:"; cat "$run/origin.log"; exit 1; }
@@ -50,7 +60,7 @@ for index in $(seq 0 $((workers - 1))); do
   sockets+=("$socket")
   (
     while [[ ! -e $run/stopping ]]; do
-      "$herd_bin" --upstream "$upstream" --bind "$socket" --set server.socket_mode=0666 >>"$run/herd-$index.log" 2>&1 &
+      "$herd_bin" --upstream "$upstream" --bind "$socket" --set server.socket_mode=0666 "${herd_flavor_args[@]}" >>"$run/herd-$index.log" 2>&1 &
       echo $! >"$run/herd-$index.pid"
       wait $! && status=0 || status=$?
       [[ -e $run/stopping ]] && break
@@ -75,8 +85,6 @@ for _ in $(seq 100); do [[ -S $run/purge.sock ]] && break; sleep 0.05; done
 [[ -S $run/purge.sock ]] || { echo "herd purge-server did not start:"; cat "$run/purge.log"; exit 1; }
 
 # 4. nginx with the shipped configuration (deploy/nginx), paths pointed here.
-flavor=${HERD_DEMO_FLAVOR:-mastodon}
-[[ $flavor == mastodon || $flavor == akkoma ]] || { echo "HERD_DEMO_FLAVOR must be mastodon or akkoma"; exit 2; }
 # HERD_BIN makes the renderer write nginx's variant map with `herd nginx-map`
 # in this environment: HERD_IMAGE_FORMATS=jxl,avif,webp applies to both sides.
 HERD_BIN=$herd_bin "$repo/scripts/render-nginx.sh" "$run" "$upstream" "${sockets[@]}"
@@ -102,6 +110,8 @@ for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && brea
 base="http://127.0.0.1:$port"
 if [[ $flavor == akkoma ]]; then
   media_example="$base/media/2f/8a/kite.jpg"
+elif [[ $flavor == misskey ]]; then
+  media_example="$base/proxy/image.webp?url=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$upstream/system/media_attachments/files/000/000/001/original/photo.jpg")"
 else
   media_example="$base/system/media_attachments/files/000/000/001/original/photo.jpg"
 fi
@@ -134,5 +144,15 @@ Cache buster: CACHE_BUSTER_HTTP_METHOD=PURGE CACHE_BUSTER_SECRET_HEADER=X-Herd-P
 
 Ctrl-C stops everything.
 TXT
+if [[ $flavor == misskey ]]; then
+  cat <<TXT
+Misskey's media proxy (set mediaProxy: $base/proxy in Misskey's default.yml):
+  curl -s -o /dev/null -w '%{content_type} %{size_download}\n' -H 'Accept: image/webp,*/*' '$media_example&emoji=1'    (height ≤ 128)
+  curl -s -o /dev/null -w '%{content_type} %{size_download}\n' -H 'Accept: image/avif,*/*' '$media_example&avatar=1'   (height ≤ 320, AVIF)
+  curl -s -o /dev/null -w '%{content_type} %{size_download}\n' '$media_example&preview=1'                             (fit 200×200)
+  curl -s -o /dev/null -w '%{content_type} %{size_download}\n' '$media_example&badge=1'                               (96×96 PNG, alpha only)
+  curl -s -o /dev/null -w '%{http_code} %{content_type}\n' '$base/proxy/image.webp?url=https%3A%2F%2F127.0.0.1%3A1%2Fx.png&fallback=1'   (the placeholder)
+TXT
+fi
 wait -n "${pids[@]}" || true
 echo "a demo process exited; see the logs above"

@@ -110,7 +110,7 @@ printf '%s\nmap $host $herd_app_host { default %s; }\n' "$header" "$app_host" > 
 printf '%s\nproxy_pass %s://herd_app;\n' "$header" "$scheme" > "$dir/herd/install/app-pass.conf"
 printf '%s\nproxy_pass %s://herd_streaming;\n' "$header" "$scheme" > "$dir/herd/install/streaming-pass.conf"
 
-for flavor in mastodon akkoma; do
+for flavor in mastodon akkoma misskey; do
   cat > "$dir/herd/upstreams/$flavor.conf" <<CONF
 $header
 upstream herd_app {

@@ -10,6 +10,7 @@ struct NginxConfigTests {
     enum Template: String, CaseIterable, Sendable {
         case mastodon, akkoma, akkomaMedia = "akkoma-media", mastodonFiles = "mastodon-files"
         case edge, mediaNode = "media-node"
+        case misskey, misskeyMedia = "misskey-media"
 
         /// Its server_name, which its certificate paths are named after.
         var host: String {
@@ -20,6 +21,8 @@ struct NginxConfigTests {
             case .mastodonFiles: "files.example.social"
             case .edge: "mastodon.example"
             case .mediaNode: "-"
+            case .misskey: "misskey.example"
+            case .misskeyMedia: "media.misskey.example"
             }
         }
 
@@ -28,6 +31,7 @@ struct NginxConfigTests {
             switch self {
             case .mastodon, .mastodonFiles, .edge, .mediaNode: "mastodon"
             case .akkoma, .akkomaMedia: "akkoma"
+            case .misskey, .misskeyMedia: "misskey"
             }
         }
     }

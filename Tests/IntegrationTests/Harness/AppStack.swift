@@ -9,7 +9,7 @@ import HerdTestSupport
 /// upstream pointing at the stand-in origin (app pages and media), and a
 /// herd worker behind the media routes.
 final class AppStack: @unchecked Sendable {
-    enum Flavor: String { case mastodon, akkoma }
+    enum Flavor: String { case mastodon, akkoma, misskey }
 
     let directory: URL
     let origin: ChildProcess

@@ -19,7 +19,9 @@ final class RemoteServers: @unchecked Sendable {
     let tlsPort: UInt16
     let directory: URL
 
-    init(herdArguments: [String] = []) throws {
+    /// `flavor`: the app in front (Akkoma's configuration with herd as its
+    /// signed media proxy, or Misskey's with herd as its external one).
+    init(_ flavor: AppStack.Flavor = .akkoma, herdArguments: [String] = []) throws {
         directory = try Paths.temporaryDirectory("remotes")
         let root = directory.appendingPathComponent("root")
         try FileManager.default.createDirectory(at: root.appendingPathComponent("media"), withIntermediateDirectories: true)
@@ -35,7 +37,7 @@ final class RemoteServers: @unchecked Sendable {
             throw error
         }
         do {
-            app = try AppStack(.akkoma, herdArguments: [
+            app = try AppStack(flavor, herdArguments: [
                 "--set", "media_proxy.secret_key_base=\(Self.secret)",
                 "--set", "camo.key=\(Self.camoKey)",
                 "--set", "remote.allow_networks=127.0.0.2/32, 127.0.0.3/32",
@@ -80,6 +82,8 @@ final class RemoteServers: @unchecked Sendable {
         ffmpeg -nostdin -hide_banner -loglevel error -y -f lavfi -i testsrc2=s=640x360:d=3:r=10 -q:v 3 clip.mp4
         ffmpeg -nostdin -hide_banner -loglevel error -y -f lavfi -i testsrc2=s=64x48 -frames:v 1 small.png
         printf '<html><body><script>document.title="pwned"</script></body></html>' > page.html
+        printf '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;"><!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]><svg xmlns="http://www.w3.org/2000/svg" width="100" height="100"><text>&lol3;</text></svg>' > laughs.svg
+        printf '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="100" height="100"><image xlink:href="http://127.0.0.1:9/track.png" width="100" height="100"/></svg>' > external.svg
         cd '\(certificates.path)'
         openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem -days 2 \\
           -subj '/CN=Herd Test CA' 2>/dev/null
