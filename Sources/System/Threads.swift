@@ -33,12 +33,19 @@ public func spawnThread(name: String, _ body: @escaping @Sendable () -> Void) th
 }
 
 
-/// Puts the calling thread in SCHED_IDLE: the kernel runs it only when no
-/// other thread wants the CPU, so background work never delays a request.
+/// Puts the calling thread at the lowest normal priority: SCHED_BATCH
+/// (no wake-up preemption of other threads) at nice 19 (a weight of 15
+/// against a request thread's 1024: about 1.5 % of a contended core).
+/// Not SCHED_IDLE: a SCHED_IDLE thread preempted while it holds a lock a
+/// request needs (the limiter's, the queue's) can keep it waiting for the
+/// better part of a second on a busy host — a priority inversion.
 /// False when the kernel refuses (a seccomp filter, a container).
 @discardableResult
 public func runOnlyWhenIdle() -> Bool {
     var parameters = sched_param()
     parameters.sched_priority = 0
-    return sched_setscheduler(0, 5 /* SCHED_IDLE */, &parameters) == 0
+    let batch = sched_setscheduler(0, 3 /* SCHED_BATCH */, &parameters) == 0
+    // setpriority(PRIO_PROCESS, 0) acts on the calling thread on Linux.
+    let nice = setpriority(__priority_which_t(0) /* PRIO_PROCESS */, 0, 19) == 0
+    return batch && nice
 }

@@ -305,8 +305,8 @@ final class Results: @unchecked Sendable {
 /// restart, and a changed target never serves what the old one made.
 @Suite("Optimizer through the media path")
 struct OptimizerMediaPathTests {
-    static func handler(_ store: URL, target: Int) -> RequestHandler {
-        MediaPathTests.handler(MediaPathTests.imageOrigin()) { configuration in
+    static func handler(_ store: URL, target: Int, origin: ScriptedOrigin = MediaPathTests.imageOrigin()) -> RequestHandler {
+        MediaPathTests.handler(origin) { configuration in
             configuration.optimizer.storeDir = store.path
             configuration.optimizer.minBytes = 100
             configuration.image.targetQuality = target
@@ -340,4 +340,66 @@ struct OptimizerMediaPathTests {
         #expect(otherTarget.header("ETag")?.hasSuffix("-avif-f\"") == true, "\(otherTarget.header("ETag") ?? "-")")
         #expect(otherTarget.body.count == first.body.count)
     }
+
+    static func store() -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("herd-optimizer-\(UUID().uuidString)")
+    }
+
+    static func origin(cacheControl: String) -> ScriptedOrigin {
+        ScriptedOrigin { _ in .init(headers: [("Content-Type", "image/png"), ("Cache-Control", cacheControl)],
+                                    body: MediaPathTests.photo) }
+    }
+
+    @Test("the origin's private or no-store makes no first answer; a shorter origin lifetime bounds it")
+    func originLifetimes() {
+        let store = Self.store()
+        defer { try? FileManager.default.removeItem(at: store) }
+        for value in ["private, max-age=600", "no-store"] {
+            let answer = Self.get(Self.handler(store, target: 40, origin: Self.origin(cacheControl: value)))
+            #expect(answer.header("ETag")?.hasSuffix("-f\"") == false && answer.header("Cache-Control") == value,
+                    "\(value): \(answer.header("ETag") ?? "-") \(answer.header("Cache-Control") ?? "-")")
+        }
+        let short = Self.get(Self.handler(store, target: 40, origin: Self.origin(cacheControl: "public, max-age=60")))
+        #expect(short.header("ETag")?.hasSuffix("-f\"") == true && short.header("Cache-Control") == "public, max-age=60")
+    }
+
+    @Test("optimized and nothing better found: from then on the answer has the full lifetime, and is not queued again")
+    func notKeptGetsFullLifetime() throws {
+        let store = Self.store()
+        defer { try? FileManager.default.removeItem(at: store) }
+        let handler = Self.handler(store, target: 100)  // unreachable
+        _ = Self.get(handler)
+        _ = Self.get(handler)
+        let optimizer = try #require(handler.context.optimizer)
+        #expect(optimizer.optimizeQueued())
+        let after = Self.get(handler)
+        #expect(after.header("ETag")?.hasSuffix("-f\"") == false && after.header("Cache-Control") == "public, max-age=600",
+                "\(after.header("ETag") ?? "-") \(after.header("Cache-Control") ?? "-")")
+        // A revalidation of the old first answer: 304 with the full lifetime, nothing queued.
+        let first = try #require(Self.get(Self.handler(Self.store(), target: 100)).header("ETag"))
+        let revalidated = MediaPathTests.serve(handler, RecordedParams("GET", "/media/photo.png",
+                                                                       ["HTTP_ACCEPT": "image/avif,*/*", "HTTP_IF_NONE_MATCH": first]))
+        #expect(revalidated.status == 304 && revalidated.header("Cache-Control") == "public, max-age=600")
+        #expect(!optimizer.optimizeQueued())
+    }
+
+    @Test("an optimized answer's ETag from another target is answered in full, never renewed by a 304")
+    func outdatedOptimizedTag() throws {
+        let store = Self.store()
+        defer { try? FileManager.default.removeItem(at: store) }
+        let handler = Self.handler(store, target: 40)
+        _ = Self.get(handler)
+        _ = Self.get(handler)
+        #expect(try #require(handler.context.optimizer).optimizeQueued())
+        let optimized = try #require(Self.get(handler).header("ETag"))
+        #expect(optimized.hasSuffix("-o1q40\""))
+        let current = MediaPathTests.serve(handler, RecordedParams("GET", "/media/photo.png",
+                                                                   ["HTTP_ACCEPT": "image/avif,*/*", "HTTP_IF_NONE_MATCH": optimized]))
+        #expect(current.status == 304)
+        let other = Self.handler(store, target: 60)
+        let answer = MediaPathTests.serve(other, RecordedParams("GET", "/media/photo.png",
+                                                                ["HTTP_ACCEPT": "image/avif,*/*", "HTTP_IF_NONE_MATCH": optimized]))
+        #expect(answer.status == 200 && answer.header("ETag") != optimized, "\(String(describing: answer.status))")
+    }
 }
+

@@ -21,7 +21,8 @@ struct OptimizationTests {
         let next = queue.next()
         #expect(next?.0 == Self.key("a") && next?.1 == "job a")
         #expect(queue.sighted(Self.key("a"), job: { "job a" }) == .pending, "running")
-        queue.finished(Self.key("a"))
+        queue.finished(Self.key("a"), kept: true)
+        #expect(queue.outcome(Self.key("a")) == .kept)
         #expect(queue.sighted(Self.key("a"), job: { "job a" }) == .settled, "done once: not again")
         #expect(queue.next() == nil, "b was asked for once only")
     }
@@ -116,4 +117,34 @@ struct OptimizationTests {
         #expect(store.corruptEntries == 1)
         #expect(store.answer(for: Self.key("other"))?.body == Array(body.reversed()), "the other entry is fine")
     }
+
+    @Test("the waiting jobs are bounded in bytes too (their sources)")
+    func byteBound() {
+        var queue = OptimizationQueue<[UInt8]>(capacity: 10, memory: 100, maxBytes: 1000, weight: { $0.count })
+        for name in ["a", "b", "c"] {
+            _ = queue.sighted(Self.key(name), job: { [UInt8](repeating: 0, count: 400) })
+        }
+        #expect(queue.sighted(Self.key("a"), job: { [UInt8](repeating: 0, count: 400) }) == .queued)
+        #expect(queue.sighted(Self.key("b"), job: { [UInt8](repeating: 0, count: 400) }) == .queued)
+        #expect(queue.sighted(Self.key("c"), job: { [UInt8](repeating: 0, count: 400) }) == .queueFull, "1200 > 1000 bytes")
+        _ = queue.next()
+        #expect(queue.sighted(Self.key("c"), job: { [UInt8](repeating: 0, count: 400) }) == .queued)
+    }
+
+    @Test("a write told that its source was purged meanwhile writes nothing")
+    func putUnlessPurged() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herd-store-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try OptimizedStore(directory: directory.path, maxBytes: 1 << 20)
+        #expect(!store.put(Self.key("p"), body: [1, 2, 3], format: .avif, quality: 1, score: 1, unless: { true }))
+        #expect(store.answer(for: Self.key("p")) == nil && store.entryCount == 0)
+        #expect(store.put(Self.key("p"), body: [1, 2, 3], format: .avif, quality: 1, score: 1))
+        // A temporary file left by a write cut short is removed at start.
+        let stray = directory.appendingPathComponent("x/.dat.nosync1.tmp")
+        try FileManager.default.createDirectory(at: stray.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data([1]).write(to: stray)
+        _ = try OptimizedStore(directory: directory.path, maxBytes: 1 << 20)
+        #expect(!FileManager.default.fileExists(atPath: stray.path))
+    }
 }
+

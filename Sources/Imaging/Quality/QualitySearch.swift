@@ -46,10 +46,11 @@ public struct QualitySearch: Sendable {
 
     /// The smallest encoding at or above the target, or nil when the format
     /// has no quality to search (PNG) or even the highest misses it.
-    /// `beforeEachEncode` runs before every encode: background work waits
-    /// there while requests need the CPU.
+    /// `beforeEachEncode` runs before every encode (with its decode and
+    /// score), `afterEachEncode` after it: background work waits for the CPU
+    /// and takes the step's memory there, and gives the memory back after.
     public func search(_ image: RasterImage, format: OutputFormat, graphic: Bool,
-                       beforeEachEncode: () -> Void = {}) throws(ImageError) -> Result? {
+                       beforeEachEncode: () throws(ImageError) -> Void = {}, afterEachEncode: () -> Void = {}) throws(ImageError) -> Result? {
         guard let range = Self.range(format) else { return nil }
         // What a JPEG shows of a transparent image: flattened on white, as
         // the encoder does; the score compares like with like.
@@ -57,7 +58,8 @@ public struct QualitySearch: Sendable {
         var tried: [Int: (bytes: [UInt8], score: Double)] = [:]
         func attempt(_ quality: Int) throws(ImageError) -> (bytes: [UInt8], score: Double) {
             if let known = tried[quality] { return known }
-            beforeEachEncode()
+            try beforeEachEncode()
+            defer { afterEachEncode() }
             var settings = self.settings
             switch format {
             case .avif: settings.avifQuality = quality
@@ -69,7 +71,8 @@ public struct QualitySearch: Sendable {
             let pipeline = ImagePipeline(settings: settings)
             let bytes = try pipeline.encode(image, to: format, graphic: graphic)
             let decoded = try Self.decode(bytes, format: format)
-            let score = SSIMULACRA2.score(original: reference, distorted: decoded) ?? -.infinity
+            let measured = SSIMULACRA2.score(original: reference, distorted: decoded) ?? -.infinity
+            let score = measured.isFinite ? measured : -.infinity
             tried[quality] = (bytes, score)
             return (bytes, score)
         }

@@ -24,12 +24,23 @@ public enum SSIMULACRA2 {
     public static func score(original: RasterImage, distorted: RasterImage) -> Double? {
         guard original.width == distorted.width, original.height == distorted.height,
               original.width >= 8, original.height >= 8 else { return nil }
+        let score: Double
         if original.hasAlpha {
             let dark = compute(original, distorted, background: 0.1)
             let bright = compute(original, distorted, background: 0.9)
-            return min(dark.score, bright.score)
+            score = min(dark.score, bright.score)
+        } else {
+            score = compute(original, distorted, background: 0.5).score
         }
-        return compute(original, distorted, background: 0.5).score
+        // A NaN (it should not happen) is no score, never a perfect one.
+        return score.isFinite ? score : nil
+    }
+
+    /// Bytes a score of a `width` × `height` image holds at its peak
+    /// (planes in linear light and XYB, the SSIM and edge maps per scale),
+    /// measured ~95 per pixel; for the optimizer's memory reservation.
+    public static func peakBytes(width: Int, height: Int) -> Int {
+        width * height * 110
     }
 
     // MARK: - Planes

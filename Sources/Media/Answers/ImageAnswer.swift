@@ -48,20 +48,28 @@ struct ImageAnswer {
             // A first answer revalidated after its short lifetime: asked
             // for again, so worth optimizing; and if that is done, the
             // optimized answer replaces it (a 200, below).
-            var firstLifetime: Int? = nil
-            if Optimizer.isFirst(matched), let optimizer = context.optimizer {
+            var shortLifetime: Int? = nil
+            // An optimized answer's tag is current only with the present
+            // settings (target, version) and its answer still stored: any
+            // other is answered in full, never renewed by a 304.
+            var outdated = Optimizer.isOptimized(matched)
+            if let optimizer = context.optimizer {
                 let key = OptimizationKey(source: sourceKey, tag: makeBaseTag())
-                if let stored = optimizer.stored(key) {
-                    optimizedOffer = stored
-                } else {
-                    sightFirstAnswer(key, body: body, format: format, variant: variant, firstBytes: nil)
-                    firstLifetime = optimizer.firstLifetime
+                if Optimizer.isFirst(matched) {
+                    if let stored = optimizer.stored(key) {
+                        optimizedOffer = stored
+                    } else if !optimizer.settledWithoutAnswer(key), let first = firstLifetime(head, optimizer) {
+                        sightFirstAnswer(key, body: body, format: format, variant: variant, firstBytes: nil)
+                        shortLifetime = first
+                    }
+                } else if outdated {
+                    outdated = !(matched.hasSuffix("-" + optimizer.settingsMark + "\"") && optimizer.stored(key) != nil)
                 }
             }
-            if optimizedOffer == nil {
+            if optimizedOffer == nil, !outdated {
                 var headers = ResponseHeaders.fromOrigin(head, from: source.provenance, configuration: configuration, replacingRepresentation: true)
                 headers.append(("ETag", matched))
-                headers.append(("Cache-Control", firstLifetime.map { "public, max-age=\($0)" }
+                headers.append(("Cache-Control", shortLifetime.map { "public, max-age=\($0)" }
                     ?? ResponseHeaders.mediaCacheControl(origin: head, configuration: configuration, ttl: lifetime)))
                 return .notModified(ReplyHead(status: 304, headers: headers, served: "orig", note: "not_modified"))
             }
@@ -105,11 +113,14 @@ struct ImageAnswer {
             context.metrics.conversionFinished(format: output.format.rawValue, result: "converted", seconds: seconds)
             // Worth optimizing: a short lifetime, and remembered (queued
             // when asked for again after it).
-            if optimizable, let optimizer = context.optimizer, output.format == target, output.bytes.count >= optimizer.minBytes {
+            // (Not when it was optimized already and nothing better was
+            // found, nor when the origin's lifetime forbids it.)
+            if optimizable, let optimizer = context.optimizer, output.format == target, output.bytes.count >= optimizer.minBytes,
+               !optimizer.settledWithoutAnswer(key), let first = firstLifetime(head, optimizer) {
                 sightFirstAnswer(key, body: body, format: format, variant: variant, firstBytes: output.bytes.count)
                 context.metrics.answerServed("first")
                 return whole(output.bytes, contentType: output.format.mimeType, etag: Optimizer.firstETag(base: baseTag, format: target),
-                             cacheControl: "public, max-age=\(optimizer.firstLifetime)", served: output.format.rawValue,
+                             cacheControl: "public, max-age=\(first)", served: output.format.rawValue,
                              note: "first", from: source)
             }
             return whole(output.bytes, contentType: output.format.mimeType, etag: "\"\(baseTag)-\(output.format.rawValue)\"",
@@ -127,6 +138,17 @@ struct ImageAnswer {
         }
     }
 
+    /// A first answer's lifetime: `optimizer.first_ttl`, or the answer's own
+    /// when shorter; nil when the origin forbids shared caches (private,
+    /// no-store) or allows no lifetime: such an answer is never a first one.
+    private func firstLifetime(_ head: UpstreamResponseHead, _ optimizer: Optimizer) -> Int? {
+        if CacheControl.forbidsSharedCache(head.value(of: "Cache-Control") ?? "") { return nil }
+        let ttl = lifetime ?? configuration.cache.ttl
+        let full = min(ttl, ResponseHeaders.originMaxAge(head) ?? ttl)
+        guard full > 0 else { return nil }
+        return min(optimizer.firstLifetime, full)
+    }
+
     /// Tells the optimizer a first answer was asked for; the job (made only
     /// when it is queued) holds the source and what to make of it.
     private func sightFirstAnswer(_ key: OptimizationKey, body: [UInt8], format: ImageFormat, variant: Variant, firstBytes: Int?) {
@@ -137,9 +159,14 @@ struct ImageAnswer {
             guard let info, !info.isAnimated, let target = ImageConversion.target(for: variant, source: format, animated: false) else {
                 return nil
             }
+            // One step: a conversion, or an encode at the slower settings
+            // with its decode and the SSIMULACRA 2 score of the output size.
             let peak = ImageConversion(pipeline: pipeline).estimatedPeakBytes(info: info, sourceBytes: body.count, variant: variant)
+            let side = pipeline.maxDimension
+            let (width, height) = side > 0 ? FitBox(width: side, height: side).fitted(width: info.width, height: info.height)
+                : (info.width, info.height)
             return Optimizer.Job(source: body, format: target, graphic: format == .png || format == .gif, firstBytes: firstBytes,
-                                 estimatedPeakBytes: 2 * peak)
+                                 estimatedPeakBytes: peak + SSIMULACRA2.peakBytes(width: width, height: height))
         }
     }
 

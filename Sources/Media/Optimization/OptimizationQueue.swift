@@ -21,6 +21,10 @@ struct OptimizationKey: Hashable, Sendable {
 struct OptimizationQueue<Job> {
     let capacity: Int
     let memory: Int
+    /// The most bytes the waiting jobs may hold together (their sources).
+    let maxBytes: Int
+    private let weight: (Job) -> Int
+    private var waitingBytes = 0
 
     private var remembered: [OptimizationKey: Int] = [:]
     private var rememberedOrder: [(OptimizationKey, Int)] = []
@@ -28,12 +32,31 @@ struct OptimizationQueue<Job> {
     private var waitingKeys: Set<OptimizationKey> = []
     private var running: Set<OptimizationKey> = []
     private var settled: [OptimizationKey: Int] = [:]
+    /// Of the settled, those that were optimized and kept.
+    private var kept: Set<OptimizationKey> = []
     private var settledOrder: [(OptimizationKey, Int)] = []
     private var stamp = 0
 
-    init(capacity: Int, memory: Int) {
+    init(capacity: Int, memory: Int, maxBytes: Int = .max, weight: @escaping (Job) -> Int = { _ in 0 }) {
         self.capacity = max(1, capacity)
         self.memory = max(1, memory)
+        self.maxBytes = maxBytes
+        self.weight = weight
+    }
+
+    /// What came of an answer that was optimized: nil while it was not
+    /// (or was forgotten since).
+    enum Outcome: Equatable {
+        /// A smaller answer was stored.
+        case kept
+        /// Nothing better was found (or it could not be tried): the first
+        /// answer stays the answer, with the full lifetime.
+        case notKept
+    }
+
+    func outcome(_ key: OptimizationKey) -> Outcome? {
+        guard settled[key] != nil else { return nil }
+        return kept.contains(key) ? .kept : .notKept
     }
 
     enum Sighting: Equatable {
@@ -63,9 +86,11 @@ struct OptimizationQueue<Job> {
         }
         guard waiting.count < capacity else { return .queueFull }
         guard let job = job() else { return .remembered }
+        guard waitingBytes + weight(job) <= maxBytes else { return .queueFull }
         remembered[key] = nil
         waiting.append((key, job))
         waitingKeys.insert(key)
+        waitingBytes += weight(job)
         return .queued
     }
 
@@ -74,25 +99,43 @@ struct OptimizationQueue<Job> {
         guard !waiting.isEmpty else { return nil }
         let (key, job) = waiting.removeFirst()
         waitingKeys.remove(key)
+        waitingBytes -= weight(job)
         running.insert(key)
         return (key, job)
     }
 
     /// Done with `key`, kept or not: not queued again.
-    mutating func finished(_ key: OptimizationKey) {
+    mutating func finished(_ key: OptimizationKey, kept wasKept: Bool) {
         running.remove(key)
         stamp += 1
         settled[key] = stamp
+        if wasKept { kept.insert(key) } else { kept.remove(key) }
         settledOrder.append((key, stamp))
         Self.trim(&settled, &settledOrder, limit: memory)
+        if kept.count > settled.count { kept = kept.filter { settled[$0] != nil } }
+    }
+
+    /// Given up on `key` (its source was purged meanwhile): neither settled
+    /// nor waiting, so it may be optimized anew.
+    mutating func abandon(_ key: OptimizationKey) {
+        running.remove(key)
+    }
+
+    /// A kept answer that is no longer stored (evicted, found damaged):
+    /// it may be queued again.
+    mutating func unsettle(_ key: OptimizationKey) {
+        settled[key] = nil
+        kept.remove(key)
     }
 
     /// Everything about one source (a purge): its answers are new again.
     mutating func forget(source: String) {
         remembered = remembered.filter { $0.key.source != source }
         settled = settled.filter { $0.key.source != source }
+        kept = kept.filter { $0.source != source }
         waiting.removeAll { $0.0.source == source }
         waitingKeys = Set(waiting.map(\.0))
+        waitingBytes = waiting.reduce(0) { $0 + weight($1.1) }
     }
 
     private mutating func remember(_ key: OptimizationKey) {

@@ -37,6 +37,9 @@ final class OptimizedStore: @unchecked Sendable {
     let directory: URL
     let maxBytes: Int
     private let lock = Locked(State())
+    /// Held across a write or a removal on disk and its bookkeeping, so a
+    /// purge and a write of the same source cannot interleave.
+    private let disk = Locked(())
 
     private struct State {
         /// path → (size on disk, last served or written)
@@ -54,8 +57,14 @@ final class OptimizedStore: @unchecked Sendable {
         var found: [(path: String, bytes: Int, modified: Date)] = []
         let keys: [URLResourceKey] = [.fileSizeKey, .contentModificationDateKey, .isRegularFileKey]
         if let walker = FileManager.default.enumerator(at: self.directory, includingPropertiesForKeys: keys) {
-            for case let url as URL in walker where url.pathExtension == "opt" {
+            for case let url as URL in walker {
                 guard let values = try? url.resourceValues(forKeys: Set(keys)), values.isRegularFile == true else { continue }
+                guard url.pathExtension == "opt" else {
+                    // A write cut short (the worker killed mid-write) leaves
+                    // its temporary file: nothing reads it, so it goes.
+                    try? FileManager.default.removeItem(at: url)
+                    continue
+                }
                 found.append((url.path, values.fileSize ?? 0, values.contentModificationDate ?? .distantPast))
             }
         }
@@ -118,27 +127,36 @@ final class OptimizedStore: @unchecked Sendable {
 
     /// Stores an answer (written to a temporary file, then renamed: a
     /// reader sees the whole entry or none), then trims the store to its cap.
-    func put(_ key: OptimizationKey, body: [UInt8], format: OutputFormat, quality: Int, score: Double) {
-        guard body.count <= Self.maxBodyBytes, body.count < maxBytes else { return }
+    /// `unless` is asked with writes and purges held off: true (the
+    /// source was purged meanwhile) and nothing is written. Whether it was.
+    @discardableResult
+    func put(_ key: OptimizationKey, body: [UInt8], format: OutputFormat, quality: Int, score: Double,
+             unless skip: () -> Bool = { false }) -> Bool {
+        guard body.count <= Self.maxBodyBytes, body.count < maxBytes else { return false }
         let entry = Entry(tag: key.tag, source: key.source, format: format.rawValue, length: body.count,
                           sha256: Self.hex(SHA256.hash(data: body)), quality: quality, score: score)
-        guard let header = try? JSONEncoder().encode(entry) else { return }
+        guard let header = try? JSONEncoder().encode(entry) else { return false }
         let url = path(for: key)
-        do {
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-            // .atomic: written beside, then renamed over.
-            try Data(Self.magic + [UInt8](header) + [0x0a] + body).write(to: url, options: .atomic)
-        } catch {
-            return
+        let written = disk.withLock { _ -> Bool in
+            guard !skip() else { return false }
+            do {
+                try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                // .atomic: written beside, then renamed over.
+                try Data(Self.magic + [UInt8](header) + [0x0a] + body).write(to: url, options: .atomic)
+            } catch {
+                return false
+            }
+            let size = Self.magic.count + header.count + 1 + body.count
+            lock.withLock { state in
+                state.total -= state.files[url.path]?.bytes ?? 0
+                state.clock += 1
+                state.files[url.path] = (size, state.clock)
+                state.total += size
+            }
+            return true
         }
-        let size = Self.magic.count + header.count + 1 + body.count
-        lock.withLock { state in
-            state.total -= state.files[url.path]?.bytes ?? 0
-            state.clock += 1
-            state.files[url.path] = (size, state.clock)
-            state.total += size
-        }
-        evict()
+        if written { evict() }
+        return written
     }
 
     /// Removes every answer of `source` (a purge). Returns how many.
@@ -146,16 +164,18 @@ final class OptimizedStore: @unchecked Sendable {
     func remove(source: String) -> Int {
         let folder = directory.appendingPathComponent(Self.hash(source), isDirectory: true)
         let prefix = folder.path + "/"
-        let removed = lock.withLock { state -> Int in
-            let paths = state.files.keys.filter { $0.hasPrefix(prefix) }
-            for path in paths {
-                state.total -= state.files[path]?.bytes ?? 0
-                state.files[path] = nil
+        return disk.withLock { _ in
+            let removed = lock.withLock { state -> Int in
+                let paths = state.files.keys.filter { $0.hasPrefix(prefix) }
+                for path in paths {
+                    state.total -= state.files[path]?.bytes ?? 0
+                    state.files[path] = nil
+                }
+                return paths.count
             }
-            return paths.count
+            try? FileManager.default.removeItem(at: folder)
+            return removed
         }
-        try? FileManager.default.removeItem(at: folder)
-        return removed
     }
 
     private func forget(_ path: String) {

@@ -16,13 +16,14 @@ import System
 /// is smaller; from then on every miss and revalidation gets it, with the
 /// full lifetime and its own ETag.
 ///
-/// Bounded: the thread runs in SCHED_IDLE (the kernel gives it only CPU
-/// nobody else wants), starts each encode only when no request converts,
-/// and sleeps after each image so that it uses at most
-/// `optimizer.cpu_share` of the cores; it takes no conversion slot, only
-/// memory from the conversion budget, and only when no request waits for
-/// it; the queue holds at most `optimizer.queue` images (their sources in
-/// memory), the store `optimizer.store_max_bytes`.
+/// Bounded: the thread runs at the lowest priority (`runOnlyWhenIdle`:
+/// SCHED_BATCH, nice 19), starts each step (a conversion, an encode with
+/// its decode and score) only when no request converts or waits, with that
+/// step's memory from the conversion budget, given back after it; it sleeps
+/// after each image so that it uses at most `optimizer.cpu_share` of the
+/// cores and takes no conversion slot; the queue holds at most
+/// `optimizer.queue` images and a quarter of the budget in sources, the
+/// store `optimizer.store_max_bytes`.
 final class Optimizer: @unchecked Sendable {
     /// Part of every optimized answer's ETag and store key: bumped when
     /// the search changes what it makes.
@@ -41,6 +42,9 @@ final class Optimizer: @unchecked Sendable {
         /// The first answer's size; nil when queued from a revalidation (the
         /// first answer is made again, as fast as the first time).
         var firstBytes: Int?
+        /// Memory one step needs at its peak (a conversion, or an encode
+        /// with its decode and SSIMULACRA 2 score), reserved from the
+        /// conversion budget for that step only.
         var estimatedPeakBytes: Int
     }
 
@@ -50,6 +54,9 @@ final class Optimizer: @unchecked Sendable {
     private let search: QualitySearch
     private let pipeline: ImagePipeline
     private let queue: Locked<OptimizationQueue<Job>>
+    /// Purges per source since start: a job whose source was purged while
+    /// it ran keeps nothing (it would put the purged answer back).
+    private let purges = Locked<[String: Int]>([:])
     private let wake = ConditionLock()
     private let limiter: ConversionLimiter
     private let metrics: any MediaMetrics
@@ -66,7 +73,11 @@ final class Optimizer: @unchecked Sendable {
         search = QualitySearch(target: Double(configuration.image.targetQuality), settings: pipeline.settings)
         settingsMark = "o\(Self.version)q\(configuration.image.targetQuality)"
         self.pipeline = pipeline
-        queue = Locked(OptimizationQueue(capacity: optimizer.queue, memory: 50_000))
+        // Waiting jobs hold their sources outside the conversion budget: at
+        // most a quarter of it together.
+        queue = Locked(OptimizationQueue(capacity: optimizer.queue, memory: 50_000,
+                                         maxBytes: max(16 << 20, configuration.image.memoryBudget / 4),
+                                         weight: { $0.source.count }))
         self.limiter = limiter
         self.metrics = metrics
         self.logger = logger
@@ -78,7 +89,7 @@ final class Optimizer: @unchecked Sendable {
     func start() throws(SystemError) {
         try spawnThread(name: "herd-optimizer") { [self] in
             let idle = runOnlyWhenIdle()
-            logger.info("optimizer started", metadata: ["sched_idle": .string(idle ? "yes" : "refused"),
+            logger.info("optimizer started", metadata: ["low_priority": .string(idle ? "yes" : "refused"),
                                                         "cpu_share": .string(String(format: "%.2f", duty))])
             while true { runOne() }
         }
@@ -104,9 +115,28 @@ final class Optimizer: @unchecked Sendable {
         etag.hasSuffix("-f\"")
     }
 
+    /// Whether an ETag names an optimized answer (`…-o1q70"`), of any settings.
+    static func isOptimized(_ etag: String) -> Bool {
+        let tag = etag.hasSuffix("\"") ? etag.dropLast() : Substring(etag)
+        guard let dash = tag.lastIndex(of: "-") else { return false }
+        let last = tag[tag.index(after: dash)...]
+        return last.hasPrefix("o") && last.dropFirst().first?.isNumber == true
+    }
+
     /// The optimized answer for this source and variant, if one is stored.
+    /// One kept but gone since (evicted, found damaged) may be queued again.
     func stored(_ key: OptimizationKey) -> OptimizedStore.Answer? {
-        store.answer(for: storeKey(key))
+        if let answer = store.answer(for: storeKey(key)) { return answer }
+        queue.withLock { queue in
+            if queue.outcome(key) == .kept { queue.unsettle(key) }
+        }
+        return nil
+    }
+
+    /// Whether this answer was optimized and nothing better was kept: the
+    /// first answer is then the answer, with the full lifetime.
+    func settledWithoutAnswer(_ key: OptimizationKey) -> Bool {
+        queue.withLock { $0.outcome(key) == .notKept }
     }
 
     /// A first answer was served or revalidated: remembered the first time,
@@ -123,8 +153,13 @@ final class Optimizer: @unchecked Sendable {
 
     /// A purge: the source's optimized answers go, and it may be optimized anew.
     func forget(source: String) {
+        purges.withLock { counts in
+            if counts.count > 100_000 { counts.removeAll() }  // bounded; a job older than that is rare
+            counts[source, default: 0] += 1
+        }
         queue.withLock { $0.forget(source: source) }
         store.remove(source: source)
+        metrics.optimizerQueue(depth: queue.withLock { $0.depth })
         metrics.optimizerStore(bytes: store.totalBytes, entries: store.entryCount)
     }
 
@@ -157,21 +192,19 @@ final class Optimizer: @unchecked Sendable {
     /// Optimizes one image taken from the queue; the CPU seconds it took.
     private func process(_ key: OptimizationKey, _ job: Job) -> Double {
         metrics.optimizerQueue(depth: queue.withLock { $0.depth })
+        let generation = purges.withLock { $0[key.source, default: 0] }
         let cpuStarted = ThreadCPUClock.now()
         let result: Outcome
         if job.estimatedPeakBytes > limiter.memoryBudget {
             // It could never get its memory: settled, never waited for.
             result = Outcome(outcome: "too_large")
         } else {
-            // Memory from the conversion budget, only when nobody waits for it.
-            while !limiter.reserveIdle(bytes: job.estimatedPeakBytes) {
-                Thread.sleep(forTimeInterval: 0.2)
-            }
-            result = optimize(key, job)
-            limiter.unreserve(bytes: job.estimatedPeakBytes)
+            result = optimize(key, job, generation: generation)
         }
         let cpu = ThreadCPUClock.now() - cpuStarted
-        queue.withLock { $0.finished(key) }
+        queue.withLock { queue in
+            if result.outcome == "purged" { queue.abandon(key) } else { queue.finished(key, kept: result.outcome == "kept") }
+        }
         metrics.optimized(format: job.format.rawValue, result: result.outcome, bytesSaved: result.saved, cpuSeconds: cpu)
         metrics.optimizerStore(bytes: store.totalBytes, entries: store.entryCount)
         logger.info("optimized", metadata: [
@@ -183,6 +216,10 @@ final class Optimizer: @unchecked Sendable {
         return cpu
     }
 
+    /// How long one image may wait for idle CPU and memory, over all its
+    /// steps, before it is given up (under a steady load of conversions).
+    static let jobDeadline = 600.0
+
     private struct Outcome {
         var outcome: String
         var bytes = 0
@@ -191,18 +228,36 @@ final class Optimizer: @unchecked Sendable {
         var score = 0.0
     }
 
-    private func optimize(_ key: OptimizationKey, _ job: Job) -> Outcome {
+    private func optimize(_ key: OptimizationKey, _ job: Job, generation: Int) -> Outcome {
+        let limiter = self.limiter
+        let bytes = job.estimatedPeakBytes
+        let deadline = MonotonicClock.now() + Self.jobDeadline
+        // Each step (a conversion, an encode with its decode and score)
+        // starts only when no request converts or waits, takes its memory
+        // from the conversion budget then, and gives it back after: a
+        // request never waits behind more than one step, and nothing is
+        // held while the optimizer waits.
+        func acquire() throws(ImageError) {
+            while limiter.isBusy || !limiter.reserveIdle(bytes: bytes) {
+                guard MonotonicClock.now() < deadline else {
+                    throw ImageError(.timeout, "no idle moment in \(Int(Self.jobDeadline)) s")
+                }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+        }
         do throws(ImageError) {
-            var firstBytes = 0
-            if let known = job.firstBytes { firstBytes = known } else { firstBytes = try pipeline.convert(job.source, to: job.format).bytes.count }
-            let (image, _) = try pipeline.prepare(job.source)
-            // Each encode waits until no request converts: first answers
-            // never share the CPU with it (SCHED_IDLE alone still let it
-            // run on a core a request would want a moment later).
-            let limiter = self.limiter
-            guard let found = try search.search(image, format: job.format, graphic: job.graphic, beforeEachEncode: {
-                while limiter.isBusy { Thread.sleep(forTimeInterval: 0.05) }
-            }) else {
+            // The first answer's size (made again when not known) and the
+            // prepared pixels: one step.
+            func prepare() throws(ImageError) -> (firstBytes: Int, image: RasterImage) {
+                try acquire()
+                defer { limiter.unreserve(bytes: bytes) }
+                var firstBytes = job.firstBytes ?? 0
+                if job.firstBytes == nil { firstBytes = try pipeline.convert(job.source, to: job.format).bytes.count }
+                return (firstBytes, try pipeline.prepare(job.source).image)
+            }
+            let (firstBytes, image) = try prepare()
+            guard let found = try search.search(image, format: job.format, graphic: job.graphic,
+                                                beforeEachEncode: acquire, afterEachEncode: { limiter.unreserve(bytes: bytes) }) else {
                 return Outcome(outcome: "target_unreachable")
             }
             // Kept only when smaller than the first answer: at or above the
@@ -210,7 +265,10 @@ final class Optimizer: @unchecked Sendable {
             guard found.bytes.count < firstBytes else {
                 return Outcome(outcome: "not_smaller", bytes: found.bytes.count, quality: found.quality, score: found.score)
             }
-            store.put(storeKey(key), body: found.bytes, format: job.format, quality: found.quality, score: found.score)
+            // A purge of the source while this ran: nothing is kept.
+            let stored = store.put(storeKey(key), body: found.bytes, format: job.format, quality: found.quality, score: found.score,
+                                   unless: { [purges] in purges.withLock { $0[key.source, default: 0] } != generation })
+            guard stored else { return Outcome(outcome: "purged") }
             return Outcome(outcome: "kept", bytes: found.bytes.count, saved: firstBytes - found.bytes.count,
                            quality: found.quality, score: found.score)
         } catch {

@@ -73,17 +73,25 @@ public struct WorkerContext: Sendable {
                 optimizer = try Optimizer(configuration: configuration, pipeline: pipeline, limiter: conversionLimiter,
                                           metrics: metrics, logger: logger, directory: directory)
             } catch {
-                throw ConfigurationError(key: "optimizer.store_dir", message: "cannot use \(directory): \(error)")
+                // An optional feature: the worker serves without it.
+                logger.error("optimizer off: cannot use its store", metadata: [
+                    "optimizer.store_dir": .string(directory), "error": .string("\(error)")])
+                optimizer = nil
             }
         } else {
             optimizer = nil
         }
     }
 
-    /// `optimizer.store_dir`, else systemd's $CACHE_DIRECTORY (CacheDirectory=)
+    /// `optimizer.store_dir` with a folder per worker (named after its
+    /// `server.bind`: each worker counts and evicts only its own), else
+    /// systemd's $CACHE_DIRECTORY (CacheDirectory=herd/%i, one per worker)
     /// with `optimized/` below it; nil when neither is there.
     static func optimizerDirectory(_ configuration: HerdConfiguration) -> String? {
-        if !configuration.optimizer.storeDir.isEmpty { return configuration.optimizer.storeDir }
+        if !configuration.optimizer.storeDir.isEmpty {
+            let worker = String(configuration.server.bind.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" ? $0 : "_" })
+            return configuration.optimizer.storeDir + "/" + worker
+        }
         guard let cache = ProcessInfo.processInfo.environment["CACHE_DIRECTORY"], cache.hasPrefix("/") else { return nil }
         // systemd may pass several, colon-separated: the first is this unit's.
         return String(cache.split(separator: ":").first ?? Substring(cache)) + "/optimized"
