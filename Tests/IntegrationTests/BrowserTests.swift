@@ -148,14 +148,14 @@ struct BrowserTests {
 
     /// Runs Harness/browser-decode.py against nginx on `port`: its report,
     /// or an error with what it wrote on stderr when Chromium did not run.
-    static func browse(chromium: String, port: UInt16, paths: [String], directory: URL) throws -> Report {
+    static func browse(chromium: String, port: UInt16, paths: [String], directory: URL, pagePath: String = "/about") throws -> Report {
         let output = directory.appendingPathComponent("browser.json")
         let errors = directory.appendingPathComponent("browser.log")
         for file in [output, errors] { _ = FileManager.default.createFile(atPath: file.path, contents: nil) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", script, "--chromium", chromium, "--base", "http://127.0.0.1:\(port)",
-                             "--page-path", "/about"] + paths
+                             "--page-path", pagePath] + paths
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = try FileHandle(forWritingTo: output)
         process.standardError = try FileHandle(forWritingTo: errors)
