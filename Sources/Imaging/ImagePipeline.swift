@@ -116,6 +116,8 @@ public struct ImagePipeline: Sendable {
         try step("orient")
         image = try Fit.apply(image, maxDimension: maxDimension)
         if let fitBox { image = try Fit.apply(image, box: fitBox) }
+        // An sRGB profile says what untagged means: bytes for nothing.
+        if let profile = image.iccProfile, ICCProfile.isSRGB(profile) { image.iccProfile = nil }
         image = image.droppingOpaqueAlpha()
         try step("fit")
         return image

@@ -38,8 +38,8 @@ public struct EncoderSettings: Sendable, Equatable {
     public init() {}
 
     /// Bumped when the pipeline changes what it writes for the same settings.
-    /// 2: animated GIFs become animated WebP. 3: JPEG XL.
-    public static let pipelineVersion = 3
+    /// 2: animated GIFs become animated WebP. 3: JPEG XL. 4: sRGB ICC profiles dropped.
+    public static let pipelineVersion = 4
 
     /// A short stable string for ETags.
     public var version: String {
