@@ -10,9 +10,10 @@ set -euo pipefail
 
 if [[ "${1:-}" == "--runtime" ]]; then
   # The libraries the release binary links (as the package's Depends, by
-  # dpkg-shlibdeps), nginx in front, ffmpeg for video frames.
+  # dpkg-shlibdeps), nginx in front, ffmpeg for video frames, rsvg-convert
+  # for SVG in Misskey's media proxy.
   packages=(libfcgi0ldbl libcurl4 libturbojpeg0 libpng16-16 libgif7 libwebp7 libwebpdemux2 libwebpmux3
-            libavif15 libjxl0.7 libheif1 zlib1g nginx ffmpeg)
+            libavif15 libjxl0.7 libheif1 zlib1g nginx ffmpeg librsvg2-bin)
   optional=()
 else
 packages=(
@@ -30,6 +31,7 @@ packages=(
   nginx                  # Debian's nginx, the front end in tests and the demo
   python3                # the stand-in origin (demo/origin.py)
   ffmpeg                 # a video's first frame for /proxy/preview/ (a child process, never linked)
+  librsvg2-bin           # rsvg-convert: SVG to PNG for Misskey's media proxy (a child process, never linked)
   openssl                # the test CA of the HTTPS remote in the integration tests
   ca-certificates
   iproute2               # make test-cluster: network namespaces as machines (ip netns)

@@ -91,7 +91,7 @@ Architecture: $arch
 Maintainer: Herd maintainers <maintainers@herd-media.org>
 Installed-Size: $installed_size
 Depends: $depends, nginx | nginx-light | nginx-full | nginx-extras, ffmpeg
-Recommends: systemd
+Recommends: systemd, librsvg2-bin
 Section: web
 Priority: optional
 Homepage: https://github.com/herd-media/herd

@@ -215,6 +215,9 @@ public struct HerdConfiguration: Sendable, Equatable {
         /// When set, only pages of these origins (`https://misskey.example`)
         /// may use the proxy (their Origin or Referer); [] = anyone.
         public var allowedOrigins: [String] = []
+        /// librsvg's rsvg-convert, which rasterizes SVG in a child process;
+        /// "" = SVG refused (415).
+        public var svgRasterizer: String = "/usr/bin/rsvg-convert"
     }
 
     /// go-camo compatible `/camo/DIGEST/URL` (off while `key` is empty).

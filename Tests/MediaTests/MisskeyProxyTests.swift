@@ -166,7 +166,7 @@ struct MisskeyProxyTests {
         #expect(Self.get(html, Self.query(Self.remoteURL, "&emoji&fallback")).header("Content-Type") == "image/png")
     }
 
-    @Test("not an image: browser-safe types as they are, others 403, SVG never as SVG, a transform 404")
+    @Test("not an image: browser-safe types as they are, others 403, SVG rasterized (never as SVG), a transform 404")
     func nonImages() {
         let video = Array(repeating: UInt8(7), count: 3000)
         let mp4 = Self.get(Self.handler(Self.serving(video, type: "video/mp4")), Self.query("https://remote.example/v.mp4"))
@@ -175,11 +175,23 @@ struct MisskeyProxyTests {
         let html = Self.handler(Self.serving(Array("<html><script>alert(1)</script></html>".utf8), type: "text/html"))
         #expect(Self.get(html, Self.query()).status == 403)
         #expect(Self.get(html, Self.query(Self.remoteURL, "&preview")).status == 404)
-        let svgBody = Array("<?xml version=\"1.0\"?><svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>".utf8)
+        let svgBody = Array("<?xml version=\"1.0\"?><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"300\" height=\"150\"><rect width=\"300\" height=\"150\" fill=\"red\"/><script>alert(1)</script></svg>".utf8)
+        let rasterizer = FileManager.default.isExecutableFile(atPath: "/usr/bin/rsvg-convert")
         for type in ["image/svg+xml", "image/png", "text/plain"] {
             let svg = Self.get(Self.handler(Self.serving(svgBody, type: type)), Self.query())
-            #expect(svg.status == 415 && !svg.body.starts(with: Array("<?xml".utf8)), "\(type)")
+            #expect(!svg.body.starts(with: Array("<?xml".utf8)) && svg.header("Content-Type")?.contains("svg") != true, "\(type)")
+            if rasterizer {
+                // Rasterized at its own size, then in the client's format.
+                #expect(svg.status == 200 && svg.header("Content-Type") == "image/webp", "\(type): \(String(describing: svg.status))")
+                #expect(Self.size(svg).map { $0 == (300, 150) } == true)
+                let emoji = Self.get(Self.handler(Self.serving(svgBody, type: type)), Self.query(Self.remoteURL, "&emoji"))
+                #expect(Self.size(emoji).map { $0 == (256, 128) } == true)
+            } else {
+                #expect(svg.status == 415)
+            }
         }
+        let off = Self.get(Self.handler(Self.serving(svgBody, type: "image/svg+xml")) { $0.misskey.svgRasterizer = "" }, Self.query())
+        #expect(off.status == 415 && off.header("X-Herd-Error") == "svg_not_served")
     }
 
     @Test("an open proxy made safe: every refused spelling opens no connection")

@@ -124,6 +124,7 @@ extension ConfigurationKey {
         .bool("misskey.enabled", \.misskey.enabled),
         .bool("misskey.webp_always", \.misskey.webpAlways),
         .list("misskey.allowed_origins", \.misskey.allowedOrigins, check: checkOrigin),
+        .string("misskey.svg_rasterizer", \.misskey.svgRasterizer, check: checkAbsolutePathOrEmpty),
 
         .string("routes.mastodon_prefix", \.routes.mastodonPrefix, check: checkRoutePrefix),
         .string("routes.akkoma_prefix", \.routes.akkomaPrefix, check: checkRoutePrefix),

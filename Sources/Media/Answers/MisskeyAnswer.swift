@@ -67,9 +67,15 @@ struct MisskeyAnswer {
         return .whole(ReplyHead(status: 200, headers: headers, served: "png", note: "fallback_" + failure.reason), body: Placeholder.png)
     }
 
-    private func answer(_ request: MediaRequest, _ misskey: MisskeyRequest, _ source: SourceResponse, _ sourceKey: String) -> Reply {
+    /// `cap`: the largest size an answer may have when no preset says
+    /// (an SVG's raster: 2048×2048).
+    private func answer(_ request: MediaRequest, _ misskey: MisskeyRequest, _ source: SourceResponse, _ sourceKey: String,
+                        cap: FitBox? = nil) -> Reply {
         let body = source.body
         guard let format = body.withUnsafeBytes(ImageFormat.sniff) else {
+            if cap == nil, SVGRaster.looksLikeSVG(body, contentType: source.head.value(of: "Content-Type")) {
+                return svg(request, misskey, source, sourceKey)
+            }
             guard !misskey.transforms else { return .failure(Refusal(status: 404, reason: "not_an_image")) }
             return asItIs(request, misskey, source)
         }
@@ -95,6 +101,8 @@ struct MisskeyAnswer {
             box = FitBox(width: 498, height: 422)
         } else if presets.contains(.preview) {
             box = FitBox(width: 200, height: 200)
+        } else if let cap, cap.fitted(width: info.width, height: info.height) != (info.width, info.height) {
+            box = cap
         } else {
             box = nil
         }
@@ -119,6 +127,38 @@ struct MisskeyAnswer {
         }
         return convert(request, misskey, source, sourceKey, info: info,
                        plan: .image(box: box, firstFrame: !animated, output: output, keepSmallerSource: box == nil && !info.isAnimated))
+    }
+
+    /// An SVG: rasterized at its own size in a child process (SVGRaster),
+    /// then answered as that PNG would be, at most 2048×2048 (the
+    /// reference's cap); never served as SVG.
+    private func svg(_ request: MediaRequest, _ misskey: MisskeyRequest, _ source: SourceResponse, _ sourceKey: String) -> Reply {
+        guard let raster = context.svgRaster else {
+            return .failure(Refusal(status: 415, reason: "svg_not_served",
+                                    detail: "SVG is never served as SVG, and misskey.svg_rasterizer is off"))
+        }
+        let started = MonotonicClock.now()
+        // The child's memory is the worker's cgroup's too: counted in the budget.
+        let ran = context.conversionLimiter.run(bytes: SVGRaster.memoryLimit / 4, timeout: configuration.image.timeout,
+                                                overBudget: { Result<[UInt8], SVGRaster.Failure>.failure(.init(description: "over the memory budget")) }) {
+            raster.rasterize(source.body)
+        }
+        guard case .success(let rasterized) = ran, case .success(let png) = rasterized else {
+            let why: String
+            switch ran {
+            case .success(.failure(let failure)): why = failure.description
+            case .failure(let error): why = "\(error)"
+            default: why = "?"
+            }
+            context.metrics.conversionFinished(format: "png", result: "svg_failed", seconds: MonotonicClock.now() - started)
+            return .failure(Refusal(status: 415, reason: "svg_failed", detail: String(why.prefix(200))))
+        }
+        context.metrics.conversionFinished(format: "png", result: "svg_rasterized", seconds: MonotonicClock.now() - started)
+        var rasterSource = source
+        rasterSource.body = png
+        rasterSource.head.headers.removeAll { $0.name.caseInsensitiveEquals("Content-Type") }
+        rasterSource.head.headers.append(("Content-Type", "image/png"))
+        return answer(request, misskey, rasterSource, sourceKey + " svg", cap: FitBox(width: 2048, height: 2048))
     }
 
     private enum Plan {
@@ -203,7 +243,7 @@ struct MisskeyAnswer {
             .trimmingCharacters(in: .whitespaces).lowercased()
         let type = known ?? claimed
         if known == nil {
-            if type == "image/svg+xml" || Self.looksLikeSVG(source.body) {
+            if SVGRaster.looksLikeSVG(source.body, contentType: type) {
                 return .failure(Refusal(status: 415, reason: "svg_not_served",
                                         detail: "SVG is never served as SVG and herd does not rasterize it"))
             }
@@ -273,12 +313,6 @@ struct MisskeyAnswer {
         return "inline; filename=\"\(fallback)\"; filename*=UTF-8''\(PercentEncoding.encode(name))"
     }
 
-    /// SVG by its bytes: `<svg` within the first kilobyte, after an XML
-    /// prologue, comments or a doctype.
-    static func looksLikeSVG(_ body: [UInt8]) -> Bool {
-        let head = String(decoding: body.prefix(1024), as: UTF8.self).lowercased()
-        return head.contains("<svg")
-    }
 }
 
 /// The placeholder image `fallback` answers with: colour bars, as the

@@ -36,6 +36,8 @@ public struct WorkerContext: Sendable {
     let previews: PreviewMaker
     /// The background optimizer (nil: off, or no place to keep its images).
     let optimizer: Optimizer?
+    /// SVG to PNG for Misskey's media proxy (nil: off, or no rasterizer).
+    let svgRaster: SVGRaster?
 
     /// Throws when `upstream.root` cannot be opened as a directory.
     public init(configuration: HerdConfiguration, metrics: any MediaMetrics, logger: Logger) throws(ConfigurationError) {
@@ -68,6 +70,9 @@ public struct WorkerContext: Sendable {
         self.remote = RemotePolicy(maxRedirects: configuration.remote.maxRedirects, blockedDomains: configuration.remote.blockedDomains,
                                    cacheTTL: configuration.remote.cacheTTL, failureTTL: configuration.remote.failureTTL, metrics: metrics)
         self.previews = PreviewMaker(configuration: configuration)
+        let rasterizer = configuration.misskey.svgRasterizer
+        svgRaster = configuration.misskey.enabled && !rasterizer.isEmpty && FileManager.default.isExecutableFile(atPath: rasterizer)
+            ? SVGRaster(executable: rasterizer, timeout: configuration.image.timeout) : nil
         if configuration.optimizer.enabled, let directory = Self.optimizerDirectory(configuration) {
             do {
                 optimizer = try Optimizer(configuration: configuration, pipeline: pipeline, limiter: conversionLimiter,
