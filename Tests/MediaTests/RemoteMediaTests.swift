@@ -271,6 +271,15 @@ struct RemoteMediaTests {
         let redirect = Self.serve(small, Self.signed(url, preview: true, filename: "photo.jpg"))
         #expect(redirect.status == 302)
         #expect(redirect.header("Location") == Self.signed(url, filename: "photo.jpg"))
+
+        // JPEG's decoder turned off (image.decode): no preview, the original.
+        let off = Self.handler(Self.answering(.init(headers: [("Content-Type", "image/jpeg")], body: Self.photo))) {
+            $0.image.decode = ["png", "gif", "webp", "avif", "heif"]
+        }
+        let original = Self.serve(off, Self.signed(url, preview: true, filename: "photo.jpg"))
+        #expect(original.status == 302 && original.header("Location") == Self.signed(url, filename: "photo.jpg"))
+        let plain = Self.serve(off, Self.signed(url, filename: "photo.jpg"), variant: "avif")
+        #expect(plain.status == 200 && plain.header("Content-Type") == "image/jpeg" && plain.body == Self.photo)
     }
 
     @Test("a transparent preview for a client that takes neither AVIF nor WebP is a PNG")

@@ -32,6 +32,12 @@ struct PreviewAnswer {
         }
         let kind: PreviewKind
         if let format = ImageFormat.sniff(body) {
+            guard maker.pipeline.limits.decodable.contains(format) else {
+                // Its decoder is off (image.decode): the original, as Akkoma
+                // does with what it cannot preview; the reason in the log.
+                return finish(Self.redirect(to: preview.originalPath, reason: "decoder_off", configuration: configuration,
+                                            cacheControl: lifetime))
+            }
             guard let info = body.withUnsafeBytes({ try? Probe.run($0, limits: maker.pipeline.limits) }) else {
                 return finish(Self.redirect(to: preview.originalPath, reason: "unreadable", configuration: configuration))
             }
