@@ -129,6 +129,17 @@ def luma(path, workdir):
     return data[:, :, 0]
 
 
+def ssimulacra2(reference, path):
+    """SSIMULACRA 2 of `path` against `reference` (`herd score`: herd's
+    implementation, validated against the reference build by make
+    bench-quality); nan when they differ in size or do not decode."""
+    result = subprocess.run([HERD, "score", reference, path], capture_output=True, text=True, env=ENV)
+    try:
+        return float(result.stdout.strip()) if result.returncode == 0 else float("nan")
+    except ValueError:
+        return float("nan")
+
+
 def ssim(a, b):
     from scipy.ndimage import gaussian_filter
     if a.shape != b.shape:
@@ -148,12 +159,12 @@ def sweep(work):
     photos = ["photos/Kite-1280.jpg"] if SMOKE else ["photos/Kite-1280.jpg", "photos/ColorfulCups-1280.jpg", "photos/Path-1280.jpg"]
     print("== AVIF encoder sweep (herd convert, quality 60, one thread; median over "
           f"{len(photos)} photos × {RUNS} runs) ==")
-    print(f"{'codec':6} {'speed':>5} | {'ms':>6} | {'KB':>6} | {'SSIM':>6}")
+    print(f"{'codec':6} {'speed':>5} | {'ms':>6} | {'KB':>6} | {'SSIM':>6} {'S2':>6}")
     lumas = {p: luma(os.path.join(CORPUS, p), work) for p in photos}
     codecs = (("aom", (8,)),) if SMOKE else (("aom", range(6, 11)), ("svt", (8, 10)), ("rav1e", (8, 10)))
     for codec, speeds in codecs:
         for speed in speeds:
-            times, sizes, scores = [], [], []
+            times, sizes, scores, perceived = [], [], [], []
             for p in photos:
                 out = os.path.join(work, "sweep.avif")
                 cmd = [HERD, "convert", os.path.join(CORPUS, p), "--to", "avif", "-o", out, "--force",
@@ -165,9 +176,10 @@ def sweep(work):
                     break
                 sizes.append(os.path.getsize(out))
                 scores.append(ssim(lumas[p], luma(out, work)))
+                perceived.append(ssimulacra2(os.path.join(CORPUS, p), out))
             else:
                 print(f"{codec:6} {speed:5} | {statistics.median(times) * 1000:6.0f} | {statistics.median(sizes) / 1024:6.1f} |"
-                      f" {statistics.median(scores):6.4f}")
+                      f" {statistics.median(scores):6.4f} {statistics.median(perceived):6.2f}")
     print()
 
 
@@ -186,7 +198,7 @@ def main():
     for fmt in ("webp", "avif", "jpeg"):
         print(f"== {fmt} ==")
         print(f"{'image':30} {'src KB':>7} | {'herd ms':>7} {'(pipe)':>6} {'ref ms':>7} {'vips ms':>7} | {'h/ref':>5} {'h/vips':>6} |"
-              f" {'herd KB':>7} {'ref KB':>7} {'vips KB':>7} | {'saved':>6} | {'SSIM h':>6} {'ref':>6} {'vips':>6}")
+              f" {'herd KB':>7} {'ref KB':>7} {'vips KB':>7} | {'saved':>6} | {'SSIM h':>6} {'ref':>6} {'vips':>6} | {'S2 h':>6} {'ref':>6} {'vips':>6}")
         rows = []
         for name in files:
             src = os.path.join(CORPUS, name)
@@ -203,14 +215,16 @@ def main():
                     result[tool] = None
                     continue
                 out = os.path.join(work, f"{tool}.{fmt}")
-                result[tool] = {"s": seconds, "bytes": os.path.getsize(out), "ssim": ssim(src_luma, luma(out, work))}
+                result[tool] = {"s": seconds, "bytes": os.path.getsize(out), "ssim": ssim(src_luma, luma(out, work)),
+                                "s2": ssimulacra2(src, out)}
             result["pipeline"] = pipeline
             h, r, v = result["herd"], result["ref"], result["vips"]
             saved = 100 * (1 - h["bytes"] / src_bytes)
             print(f"{name:30} {src_bytes / 1024:7.1f} | {fmt_ms(h['s']):>7} {fmt_ms(pipeline):>6} {fmt_ms(r and r['s']):>7} {fmt_ms(v['s']):>7} |"
                   f" {(h['s'] / r['s']) if r else float('nan'):5.2f} {h['s'] / v['s']:6.2f} |"
                   f" {h['bytes'] / 1024:7.1f} {(r['bytes'] / 1024) if r else float('nan'):7.1f} {v['bytes'] / 1024:7.1f} |"
-                  f" {saved:5.1f}% | {h['ssim']:6.4f} {(r['ssim']) if r else float('nan'):6.4f} {v['ssim']:6.4f}")
+                  f" {saved:5.1f}% | {h['ssim']:6.4f} {(r['ssim']) if r else float('nan'):6.4f} {v['ssim']:6.4f} |"
+                  f" {h['s2']:6.2f} {(r['s2']) if r else float('nan'):6.2f} {v['s2']:6.2f}")
             rows.append(result)
         photos = [r for r in rows if r["name"].startswith("photos/")]
         with_ref = [r for r in rows if r["ref"]]
@@ -223,12 +237,15 @@ def main():
             "bytes saved vs source JPEG photos (median)": statistics.median(1 - r["herd"]["bytes"] / r["src"] for r in photos),
             "SSIM herd (median, photos)": statistics.median(r["herd"]["ssim"] for r in photos),
             "SSIM ref (median, photos)": statistics.median(r["ref"]["ssim"] for r in photos if r["ref"]),
+            "SSIMULACRA 2 herd (median, photos)": statistics.median(r["herd"]["s2"] for r in photos),
+            "SSIMULACRA 2 ref (median, photos)": statistics.median(r["ref"]["s2"] for r in photos if r["ref"]),
         }
         s = summary[fmt]
         print(f"-- {fmt}: herd/ref time {s['herd/ref time (median)']:.2f}x (photos ≥ 1280: {s['herd/ref time, photos ≥ 1280 (median)']:.2f}x;"
               f" in-worker pipeline/ref {s['herd pipeline/ref time (median)']:.2f}x), herd/vips time {s['herd/vips time (median)']:.2f}x,"
               f" median saved on photos {100 * s['bytes saved vs source JPEG photos (median)']:.1f}%,"
-              f" SSIM herd {s['SSIM herd (median, photos)']:.4f} vs ref {s['SSIM ref (median, photos)']:.4f}\n")
+              f" SSIM herd {s['SSIM herd (median, photos)']:.4f} vs ref {s['SSIM ref (median, photos)']:.4f},"
+              f" SSIMULACRA 2 herd {s['SSIMULACRA 2 herd (median, photos)']:.2f} vs ref {s['SSIMULACRA 2 ref (median, photos)']:.2f}\n")
     sweep(work)
     print("targets: herd ≤ 1.10× the reference encoder's time and ≤ 1.00× libvips';"
           " median saved on source JPEGs ≥ 30% (WebP) and ≥ 45% (AVIF)")

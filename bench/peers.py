@@ -60,7 +60,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402
 from benchlib import NGINX, REPO, free_port, start_nginx, stop  # noqa: E402
-from convert import luma, ssim  # noqa: E402
+from convert import luma, ssim, ssimulacra2  # noqa: E402
 
 HERD = os.environ.get("HERD_BIN", os.path.join(REPO, ".build/release/herd"))
 CORPUS = os.environ.get("BENCH_CORPUS", os.path.join(REPO, "bench/out/corpus"))
@@ -588,9 +588,11 @@ def quality(bench, fmt, servers, lumas, tag):
             out = os.path.join(bench.work, f"q.{server}.{fmt}")
             with open(out, "wb") as f:
                 f.write(body)
-            per_photo.append({"photo": name, "bytes": len(body), "ssim": ssim(lumas[name], luma(out, bench.work))})
+            per_photo.append({"photo": name, "bytes": len(body), "ssim": ssim(lumas[name], luma(out, bench.work)),
+                              "s2": ssimulacra2(os.path.join(bench.folder, name), out)})
         result[server] = {"bytes": statistics.median(p["bytes"] for p in per_photo),
                           "ssim": statistics.median(p["ssim"] for p in per_photo),
+                          "s2": statistics.median(p["s2"] for p in per_photo),
                           "ssim_mean": statistics.mean(p["ssim"] for p in per_photo), "photos": per_photo}
     return result
 
@@ -718,7 +720,7 @@ def main():
 
 def print_table(results, memory, calibration):
     log("")
-    log(f"{'format':<22} {'server':<8} | {'images/s':>8} {'p50 ms':>7} {'p99 ms':>7} | {'bytes':>7} {'SSIM':>6} | "
+    log(f"{'format':<22} {'server':<8} | {'images/s':>8} {'p50 ms':>7} {'p99 ms':>7} | {'bytes':>7} {'SSIM':>6} {'S2':>6} | "
         f"{'CPU ms/img':>10} {'fetch/resp':>10} {'errors':>6} | {'herd/thumbor':>12}")
     passed = bool(results) and all("herd" in servers and "thumbor" in servers for servers in results.values())
     for fmt, servers in results.items():
@@ -729,8 +731,9 @@ def print_table(results, memory, calibration):
                 ratio = f"{r['images_per_s'] / servers['thumbor']['images_per_s']:.2f}x"
             byte_text = f"{r['bytes'] / 1024:6.1f}K" if "bytes" in r else "—"
             ssim_text = f"{r['ssim']:6.4f}" if "ssim" in r else "—"
+            s2_text = f"{r['s2']:6.2f}" if "s2" in r else "—"
             log(f"{label:<22} {server:<8} | {r['images_per_s']:>8.1f} {r['p50_ms']:>7.0f} {r['p99_ms']:>7.0f} | "
-                f"{byte_text:>7} {ssim_text:>6} | {r['cpu_ms_per_image']:>10.0f} {r['origin_fetches'] / max(1, r['requests']):>10.2f} "
+                f"{byte_text:>7} {ssim_text:>6} {s2_text:>6} | {r['cpu_ms_per_image']:>10.0f} {r['origin_fetches'] / max(1, r['requests']):>10.2f} "
                 f"{r['bad'] + r['socket_errors']:>6} | {ratio:>12}")
         if "herd" in servers and "thumbor" in servers:
             h, t = servers["herd"], servers["thumbor"]
