@@ -238,5 +238,25 @@ struct MisskeyProxyTests {
         let writer = MediaPathTests.serve(mastodon, RecordedParams("GET", "/media/photo.png", ["HTTP_ACCEPT": "image/avif,*/*"]))
         #expect(writer.status == 200 && writer.header("Content-Type") == "image/png" && writer.body == MediaPathTests.photo)
     }
+
+    @Test("review mends: a proxy loop is refused unfetched; a long name is cut; a big video streams without a transform; a 203 is held and transformed")
+    func mends() {
+        let remote = Self.serving(Self.photo)
+        let handler = Self.handler(remote)
+        let loop = Self.get(handler, Self.query("https://media.example/proxy/image.webp?url=https://x.example/a.png"),
+                            headers: ["SERVER_NAME": "media.example"])
+        #expect(loop.status == 403 && loop.header("X-Herd-Error") == "proxy_loop" && remote.asked.isEmpty)
+        let long = Self.get(handler, Self.query("https://remote.example/" + String(repeating: "!", count: 500) + ".jpg"), accept: "*/*")
+        #expect(long.status == 200 && (long.header("Content-Disposition")?.count ?? 0) < 600)
+        // A video larger than image.max_source_bytes, no transform: streamed, not refused.
+        let video = [UInt8](repeating: 7, count: 300_000)
+        let big = Self.get(Self.handler(Self.serving(video, type: "video/mp4")) { $0.image.maxSourceBytes = 100_000 },
+                           Self.query("https://remote.example/v.mp4"))
+        #expect(big.status == 200 && big.body.count == video.count && big.header("Content-Type") == "video/mp4")
+        // A 203 with an emoji asked for: held and made an emoji, never streamed at full size.
+        let nonAuthoritative = ScriptedOrigin { _ in .init(status: 203, headers: [("Content-Type", "image/jpeg")], body: Self.photo) }
+        let emoji = Self.get(Self.handler(nonAuthoritative), Self.query(Self.remoteURL, "&emoji"))
+        #expect(emoji.status == 200 && Self.size(emoji).map { $0.1 == 128 } == true, "\(String(describing: emoji.status))")
+    }
 }
 

@@ -12,7 +12,8 @@ public enum ICCProfile {
     public static func isSRGB(_ profile: [UInt8]) -> Bool {
         guard profile.count >= 132, text(profile, at: 16, count: 4) == "RGB " else { return false }
         guard let description = description(profile) else { return false }
-        return description.contains("sRGB")
+        // "Linear sRGB" has sRGB's primaries but not its curve: kept.
+        return description.contains("sRGB") && !description.lowercased().contains("linear")
     }
 
     static func description(_ profile: [UInt8]) -> String? {

@@ -55,12 +55,17 @@ struct MisskeyAnswer {
 
     /// An error, or the placeholder when the request asked for `fallback`.
     static func failed(_ failure: any HTTPFailure, misskey: MisskeyRequest?, configuration: HerdConfiguration) -> Reply {
+        // A failure of the moment (busy, a wait that timed out: it says when
+        // to retry) and a refusal that depends on who asks are never stored.
+        let momentary = failure.retryAfter != nil || failure.reason == "origin_not_allowed"
         guard let misskey, misskey.fallback else {
             if failure.headers.contains(where: { $0.name == "Cache-Control" }) { return .failure(failure) }
             return .failure(Refusal(status: failure.status, reason: failure.reason, detail: failure.detail,
-                                    retryAfter: nil, headers: failure.headers + errorHeaders))
+                                    retryAfter: failure.retryAfter,
+                                    headers: failure.headers + (momentary ? [("Cache-Control", "no-store"), ("Access-Control-Allow-Origin", "*")]
+                                                                         : errorHeaders)))
         }
-        var headers: HTTPHeaders = [("Content-Type", "image/png"), ("Cache-Control", "max-age=300")]
+        var headers: HTTPHeaders = [("Content-Type", "image/png"), ("Cache-Control", momentary ? "no-store" : "max-age=300")]
         headers += commonHeaders(configuration: configuration, vary: false)
         headers.append(("Content-Disposition", "inline; filename=\"dummy.png\""))
         headers.append(("X-Herd-Variant", "png"))
@@ -84,6 +89,8 @@ struct MisskeyAnswer {
             if !decodable, misskey.transforms {
                 return .failure(Refusal(status: 415, reason: "decoder_off", detail: "decoding \(format.rawValue) is turned off (image.decode)"))
             }
+            // An SVG's raster over the caps: never served raw.
+            if cap != nil { return .failure(Refusal(status: 415, reason: "svg_too_large")) }
             // Unreadable or over the caps: as it is when nothing was to be
             // done to it, else the specification's 404.
             return misskey.transforms ? .failure(Refusal(status: 404, reason: "not_convertible")) : asItIs(request, misskey, source)
@@ -139,7 +146,7 @@ struct MisskeyAnswer {
         }
         let started = MonotonicClock.now()
         // The child's memory is the worker's cgroup's too: counted in the budget.
-        let ran = context.conversionLimiter.run(bytes: SVGRaster.memoryLimit / 4, timeout: configuration.image.timeout,
+        let ran = context.conversionLimiter.run(bytes: SVGRaster.memoryLimit, timeout: configuration.image.timeout,
                                                 overBudget: { Result<[UInt8], SVGRaster.Failure>.failure(.init(description: "over the memory budget")) }) {
             raster.rasterize(source.body)
         }
@@ -159,6 +166,18 @@ struct MisskeyAnswer {
         rasterSource.head.headers.removeAll { $0.name.caseInsensitiveEquals("Content-Type") }
         rasterSource.head.headers.append(("Content-Type", "image/png"))
         return answer(request, misskey, rasterSource, sourceKey + " svg", cap: FitBox(width: 2048, height: 2048))
+    }
+
+    /// Whether a client with this variant shows `format` as it is: JPEG,
+    /// PNG and GIF everyone; WebP, AVIF and JPEG XL only those that named
+    /// them (with webp_always, WebP only: the answer does not vary).
+    static func displayable(_ format: ImageFormat, variant: Variant, webpAlways: Bool) -> Bool {
+        switch format {
+        case .jpeg, .png, .gif: true
+        case .webp: webpAlways || variant.accepts(.webp)
+        case .avif: !webpAlways && variant.accepts(.avif)
+        case .heif: false
+        }
     }
 
     private enum Plan {
@@ -218,8 +237,10 @@ struct MisskeyAnswer {
             if coalesced { context.metrics.coalesced(kind: "conversion") }
             context.metrics.conversionFinished(format: output.format.rawValue, result: "misskey_" + plan.label.split(separator: "-")[0],
                                                seconds: MonotonicClock.now() - started)
-            if case .image(_, _, _, true) = plan, output.bytes.count >= body.count {
-                // Never worse: the source when the conversion is not smaller.
+            if case .image(_, _, _, true) = plan, output.bytes.count >= body.count,
+               Self.displayable(info.format, variant: request.variant, webpAlways: configuration.misskey.webpAlways) {
+                // Never worse: the source when the conversion is not smaller
+                // and the client shows the source's format.
                 return asItIs(request, misskey, source, contentType: info.format.mimeType)
             }
             return made(output.bytes, contentType: output.format.mimeType, extension: output.format.fileExtension,
@@ -294,6 +315,8 @@ struct MisskeyAnswer {
         let last = path.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? ""
         var name = PercentEncoding.decode(last) ?? last
         if name.isEmpty || name.contains("://") { name = "file" }
+        // Bounded: a 4 KB segment must not make a header nginx cannot read.
+        if name.count > 100 { name = String(name.prefix(100)) }
         let dotted = "." + (ext ?? "unknown")
         if name.hasSuffix(dotted) || (ext == "jpg" && name.hasSuffix(".jpeg")) || (ext == "tiff" && name.hasSuffix(".tif")) {
             return name

@@ -42,6 +42,10 @@ struct OriginBody {
         /// Hold a 200 whatever it is (a preview needs the whole video too);
         /// one over `maxHeldBytes` is refused instead of streamed.
         var holdsEverything = false
+        /// With `holdsEverything`: audio and video (by their Content-Type)
+        /// stream as they come anyway (Misskey's proxy without a transform:
+        /// a remote video may be far larger than any image).
+        var streamsAudioVideo = false
     }
 
     enum HeadAction: Equatable {
@@ -120,11 +124,18 @@ struct OriginBody {
             state = .revalidated
             return .revalidated
         }
-        if status == 200, rules.holdsEverything, (head.contentLength ?? 0) > rules.maxHeldBytes {
+        // A 203 (a transforming proxy's 200) is held like a 200 where
+        // everything is held: streamed, it would skip what is made of it.
+        let holdable = status == 200 || (status == 203 && rules.holdsEverything)
+        if holdable, rules.streamsAudioVideo,
+           let type = head.value(of: "Content-Type")?.lowercased(), type.hasPrefix("audio/") || type.hasPrefix("video/") {
+            return .stream(thenStop: startStreaming())
+        }
+        if holdable, rules.holdsEverything, (head.contentLength ?? 0) > rules.maxHeldBytes {
             state = .stopped
             return .tooLargeToHold
         }
-        if status == 200, (head.contentLength ?? 0) <= rules.maxHeldBytes {
+        if holdable, (head.contentLength ?? 0) <= rules.maxHeldBytes {
             state = .sniffing
             // One allocation for the whole body when its length is known.
             buffer.reserveCapacity(head.contentLength ?? 64 << 10)

@@ -72,7 +72,8 @@ struct SourceFetch {
             guard let places = enter(location) else { return .failure(Self.originBusy) }
             defer { leave(places) }
             let (result, trace) = fetchOnce(conditional, from: location.source.kind, for: request, writer: writer, revalidating: revalidating != nil,
-                                            holdsEverything: location.holdsEverything)
+                                            holdsEverything: location.holdsEverything,
+                                            streamsAudioVideo: location.misskey.map { !$0.transforms } ?? false)
             leaderTrace = trace
             switch result {
             case .held(let source):
@@ -122,7 +123,8 @@ struct SourceFetch {
         }
         defer { leave(places) }
         let (result, trace) = fetchOnce(location.httpRequest, from: location.source.kind, for: request, writer: writer, revalidating: false,
-                                        holdsEverything: location.holdsEverything)
+                                        holdsEverything: location.holdsEverything,
+                                            streamsAudioVideo: location.misskey.map { !$0.transforms } ?? false)
         switch result {
         case .held(let source): return Report(outcome: .whole(source), provenance: .origin, origin: trace)
         case .streamed, .revalidated: return Report(outcome: .streamed, provenance: .origin, origin: trace)
@@ -139,7 +141,7 @@ struct SourceFetch {
 
     /// One origin transfer, through the body state machine.
     private func fetchOnce(_ upstreamRequest: UpstreamRequest, from sourceKind: Source.Kind, for request: MediaRequest, writer: ReplyWriter,
-                           revalidating: Bool, holdsEverything: Bool) -> (OnceResult, OriginTrace) {
+                           revalidating: Bool, holdsEverything: Bool, streamsAudioVideo: Bool = false) -> (OnceResult, OriginTrace) {
         let configuration = context.configuration
         let rules = OriginBody.Rules(
             maxHeldBytes: configuration.image.maxSourceBytes,
@@ -149,7 +151,8 @@ struct SourceFetch {
             revalidating: revalidating,
             // A HEAD of a preview is answered from the whole source too.
             includeBody: !request.isHead || holdsEverything,
-            holdsEverything: holdsEverything)
+            holdsEverything: holdsEverything,
+            streamsAudioVideo: streamsAudioVideo)
         let sink = OriginBodySink(rules: rules, writer: writer) { head in
             PassthroughReply.head(for: head, from: sourceKind, configuration: configuration, lifetimes: request.lifetimes)
         }

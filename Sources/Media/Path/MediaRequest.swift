@@ -27,6 +27,8 @@ struct MediaRequest {
     /// The page that asked, as `scheme://host[:port]`: the `Origin` header,
     /// else the origin of `Referer` (`misskey.allowed_origins`).
     let refererOrigin: String?
+    /// The host nginx served this request for (`SERVER_NAME`, its `$host`).
+    let serverName: String?
 
     /// The lifetimes nginx's location sent (`HERD_TTL`, `HERD_REDIRECT_TTL`,
     /// `HERD_NOT_FOUND_TTL`), in seconds; nil where it sent none, and the
@@ -78,6 +80,7 @@ struct MediaRequest {
         forwardedHeaders = headers
         lifetimes = Lifetimes(params: params)
         refererOrigin = Self.origin(of: params.param("HTTP_ORIGIN")) ?? Self.origin(of: params.param("HTTP_REFERER"))
+        serverName = params.param("SERVER_NAME")?.lowercased()
     }
 
     /// `scheme://host[:port]` of an absolute http(s) URL; nil for anything

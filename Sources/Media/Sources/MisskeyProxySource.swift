@@ -78,8 +78,10 @@ struct MisskeyProxySource: SourceLocator {
         }
         if !allowedOrigins.isEmpty {
             guard let origin = request.refererOrigin?.lowercased(), allowedOrigins.contains(origin) else {
+                // Not stored (MisskeyAnswer.failed): the same URL is allowed
+                // from the instance's own pages.
                 throw Refusal(status: 403, reason: "origin_not_allowed",
-                              detail: "the page asking is not one of misskey.allowed_origins", headers: MisskeyAnswer.errorHeaders)
+                              detail: "the page asking is not one of misskey.allowed_origins")
             }
         }
         let url: RemoteURL
@@ -87,6 +89,14 @@ struct MisskeyProxySource: SourceLocator {
             url = try RemoteURL.checked(text)
         } catch {
             throw Refusal(signedURL: error, query: nil).withHeaders(MisskeyAnswer.errorHeaders)
+        }
+        // The proxy asked to fetch itself (`url=https://this-host/proxy/…?url=…`,
+        // nested): every level a request of its own, from this machine, past
+        // the client's rate limit. Refused.
+        if let host = request.serverName, url.host == host || url.host.hasPrefix(host + ":"),
+           url.pathAndQuery.hasPrefix("/proxy/") {
+            throw Refusal(status: 403, reason: "proxy_loop", detail: "the proxy does not fetch its own /proxy/ URLs",
+                          headers: MisskeyAnswer.errorHeaders)
         }
         let misskey = MisskeyRequest(url: url.absolute, presets: presets, fallback: fallback)
         // The whole file, held once for every preset and variant: the key

@@ -141,4 +141,19 @@ struct MisskeyProxyThroughNginxTests {
         let meta = try app.get("/api/meta", method: "POST", headers: [("Content-Type", "application/json")])
         #expect(meta.text.contains("mediaProxy") && meta.header("X-Cache-Status") != "HIT")
     }
+
+    @Test("misskey.allowed_origins through nginx: the page's Origin or Referer reaches herd; a refusal is never stored")
+    func allowedOrigins() throws {
+        let remotes = try RemoteServers(.misskey, herdArguments: ["--set", "misskey.enabled=true",
+                                                                 "--set", "misskey.allowed_origins=https://misskey.example"])
+        defer { remotes.stop() }
+        let url = Self.proxy(remotes.plainBase + "/media/small.png", "&emoji=1")
+        let refused = try remotes.app.get(url)
+        #expect(refused.status == 403 && refused.header("Cache-Control") == "no-store")
+        let allowed = try remotes.app.get(url, headers: [("Referer", "https://misskey.example/notes/1")])
+        #expect(allowed.status == 200, "\(allowed.status): a stored refusal would answer 403 here")
+        let byOrigin = try remotes.app.get(url, headers: [("Origin", "https://misskey.example")])
+        #expect(byOrigin.status == 200)
+    }
 }
+
