@@ -270,8 +270,11 @@ public struct HerdConfiguration: Sendable, Equatable {
         public var storeMaxBytes: Int = 1 << 30
         /// Images waiting to be optimized, at most (their sources in memory).
         public var queue: Int = 32
-        /// The share of all cores the optimizer may use, at most.
-        public var cpuShare: Double = 0.25
+        /// The share of all cores the optimizer may use, at most. 0.1, not
+        /// more: on a 2-vCPU machine (SMT siblings) a busy optimizer slows
+        /// the other core's conversions; measured by make bench-quality:
+        /// 0.25 made first answers' p50 26–49 % slower, 0.1 within noise.
+        public var cpuShare: Double = 0.1
         /// The lifetime of a first answer that may be optimized, in seconds.
         public var firstTTL: Int = 600
         /// First answers smaller than this are not worth optimizing.
