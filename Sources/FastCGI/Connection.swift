@@ -54,21 +54,30 @@ final class ConnectionTable: @unchecked Sendable {
     private let lock = ConditionLock()
     private var connections: [Int32: (connection: Connection, busy: Bool)] = [:]
     private var closing = false
+    /// Accepted and never served yet: nginx connected, its request may
+    /// still be on the way. Shutdown waits for it instead of closing it.
+    private var fresh: Set<Int32> = []
 
     /// A new connection, armed in epoll by `arm` under the table's lock.
     func insert(_ connection: Connection, arm: () -> Bool) -> Bool {
         lock.withLock {
             guard !closing, arm() else { return false }
             connections[connection.descriptor] = (connection, false)
+            fresh.insert(connection.descriptor)
             return true
         }
     }
+
+    /// Whether a connection accepted before shutdown still waits for its
+    /// first request.
+    var hasFresh: Bool { lock.withLock { !fresh.isEmpty } }
 
     /// The connection epoll reported, now busy; nil when it is gone.
     func take(_ descriptor: Int32) -> Connection? {
         lock.withLock {
             guard let entry = connections[descriptor], !entry.busy else { return nil }
             connections[descriptor] = (entry.connection, true)
+            fresh.remove(descriptor)
             return entry.connection
         }
     }
@@ -102,7 +111,7 @@ final class ConnectionTable: @unchecked Sendable {
     func closeIdle() {
         lock.withLock {
             closing = true
-            for (descriptor, entry) in connections where !entry.busy {
+            for (descriptor, entry) in connections where !entry.busy && !fresh.contains(descriptor) {
                 var waiting = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
                 if poll(&waiting, 1, 0) > 0, waiting.revents & Int16(POLLIN) != 0 { continue }
                 connections[descriptor] = nil
@@ -114,7 +123,7 @@ final class ConnectionTable: @unchecked Sendable {
     /// Empties the table; the caller closes what it returns.
     func removeAll() -> [Connection] {
         lock.withLock {
-            defer { connections.removeAll() }
+            defer { connections.removeAll(); fresh.removeAll() }
             return connections.values.map(\.connection)
         }
     }

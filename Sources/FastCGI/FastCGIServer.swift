@@ -143,7 +143,10 @@ public final class FastCGIServer: Sendable {
             // first and served by the draining workers: closing the listener
             // would reset them.
             _ = herd_epoll_remove(epoll, socket.descriptor)
-            acceptPending(rearmListener: false)
+            // An inherited socket (systemd's) outlives this process: what
+            // waits in its backlog is the next worker's, not to be taken now
+            // and perhaps closed before its request arrives.
+            if !socket.inherited { acceptPending(rearmListener: false) }
             socket.close()
             connections.closeIdle()
             var byte: UInt8 = 1
@@ -172,16 +175,20 @@ public final class FastCGIServer: Sendable {
         guard let responder = makeResponder() else { return }
         var ready = [Int32](repeating: -1, count: 8)
         var draining = false
+        var drainStarted = 0.0
         while true {
             // After shutdown: what nginx has already sent is answered, then
-            // the worker ends (the wait no longer blocks).
+            // the worker ends (the wait no longer blocks, but for a moment
+            // while a connection accepted just before waits for its request).
+            let waitMs: Int32 = draining ? (connections.hasFresh && MonotonicClock.now() - drainStarted < 2 ? 20 : 0) : -1
             guard let count = try? retryingOnInterrupt("epoll_wait", {
-                herd_epoll_wait(epoll, &ready, draining ? Int32(ready.count) : 1, draining ? 0 : -1)
+                herd_epoll_wait(epoll, &ready, draining ? Int32(ready.count) : 1, waitMs)
             }) else { return }
             var served = false
             for index in 0..<Int(count) {
                 let fd = ready[index]
                 if fd == wakePipe.read {
+                    if !draining { drainStarted = MonotonicClock.now() }
                     draining = true
                 } else if fd == socket.descriptor {
                     acceptPending()
@@ -191,7 +198,11 @@ public final class FastCGIServer: Sendable {
                     served = true
                 }
             }
-            if draining, !served { return }
+            if draining, !served {
+                if waitMs == 0 { return }
+                // The wake pipe stays readable: pause rather than spin.
+                usleep(10_000)
+            }
         }
     }
 
