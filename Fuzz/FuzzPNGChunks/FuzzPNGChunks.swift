@@ -66,6 +66,12 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 
     // The input as an ICC profile, in an iCCP chunk before IDAT.
     let profile = Array(input)
+    // Whether it is sRGB's (the converted image then drops it): any bytes,
+    // never a crash or an out-of-bounds read, the same answer twice; a
+    // profile too short for a header and a tag table is never sRGB's.
+    let isSRGB = ICCProfile.isSRGB(profile)
+    guard ICCProfile.isSRGB(profile) == isSRGB else { violated("sRGB detection deterministic", input, "") }
+    if profile.count < 132, isSRGB { violated("no sRGB without a tag table", input, "") }
     let ihdr = chunk("IHDR", u32(7) + u32(5) + [8, 6, 0, 0, 0])
     let iccp = chunk("iCCP", Array("fuzz\0".utf8) + [0] + deflated(profile))
     let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + ihdr + iccp + chunk("IDAT", []) + chunk("IEND", [])

@@ -128,7 +128,13 @@ private func checkRoute(_ path: Substring, raw: String) {
     case .media(.akkomaMedia):
         guard longer("/media/") else { violated("akkoma media under /media/", raw, route.label) }
     case .media(.akkomaProxy):
-        guard longer("/proxy/") else { violated("akkoma proxy under /proxy/", raw, route.label) }
+        guard longer("/proxy/"), path.dropFirst("/proxy/".count).contains("/") else {
+            violated("akkoma proxy: two or more segments under /proxy/", raw, route.label)
+        }
+    case .media(.misskeyProxy):
+        guard longer("/proxy/"), !path.dropFirst("/proxy/".count).contains("/") else {
+            violated("misskey proxy: one segment under /proxy/", raw, route.label)
+        }
     case .media(.camo):
         guard longer("/camo/") else { violated("camo under /camo/", raw, route.label) }
     case .notFound:
