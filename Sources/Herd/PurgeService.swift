@@ -334,13 +334,7 @@ public enum PurgeServer {
             throw ConfigurationError(key: "purge.levels", message: "not nginx's levels=")
         }
         let address = configuration.bindAddress
-        let socket: ListeningSocket
-        do {
-            socket = try ListeningSocket.inheritedFromSystemd(address: address)
-                ?? ListeningSocket(address: address, unixSocketMode: configuration.server.socketMode)
-        } catch {
-            throw ConfigurationError(key: "server.bind", message: "cannot listen on \(address): \(error)")
-        }
+        let socket = try configuration.listeningSocket()
         let service = PurgeService(cache: CachePurge(directory: configuration.purge.cacheDir, levels: levels),
                                    workerSockets: configuration.purge.sockets,
                                    nodes: configuration.purge.nodes.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 },

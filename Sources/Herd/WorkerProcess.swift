@@ -22,15 +22,7 @@ public enum WorkerProcess {
         UpstreamClient.globalInit()
 
         let address = configuration.bindAddress
-        let socket: ListeningSocket
-        do {
-            // systemd's socket (herd@.socket) when it passed one: a restart
-            // then refuses no connection, they wait in its backlog.
-            socket = try ListeningSocket.inheritedFromSystemd(address: address)
-                ?? ListeningSocket(address: address, unixSocketMode: configuration.server.socketMode)
-        } catch {
-            throw ConfigurationError(key: "server.bind", message: "cannot listen on \(address): \(error)")
-        }
+        let socket = try configuration.listeningSocket()
 
         let metrics = HerdMetrics()
         let context = try WorkerContext(configuration: configuration, metrics: metrics, logger: logger)

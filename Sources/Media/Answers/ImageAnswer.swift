@@ -142,10 +142,9 @@ struct ImageAnswer {
     /// when shorter; nil when the origin forbids shared caches (private,
     /// no-store) or allows no lifetime: such an answer is never a first one.
     private func firstLifetime(_ head: UpstreamResponseHead, _ optimizer: Optimizer) -> Int? {
-        if CacheControl.forbidsSharedCache(head.value(of: "Cache-Control") ?? "") { return nil }
-        let ttl = lifetime ?? configuration.cache.ttl
-        let full = min(ttl, ResponseHeaders.originMaxAge(head) ?? ttl)
-        guard full > 0 else { return nil }
+        guard let full = ResponseHeaders.mediaLifetime(origin: head, configuration: configuration, ttl: lifetime), full > 0 else {
+            return nil
+        }
         return min(optimizer.firstLifetime, full)
     }
 

@@ -168,16 +168,11 @@ struct MisskeyAnswer {
         return answer(request, misskey, rasterSource, sourceKey + " svg", cap: FitBox(width: 2048, height: 2048))
     }
 
-    /// Whether a client with this variant shows `format` as it is: JPEG,
-    /// PNG and GIF everyone; WebP, AVIF and JPEG XL only those that named
-    /// them (with webp_always, WebP only: the answer does not vary).
+    /// Whether a client with this variant shows `format` as it is (the
+    /// rule every answer uses, `ImageConversion.canDisplay`); with
+    /// webp_always the answer does not vary, so only what every client shows.
     static func displayable(_ format: ImageFormat, variant: Variant, webpAlways: Bool) -> Bool {
-        switch format {
-        case .jpeg, .png, .gif: true
-        case .webp: webpAlways || variant.accepts(.webp)
-        case .avif: !webpAlways && variant.accepts(.avif)
-        case .heif: false
-        }
+        webpAlways ? [.jpeg, .png, .gif, .webp].contains(format) : ImageConversion.canDisplay(format, variant: variant)
     }
 
     private enum Plan {

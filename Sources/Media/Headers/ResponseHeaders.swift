@@ -206,10 +206,16 @@ enum ResponseHeaders {
     /// An origin that marked the file private or no-store is obeyed.
     static func mediaCacheControl(origin head: UpstreamResponseHead, configuration: HerdConfiguration, ttl: Int? = nil) -> String {
         let originValue = head.value(of: "Cache-Control") ?? ""
-        if CacheControl.forbidsSharedCache(originValue) { return originValue }
-        let ttl = ttl ?? configuration.cache.ttl
-        let lifetime = min(ttl, originMaxAge(head) ?? ttl)
+        guard let lifetime = mediaLifetime(origin: head, configuration: configuration, ttl: ttl) else { return originValue }
         return "public, max-age=\(lifetime)" + (originValue.containsLowercaseASCII("immutable") && lifetime > 0 ? ", immutable" : "")
+    }
+
+    /// The shared lifetime `mediaCacheControl` gives, in seconds; nil when
+    /// the origin forbids shared caches (private, no-store).
+    static func mediaLifetime(origin head: UpstreamResponseHead, configuration: HerdConfiguration, ttl: Int? = nil) -> Int? {
+        if CacheControl.forbidsSharedCache(head.value(of: "Cache-Control") ?? "") { return nil }
+        let ttl = ttl ?? configuration.cache.ttl
+        return min(ttl, originMaxAge(head) ?? ttl)
     }
 
     // MARK: ETags

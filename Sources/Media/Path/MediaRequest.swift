@@ -79,8 +79,14 @@ struct MediaRequest {
         }
         forwardedHeaders = headers
         lifetimes = Lifetimes(params: params)
-        refererOrigin = Self.origin(of: params.param("HTTP_ORIGIN")) ?? Self.origin(of: params.param("HTTP_REFERER"))
-        serverName = params.param("SERVER_NAME")?.lowercased()
+        // Read for Misskey's proxy only: nothing else asks who sent a request.
+        if route == .misskeyProxy {
+            refererOrigin = Self.origin(of: params.param("HTTP_ORIGIN")) ?? Self.origin(of: params.param("HTTP_REFERER"))
+            serverName = params.param("SERVER_NAME")?.lowercased()
+        } else {
+            refererOrigin = nil
+            serverName = nil
+        }
     }
 
     /// `scheme://host[:port]` of an absolute http(s) URL; nil for anything
