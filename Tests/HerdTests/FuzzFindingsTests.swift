@@ -27,6 +27,19 @@ struct ConfigurationFuzzFindingsTests {
         }
     }
 
+    /// fuzz-config-value: an origin with a NUL and control bytes was taken,
+    /// printed, and loaded back cut at the NUL.
+    @Test("list items and origins with control characters are refused")
+    func listControlCharacters() throws {
+        for (key, good) in [("misskey.allowed_origins", "https://misskey.example"), ("server.allowed_clients", "10.0.0.0/8"),
+                            ("purge.nodes", "http://10.0.0.2:8080")] {
+            var configuration = HerdConfiguration()
+            let entry = try #require(ConfigurationKey.named(key))
+            #expect(entry.apply(&configuration, .text("https://mastoon.\u{18}exam\u{0}\u{19}ae")) != nil, "\(key)")
+            #expect(entry.apply(&configuration, .text(good)) == nil, "\(key)")
+        }
+    }
+
     /// fuzz-config-loader: check-config printed [purge] twice (its keys were
     /// not together in the key table), which TOML refuses.
     @Test("check-config's output of the defaults loads back: every section once")

@@ -175,12 +175,7 @@ extension ConfigurationKey {
     static func string(_ name: String, env: [String] = [], _ field: WritableKeyPath<HerdConfiguration, String>,
                        check: @escaping (String) -> String? = { _ in nil }) -> ConfigurationKey {
         parsed(name, env: env, field, expected: "a string", parse: ValueParser.text, check: { text in
-            // No setting is made of control characters; a NUL would also be
-            // cut off on the way through the TOML parser's C strings.
-            if text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
-                return "control characters are not allowed, got \(describe(.text(text)))"
-            }
-            return check(text)
+            checkNoControlCharacters(text) ?? check(text)
         }, render: tomlString)
     }
 
@@ -215,7 +210,7 @@ extension ConfigurationKey {
         parsed(name, env: env, field, expected: "a list of strings (comma-separated from the environment)",
                parse: ValueParser.list, check: { items in
                    for item in items {
-                       if let problem = check(item) { return problem }
+                       if let problem = checkNoControlCharacters(item) ?? check(item) { return problem }
                    }
                    return nil
                }, render: { "[" + $0.map(tomlString).joined(separator: ", ") + "]" })
@@ -238,6 +233,14 @@ extension ConfigurationKey {
 }
 
 // MARK: - Checks
+
+/// No setting is made of control characters; a NUL would also be cut off on
+/// the way through the TOML parser's C strings (what `check-config` prints
+/// would load as something else).
+private func checkNoControlCharacters(_ text: String) -> String? {
+    text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f })
+        ? "control characters are not allowed, got \(describe(.text(text)))" : nil
+}
 
 private func describe(_ value: ConfigurationValue) -> String {
     switch value {
@@ -309,13 +312,8 @@ private func checkRoutePrefix(_ text: String) -> String? {
 /// A format herd may send in place of the original.
 /// `scheme://host[:port]`, as a browser's Origin header says it.
 private func checkOrigin(_ text: String) -> String? {
-    let lower = text.lowercased()
-    guard lower.hasPrefix("https://") || lower.hasPrefix("http://"),
-          !text.dropFirst(lower.hasPrefix("https://") ? 8 : 7).contains(where: { $0 == "/" || $0 == "?" || $0 == "#" || $0 == "@" }),
-          text.count > (lower.hasPrefix("https://") ? 8 : 7) else {
-        return "'\(text)' is not an origin such as https://misskey.example (no path)"
-    }
-    return nil
+    WebOrigin(text) == nil
+        ? "'\(text)' is not an origin such as https://misskey.example (scheme, ASCII host, optional port; no path)" : nil
 }
 
 private func checkDecodedFormat(_ text: String) -> String? {

@@ -26,7 +26,7 @@ struct MediaRequest {
     let lifetimes: Lifetimes
     /// The page that asked, as `scheme://host[:port]`: the `Origin` header,
     /// else the origin of `Referer` (`misskey.allowed_origins`).
-    let refererOrigin: String?
+    let refererOrigin: WebOrigin?
     /// The host nginx served this request for (`SERVER_NAME`, its `$host`).
     let serverName: String?
 
@@ -81,24 +81,13 @@ struct MediaRequest {
         lifetimes = Lifetimes(params: params)
         // Read for Misskey's proxy only: nothing else asks who sent a request.
         if route == .misskeyProxy {
-            refererOrigin = Self.origin(of: params.param("HTTP_ORIGIN")) ?? Self.origin(of: params.param("HTTP_REFERER"))
+            refererOrigin = params.param("HTTP_ORIGIN").flatMap(WebOrigin.init(ofURL:))
+                ?? params.param("HTTP_REFERER").flatMap(WebOrigin.init(ofURL:))
             serverName = params.param("SERVER_NAME")?.lowercased()
         } else {
             refererOrigin = nil
             serverName = nil
         }
-    }
-
-    /// `scheme://host[:port]` of an absolute http(s) URL; nil for anything
-    /// else (`null`, a relative or malformed value).
-    static func origin(of text: String?) -> String? {
-        guard let text, let schemeEnd = text.range(of: "://") else { return nil }
-        let scheme = text[..<schemeEnd.lowerBound].lowercased()
-        guard scheme == "http" || scheme == "https" else { return nil }
-        let rest = text[schemeEnd.upperBound...]
-        let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
-        guard !authority.isEmpty, !authority.contains("@") else { return nil }
-        return scheme + "://" + authority.lowercased()
     }
 
     /// The variant to serve and the URI to ask the origin for. nginx's

@@ -61,12 +61,12 @@ struct MisskeyRequest: Sendable, Equatable {
 /// per-host caps). Every preset and variant of one URL share one fetch.
 struct MisskeyProxySource: SourceLocator {
     let sharing: Bool
-    let allowedOrigins: [String]
+    let allowedOrigins: Set<WebOrigin>
 
     init?(configuration: HerdConfiguration) {
         guard configuration.misskey.enabled else { return nil }
         sharing = configuration.cache.singleFlight
-        allowedOrigins = configuration.misskey.allowedOrigins.map { $0.lowercased() }
+        allowedOrigins = Set(configuration.misskey.allowedOrigins.compactMap { WebOrigin($0) })
     }
 
     func locate(_ request: MediaRequest) throws(Refusal) -> SourceLocation? {
@@ -77,7 +77,7 @@ struct MisskeyProxySource: SourceLocator {
                           headers: MisskeyAnswer.errorHeaders)
         }
         if !allowedOrigins.isEmpty {
-            guard let origin = request.refererOrigin?.lowercased(), allowedOrigins.contains(origin) else {
+            guard let origin = request.refererOrigin, allowedOrigins.contains(origin) else {
                 // Not stored (MisskeyAnswer.failed): the same URL is allowed
                 // from the instance's own pages.
                 throw Refusal(status: 403, reason: "origin_not_allowed",
