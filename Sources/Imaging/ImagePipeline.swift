@@ -62,8 +62,8 @@ public struct ImagePipeline: Sendable {
             guard bytes.count > 0 else { throw ImageError(.corrupt, "empty file") }
             let info = try Probe.run(bytes, limits: limits)
             try step("probe")
-            if info.isAnimated, info.format == .gif, format == .webp || format == .avif, !firstFrameOfAnimation {
-                let (encoded, made, width, height) = try animate(bytes, to: format, started: started)
+            if info.isAnimated, Self.animates(info.format), format == .webp || format == .avif, !firstFrameOfAnimation {
+                let (encoded, made, width, height) = try animate(bytes, info: info, to: format, started: started)
                 try step("animate")
                 return Output(bytes: encoded, format: made, width: width, height: height, source: info, timings: timings)
             }
@@ -144,31 +144,41 @@ public struct ImagePipeline: Sendable {
         }
     }
 
-    /// An animated GIF as animated WebP or AVIF: every frame composited as
-    /// a browser plays it, fitted within `maxDimension`, encoded as it
-    /// comes (one canvas in memory besides giflib's indexed frames), the
-    /// time budget checked between frames. AVIF only for a GIF that loops
-    /// forever: libavif 0.11 writes no loop count, and players loop an AVIF
-    /// sequence forever; a GIF that stops gets animated WebP, which says so.
-    private func animate(_ bytes: UnsafeRawBufferPointer, to format: OutputFormat,
+    /// The animated sources herd re-encodes as animations (other ones are
+    /// served as they are, or made a still from their first frame).
+    public static func animates(_ format: ImageFormat) -> Bool { format == .gif || format == .webp || format == .png }
+
+    /// An animated GIF, WebP or PNG as animated WebP or AVIF: every frame
+    /// composited as a browser plays it, fitted within `maxDimension` and
+    /// `fitBox`, encoded as it comes (one canvas in memory besides the
+    /// source's decoder), the time budget checked between frames. AVIF
+    /// only for an animation that loops forever: libavif 0.11 writes no loop
+    /// count, and players loop an AVIF sequence forever; one that stops gets
+    /// animated WebP, which says so.
+    private func animate(_ bytes: UnsafeRawBufferPointer, info: SourceInfo, to format: OutputFormat,
                          started: Double) throws(ImageError) -> ([UInt8], OutputFormat, Int, Int) {
-        let gif = try GIFFile(bytes)
-        let made: OutputFormat = format == .avif && gif.loopCount == 0 ? .avif : .webp
-        var width = gif.width, height = gif.height
+        let source: any AnimationSource = switch info.format {
+        case .gif: try GIFFile(bytes)
+        case .png: try APNGFile(bytes, maxFrames: limits.maxFrames)
+        default: try WebPAnimation(bytes)
+        }
+        let made: OutputFormat = format == .avif && source.loopCount == 0 ? .avif : .webp
+        var width = source.width, height = source.height
         if maxDimension > 0, max(width, height) > maxDimension {
             let scale = Double(maxDimension) / Double(max(width, height))
             width = max(1, Int((Double(width) * scale).rounded()))
             height = max(1, Int((Double(height) * scale).rounded()))
         }
         if let fitBox { (width, height) = fitBox.fitted(width: width, height: height) }
-        let webp = made == .webp ? try AnimatedWebPEncoder(width: width, height: height, loopCount: gif.loopCount, settings: settings) : nil
-        let avif = made == .avif ? try AnimatedAVIFEncoder(settings: settings, alpha: gif.mayBeTransparent) : nil
+        let webp = made == .webp ? try AnimatedWebPEncoder(width: width, height: height, loopCount: source.loopCount, settings: settings) : nil
+        let avif = made == .avif ? try AnimatedAVIFEncoder(settings: settings, alpha: source.mayBeTransparent) : nil
         let budget = timeBudget
-        let end = try GIFAnimation.play(gif) { (canvas: [UInt8], startMs: Int, durationMs: Int) throws(ImageError) in
+        let (sourceWidth, sourceHeight) = (source.width, source.height)
+        let end = try source.play { (canvas: [UInt8], startMs: Int, durationMs: Int) throws(ImageError) in
             guard MonotonicClock.now() - started <= budget else {
                 throw ImageError(.timeout, "over the \(budget) s budget at the frame shown at \(startMs) ms")
             }
-            var frame = RasterImage(width: gif.width, height: gif.height, channels: 4, pixels: canvas)
+            var frame = RasterImage(width: sourceWidth, height: sourceHeight, channels: 4, pixels: canvas)
             if frame.width != width || frame.height != height { frame = try Fit.resize(frame, width: width, height: height) }
             try webp?.add(frame, timestampMs: startMs)
             try avif?.add(frame, durationMs: durationMs)

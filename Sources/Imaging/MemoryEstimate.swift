@@ -55,6 +55,13 @@ public enum MemoryEstimate {
             return sourceBytes + info.frames * info.pixelCount + info.pixelCount * 8
                 + outputPixels * (output == .avif ? 80 : 40) + overhead
         }
+        if info.isAnimated, info.format == .webp || info.format == .png, output == .webp || output == .avif {
+            // The decoder's canvas, its previous canvas and the frame it
+            // decodes (RGBA each: WebPAnimDecoder's, or APNGFile's with the
+            // frame's PNG), herd's copy and the fitted frame; then the
+            // encoder's frames in flight, as for a GIF.
+            return sourceBytes + info.pixelCount * 20 + outputPixels * (output == .avif ? 80 : 40) + overhead
+        }
         if output == .jxl, info.format == .jpeg, !info.isAnimated, outputPixels == info.pixelCount {
             // Lossless recompression: no pixels decoded; libjxl holds the
             // coefficients and its own tables (measured 253 MB RSS for a

@@ -163,3 +163,127 @@ struct OtherAnimationTests {
         #expect(oldClient.header("Content-Type") == "image/jpeg")
     }
 }
+
+@Suite("Animated WebP re-encoded")
+struct AnimatedWebPTests {
+    static func source(loop: Int? = 0) throws -> [UInt8] {
+        let gif = TestImages.animatedGIF(width: 64, height: 48, frames: AnimationTests.frames, loop: loop)
+        return try ImagePipeline().convert(gif, to: .webp).bytes
+    }
+
+    @Test("fitted, every frame composited, its time, the loop count and transparency kept (WebP and AVIF out)")
+    func fitted() throws {
+        var pipeline = ImagePipeline()
+        pipeline.fitBox = FitBox(width: 0, height: 24)
+        let webp = try pipeline.convert(try Self.source(loop: 3), to: .webp)
+        let animation = try #require(TestImages.decodeAnimatedWebP(webp.bytes))
+        #expect(webp.format == .webp && animation.width == 32 && animation.height == 24 && animation.loopCount == 3)
+        #expect(animation.frames.map(\.endMs) == [200, 250, 350, 650, 750])
+        let f = animation.frames.map(\.image)
+        #expect(AnimationTests.close(TestImages.pixel(f[1], 6, 6), AnimationTests.green))
+        #expect(TestImages.pixel(f[3], 17, 12).3 < 8, "disposal to transparent kept")
+        #expect(AnimationTests.close(TestImages.pixel(f[4], 24, 17), AnimationTests.red))
+
+        let avif = try pipeline.convert(try Self.source(loop: 0), to: .avif)
+        let sequence = try #require(TestImages.decodeAVIFSequence(avif.bytes))
+        #expect(avif.format == .avif && sequence.width == 32 && sequence.height == 24)
+        #expect(sequence.frames.map(\.endMs) == [200, 250, 350, 650, 750])
+        #expect(TestImages.pixel(sequence.frames[3].image, 17, 12).3 < 8, "alpha kept")
+        // One that stops becomes animated WebP, which can say so.
+        #expect(try pipeline.convert(try Self.source(loop: 2), to: .avif).format == .webp)
+    }
+
+    @Test("the probe counts its frames: the caps on frames and on pixels over all frames apply before decoding")
+    func caps() throws {
+        let webp = try Self.source()
+        let info = try webp.withUnsafeBytes { try Probe.run($0, limits: ImageLimits()) }
+        #expect(info.frames == 5 && info.hasAlpha)
+        #expect(throws: ImageError.self) { try ImagePipeline(limits: ImageLimits(maxFrames: 4)).convert(webp, to: .webp) }
+        #expect(throws: ImageError.self) { try ImagePipeline(limits: ImageLimits(maxAnimationPixels: 64 * 48 * 4)).convert(webp, to: .webp) }
+    }
+
+    @Test("a truncated animation is refused, not half played")
+    func truncated() throws {
+        let webp = try Self.source()
+        let cut = Array(webp.prefix(webp.count * 2 / 3))
+        #expect(throws: ImageError.self) { try ImagePipeline().convert(cut, to: .webp) }
+    }
+}
+
+@Suite("APNG re-encoded")
+struct APNGTests {
+    static let yellow: (UInt8, UInt8, UInt8) = (230, 220, 20)
+    /// As AnimationTests.frames, in APNG's terms, and a last frame of half
+    /// transparent white blended over the red.
+    static func frames() -> [TestImages.APNGFrame] {
+        [
+            .init(TestImages.solid(width: 64, height: 48, AnimationTests.red), delayMs: 200),
+            .init(TestImages.solid(width: 12, height: 12, AnimationTests.green), left: 8, top: 8, delayMs: 50),
+            .init(TestImages.solid(width: 12, height: 12, AnimationTests.blue), left: 30, top: 20, delayMs: 100, dispose: 1),
+            .init(TestImages.solid(width: 10, height: 10, yellow), left: 44, top: 30, delayMs: 300, dispose: 2),
+            .init(TestImages.solid(width: 4, height: 4, (255, 255, 255), alpha: 128), left: 0, top: 40, delayMs: 5, blend: 1),
+        ]
+    }
+
+    @Test("blend and dispose as browsers play them; times (10 ms or less shown as 100), loop count", arguments: [false, true])
+    func composited(hiddenDefault: Bool) throws {
+        let apng = TestImages.apng(Self.frames(), plays: 3, hiddenDefault: hiddenDefault)
+        let output = try ImagePipeline().convert(apng, to: .webp)
+        let animation = try #require(TestImages.decodeAnimatedWebP(output.bytes))
+        #expect(output.format == .webp && animation.width == 64 && animation.height == 48 && animation.loopCount == 3)
+        #expect(animation.frames.map(\.endMs) == [200, 250, 350, 650, 750])
+        let f = animation.frames.map(\.image)
+        #expect(AnimationTests.close(TestImages.pixel(f[0], 1, 1), AnimationTests.red), "the default image is not shown when hidden")
+        #expect(AnimationTests.close(TestImages.pixel(f[1], 12, 12), AnimationTests.green))
+        #expect(AnimationTests.close(TestImages.pixel(f[2], 35, 25), AnimationTests.blue))
+        #expect(AnimationTests.close(TestImages.pixel(f[2], 12, 12), AnimationTests.green), "dispose none keeps the green square")
+        #expect(TestImages.pixel(f[3], 35, 25).3 < 8, "dispose background clears to transparent")
+        #expect(AnimationTests.close(TestImages.pixel(f[3], 48, 34), Self.yellow))
+        #expect(AnimationTests.close(TestImages.pixel(f[4], 48, 34), AnimationTests.red), "dispose previous restores the canvas")
+        #expect(AnimationTests.close(TestImages.pixel(f[4], 1, 41), (237, 137, 137)), "\(TestImages.pixel(f[4], 1, 41)): blended over")
+    }
+
+    @Test("fitted, as an AVIF sequence when it plays forever; the probe counts frames and the caps apply")
+    func fittedAndCapped() throws {
+        let apng = TestImages.apng(Self.frames())
+        var pipeline = ImagePipeline()
+        pipeline.fitBox = FitBox(width: 0, height: 24)
+        let avif = try pipeline.convert(apng, to: .avif)
+        let sequence = try #require(TestImages.decodeAVIFSequence(avif.bytes))
+        #expect(avif.format == .avif && sequence.width == 32 && sequence.height == 24 && sequence.frames.count == 5)
+        let info = try apng.withUnsafeBytes { try Probe.run($0, limits: ImageLimits()) }
+        #expect(info.frames == 5 && info.isAnimated)
+        #expect(throws: ImageError.self) { try ImagePipeline(limits: ImageLimits(maxFrames: 4)).convert(apng, to: .webp) }
+        // Still: the default image, as before.
+        let still = try ImagePipeline().convert(apng, to: .jpeg)
+        #expect(AnimationTests.close(TestImages.pixel(try TestImages.decode(still.bytes), 1, 1), AnimationTests.red))
+    }
+
+    @Test("hostile files: cut, a frame outside the canvas, fdAT before its frame — refused, never drawn out of bounds")
+    func hostile() throws {
+        let apng = TestImages.apng(Self.frames())
+        #expect(throws: ImageError.self) { try ImagePipeline().convert(Array(apng.prefix(apng.count - 40)), to: .webp) }
+        var outside = Self.frames()
+        outside[2].left = 60
+        #expect(throws: ImageError.self) { try ImagePipeline().convert(TestImages.apng(outside), to: .webp) }
+        // Every byte flipped in turn, in the chunk headers: refused or played, never a crash.
+        for index in stride(from: 33, to: min(apng.count, 400), by: 3) {
+            var broken = apng
+            broken[index] ^= 0x5a
+            _ = try? ImagePipeline().convert(broken, to: .webp)
+        }
+    }
+
+    @Test("through Misskey's emoji preset: fitted and still animated (the reference makes it still)")
+    func misskeyEmoji() throws {
+        let big = [TestImages.APNGFrame(TestImages.solid(width: 400, height: 300, AnimationTests.red), delayMs: 100),
+                   TestImages.APNGFrame(TestImages.solid(width: 100, height: 100, AnimationTests.blue), left: 50, top: 50, delayMs: 100)]
+        let apng = TestImages.apng(big)
+        let handler = MisskeyProxyTests.handler(MisskeyProxyTests.serving(apng, type: "image/png"))
+        let emoji = MisskeyProxyTests.get(handler, MisskeyProxyTests.query(MisskeyProxyTests.remoteURL, "&emoji"))
+        let info = try #require(emoji.body.withUnsafeBytes { try? Probe.run($0, limits: ImageLimits()) })
+        #expect(emoji.header("Content-Type") == "image/webp" && info.isAnimated && info.frames == 2 && info.height == 128, "\(info)")
+        let small = MisskeyProxyTests.get(handler, MisskeyProxyTests.query(MisskeyProxyTests.remoteURL, "&avatar"))
+        #expect(small.body == apng, "within the avatar's 320: as it is")
+    }
+}

@@ -132,6 +132,18 @@ struct MisskeyProxyTests {
         let still = Self.get(handler, Self.query(Self.remoteURL, "&emoji&static"))
         let stillInfo = try #require(still.body.withUnsafeBytes { try? Probe.run($0, limits: ImageLimits()) })
         #expect(!stillInfo.isAnimated && stillInfo.height == 128)
+
+        // An animated WebP emoji (the usual kind) is fitted too, still animated;
+        // one small enough goes as it is.
+        let webp = try ImagePipeline().convert(gif, to: .webp).bytes
+        let webpHandler = Self.handler(Self.serving(webp, type: "image/webp"))
+        let emoji = Self.get(webpHandler, Self.query(Self.remoteURL, "&emoji"))
+        let emojiInfo = try #require(emoji.body.withUnsafeBytes { try? Probe.run($0, limits: ImageLimits()) })
+        #expect(emojiInfo.isAnimated && emojiInfo.frames == 3 && emojiInfo.height == 128, "\(emojiInfo)")
+        let sequence = Self.get(webpHandler, Self.query(Self.remoteURL, "&emoji"), accept: "image/avif,image/webp,*/*")
+        #expect(sequence.header("Content-Type") == "image/avif" && TestImages.decodeAVIFSequence(sequence.body)?.frames.count == 3)
+        let avatar = Self.get(webpHandler, Self.query(Self.remoteURL, "&avatar"))
+        #expect(avatar.body == webp, "300 high is within the avatar's 320: as it is")
     }
 
     @Test("badge: a 96×96 PNG whose image is in its alpha; a blank image makes none (404)")
@@ -219,6 +231,28 @@ struct MisskeyProxyTests {
         #expect(remote.asked.isEmpty)
         #expect(Self.get(handler, Self.query(), headers: ["HTTP_REFERER": "https://misskey.example/notes/1"]).status == 200)
         #expect(Self.get(handler, Self.query(), headers: ["HTTP_ORIGIN": "https://MISSKEY.example"]).status == 200)
+        // One origin however it is written: default port, case, a trailing "/".
+        let written = Self.handler(remote) { $0.misskey.allowedOrigins = ["HTTPS://Misskey.Example:443/"] }
+        #expect(Self.get(written, Self.query(), headers: ["HTTP_ORIGIN": "https://misskey.example"]).status == 200)
+        #expect(Self.get(written, Self.query(), headers: ["HTTP_ORIGIN": "https://misskey.example:8443"]).status == 403)
+        #expect(Self.get(written, Self.query(), headers: ["HTTP_REFERER": "https://misskey.example@evil.example/"]).status == 403)
+        #expect(Self.get(written, Self.query(), headers: ["HTTP_ORIGIN": "null"]).status == 403)
+    }
+
+    @Test("WebOrigin: what browsers send and admins write, strictly",
+          arguments: [("https://misskey.example", "https://misskey.example"), ("HTTP://A.example:80", "http://a.example"),
+                      ("https://a.example:8443/", "https://a.example:8443"), ("https://[::1]:443", "https://[::1]"),
+                      ("https://xn--bcher-kva.example", "https://xn--bcher-kva.example")])
+    func webOrigins(text: String, serialized: String) {
+        #expect(WebOrigin(text)?.serialized == serialized)
+    }
+
+    @Test("WebOrigin: not an origin",
+          arguments: ["", "https://", "https://a.example/path", "ftp://a.example", "https://u@a.example", "https://a.example:",
+                      "https://a.example:99999", "https://a .example", "https://mastoon.\u{18}exam\u{0}ae", "https://bücher.example",
+                      "https://[zz]", "https://a.example:+1", "null"])
+    func notOrigins(text: String) {
+        #expect(WebOrigin(text) == nil)
     }
 
     @Test("image.decode: a format turned off is served as it is, refused (415) where a conversion is the answer, and shown in /metrics")

@@ -6,9 +6,12 @@ enum PNGChunks {
         var width: Int
         var height: Int
         var iccProfile: [UInt8]?
-        /// Animated PNG (acTL chunk): decoded as its first frame only, so
-        /// herd serves the original instead.
+        /// Animated PNG (acTL chunk before the image data).
         var isAnimated: Bool
+        /// An APNG's frames (its fcTL chunks, counted to the end of the
+        /// file, so that the caps on frames apply before decoding); 1 for
+        /// a still.
+        var frames = 1
     }
 
     static func read(_ bytes: UnsafeRawBufferPointer, maxICCBytes: Int = 1 << 20) -> Header? {
@@ -22,8 +25,10 @@ enum PNGChunks {
             let type = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(offset + 4)..<(offset + 8)]), as: UTF8.self)
             let dataStart = offset + 8
             guard length >= 0, dataStart + length <= bytes.count else { break }
-            if type == "IDAT" || type == "IEND" { break }
-            if type == "acTL" { header.isAnimated = true }
+            if type == "IEND" { break }
+            if type == "IDAT", !header.isAnimated { break }
+            if type == "acTL", header.frames == 1 { header.isAnimated = true; header.frames = 0 }
+            if type == "fcTL", header.isAnimated { header.frames += 1 }
             if type == "iCCP" {
                 let data = UnsafeRawBufferPointer(rebasing: bytes[dataStart..<(dataStart + length)])
                 if let nul = data.firstIndex(of: 0), nul + 2 <= data.count {

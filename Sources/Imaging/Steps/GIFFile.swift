@@ -126,7 +126,7 @@ enum GIFAnimation {
             let control = gif.control(index)
             let restore = control.DisposalMode == DISPOSE_PREVIOUS ? canvas : nil
             try gif.draw(frame: index, into: &canvas)
-            let duration = control.DelayTime <= 1 ? 100 : Int(control.DelayTime) * 10
+            let duration = AnimationTiming.shown(Int(control.DelayTime) * 10)
             try frame(canvas, timestamp, duration)
             timestamp += duration
             switch control.DisposalMode {

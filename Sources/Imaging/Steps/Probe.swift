@@ -88,7 +88,7 @@ public enum Probe {
     private static func png(_ bytes: UnsafeRawBufferPointer) throws(ImageError) -> SourceInfo {
         guard let header = PNGChunks.read(bytes) else { throw ImageError(.corrupt, "PNG header unreadable") }
         let colorType = bytes.count > 25 ? bytes[25] : 0
-        return SourceInfo(format: .png, width: header.width, height: header.height, frames: header.isAnimated ? 2 : 1,
+        return SourceInfo(format: .png, width: header.width, height: header.height, frames: header.isAnimated ? max(1, header.frames) : 1,
                           orientation: 1, hasAlpha: colorType == 4 || colorType == 6 || colorType == 3)
     }
 
@@ -107,8 +107,16 @@ public enum Probe {
         var features = WebPBitstreamFeatures()
         let status = herd_webp_get_features(bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), bytes.count, &features)
         guard status == VP8_STATUS_OK else { throw ImageError(.corrupt, "WebP header: status \(status.rawValue)") }
+        // An animation's frames are counted (the caps on frames and on
+        // pixels over all frames apply, as to a GIF's); its canvas may show
+        // transparency where a frame has alpha or leaves the canvas uncovered.
+        if features.has_animation != 0 {
+            let layout = try WebPAnimation.layout(bytes)
+            return SourceInfo(format: .webp, width: Int(features.width), height: Int(features.height),
+                              frames: max(2, layout.frames), orientation: 1, hasAlpha: features.has_alpha != 0 || layout.mayBeTransparent)
+        }
         return SourceInfo(format: .webp, width: Int(features.width), height: Int(features.height),
-                          frames: features.has_animation != 0 ? 2 : 1, orientation: 1, hasAlpha: features.has_alpha != 0)
+                          frames: 1, orientation: 1, hasAlpha: features.has_alpha != 0)
     }
 
     /// Sizes from the container (ispe, after rotation); libheif applies the

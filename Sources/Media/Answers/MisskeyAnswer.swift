@@ -15,8 +15,9 @@ import Settings
 /// - `emoji` (height ≤ 128), `avatar` (height ≤ 320), `static` (the first
 ///   frame; fit 498×422, or the emoji/avatar height), `preview` (fit
 ///   200×200), never scaled up; animations stay animated unless `static`
-///   (a GIF as an AVIF sequence or animated WebP; an animated WebP, APNG or
-///   AVIF as it is, as the reference does with APNG); `badge`: a 96×96 PNG
+///   (a GIF, or an animated WebP or APNG to resize, as an AVIF sequence or
+///   animated WebP — the reference makes APNGs still; an AVIF sequence as
+///   it is); `badge`: a 96×96 PNG
 ///   whose image is in its alpha channel only; a source that cannot be
 ///   converted: 404;
 /// - success `Cache-Control: max-age=31536000, immutable`, errors
@@ -114,9 +115,12 @@ struct MisskeyAnswer {
             box = nil
         }
         let animated = info.isAnimated && !still
-        if animated, format != .gif {
-            // An animated WebP, APNG or AVIF: herd animates GIFs only, so
-            // it goes as it is rather than lose its motion.
+        let shrinks = box.map { $0.fitted(width: info.width, height: info.height) != (info.width, info.height) } ?? false
+        if animated, !ImagePipeline.animates(format) || (format != .gif && !shrinks) {
+            // An AVIF sequence: herd re-encodes GIF, WebP and PNG animations
+            // only, so it goes as it is rather than lose its motion. An
+            // animated WebP or APNG that needs no resizing goes as it is
+            // too: every client of this route shows both.
             return asItIs(request, misskey, source, contentType: format.mimeType, note: "animation_as_is")
         }
         let output: OutputFormat

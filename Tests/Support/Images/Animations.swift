@@ -118,3 +118,94 @@ extension TestImages {
         return (Int(p[at]), Int(p[at + 1]), Int(p[at + 2]), image.channels == 4 ? Int(p[at + 3]) : 255)
     }
 }
+
+// MARK: APNG (assembled from libpng-written PNGs: their IDAT data becomes
+// the frames' IDAT or fdAT, with acTL and fcTL chunks around them)
+
+extension TestImages {
+    public struct APNGFrame: Sendable {
+        public var image: RasterImage
+        public var left, top: Int
+        public var delayMs: Int
+        /// 0 none, 1 background (transparent), 2 previous.
+        public var dispose: UInt8
+        /// 0 source, 1 over.
+        public var blend: UInt8
+
+        public init(_ image: RasterImage, left: Int = 0, top: Int = 0, delayMs: Int, dispose: UInt8 = 0, blend: UInt8 = 0) {
+            self.image = image
+            (self.left, self.top) = (left, top)
+            self.delayMs = delayMs
+            (self.dispose, self.blend) = (dispose, blend)
+        }
+    }
+
+    /// An APNG whose canvas is the first frame's size. `plays`: acTL's
+    /// num_plays (0 forever). `hiddenDefault`: a default image (the
+    /// first frame's pixels, inverted) that is not part of the animation.
+    public static func apng(_ frames: [APNGFrame], plays: Int = 0, hiddenDefault: Bool = false) -> [UInt8] {
+        func be32(_ value: Int) -> [UInt8] { [UInt8(value >> 24 & 0xff), UInt8(value >> 16 & 0xff), UInt8(value >> 8 & 0xff), UInt8(value & 0xff)] }
+        func be16(_ value: Int) -> [UInt8] { [UInt8(value >> 8 & 0xff), UInt8(value & 0xff)] }
+        func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
+            let typed = Array(type.utf8) + data
+            return be32(data.count) + typed + be32(Int(crc32(typed)))
+        }
+        /// IHDR's data and the concatenated IDAT data of a PNG.
+        func parts(_ png: [UInt8]) -> (ihdr: [UInt8], data: [UInt8]) {
+            var offset = 8, ihdr: [UInt8] = [], data: [UInt8] = []
+            while offset + 12 <= png.count {
+                let length = Int(png[offset]) << 24 | Int(png[offset + 1]) << 16 | Int(png[offset + 2]) << 8 | Int(png[offset + 3])
+                let type = String(decoding: png[(offset + 4)..<(offset + 8)], as: UTF8.self)
+                let body = Array(png[(offset + 8)..<(offset + 8 + length)])
+                if type == "IHDR" { ihdr = body }
+                if type == "IDAT" { data += body }
+                offset += 12 + length
+            }
+            return (ihdr, data)
+        }
+        let first = frames[0].image
+        var out: [UInt8] = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]
+        out += chunk("IHDR", parts(png(first, kind: .rgba)).ihdr)
+        out += chunk("acTL", be32(frames.count) + be32(plays))
+        var sequence = 0
+        func control(_ frame: APNGFrame) -> [UInt8] {
+            defer { sequence += 1 }
+            return chunk("fcTL", be32(sequence) + be32(frame.image.width) + be32(frame.image.height) + be32(frame.left) + be32(frame.top)
+                         + be16(frame.delayMs) + be16(1000) + [frame.dispose, frame.blend])
+        }
+        if hiddenDefault {
+            var inverted = withAlpha(first)
+            for index in stride(from: 0, to: inverted.pixels.count, by: 4) {
+                for channel in 0..<3 { inverted.pixels[index + channel] = 255 - inverted.pixels[index + channel] }
+            }
+            out += chunk("IDAT", parts(png(inverted, kind: .rgba)).data)
+        }
+        for (index, frame) in frames.enumerated() {
+            out += control(frame)
+            let data = parts(png(frame.image, kind: .rgba)).data
+            if index == 0, !hiddenDefault {
+                out += chunk("IDAT", data)
+            } else {
+                out += chunk("fdAT", be32(sequence) + data)
+                sequence += 1
+            }
+        }
+        out += chunk("IEND", [])
+        return out
+    }
+
+    /// A solid RGBA rectangle.
+    public static func solid(width: Int, height: Int, _ color: (UInt8, UInt8, UInt8), alpha: UInt8 = 255) -> RasterImage {
+        RasterImage(width: width, height: height, channels: 4,
+                    pixels: (0..<(width * height)).flatMap { _ in [color.0, color.1, color.2, alpha] })
+    }
+
+    private static func crc32(_ bytes: [UInt8]) -> UInt32 {
+        var crc: UInt32 = 0xffff_ffff
+        for byte in bytes {
+            crc ^= UInt32(byte)
+            for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xedb8_8320 : crc >> 1 }
+        }
+        return ~crc
+    }
+}
