@@ -1,4 +1,5 @@
-// libFuzzer target: the PNG chunk walker (IHDR size, iCCP profile, acTL).
+// libFuzzer target: the PNG chunk walker (IHDR size, iCCP profile, acTL),
+// and APNGFile (chunks to frames, libpng per frame, compositing).
 //
 // Out-of-bounds reads are ASan's job (the input is read in place).
 // Properties checked:
@@ -84,6 +85,29 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         let fits = profile.count <= maxICCBytes
         guard back.iccProfile == (fits ? profile : nil) else {
             violated("iCCP round trip (limit \(maxICCBytes))", input, "got \(back.iccProfile?.count ?? -1) bytes")
+        }
+    }
+
+    // An APNG, played (small canvases only: the probe's pixel caps come
+    // first in the pipeline). Frames are canvases of the canvas's size,
+    // each shown at least 11 ms, one after another, never more than the
+    // cap asked for; a refusal is an ImageError, never a crash.
+    if let header, header.isAnimated, header.width <= 1 << 8, header.height <= 1 << 8,
+       let animation = try? APNGFile(input, maxFrames: 32) {
+        guard animation.width == header.width, animation.height == header.height,
+              (1...32).contains(animation.frames.count), animation.frames.count <= header.frames else {
+            violated("APNG frames are the fcTL chunks, within the cap", input, "\(animation.frames.count) of \(header.frames)")
+        }
+        var expectedStart = 0, played = 0
+        let end = try? animation.play { (canvas: [UInt8], start: Int, duration: Int) throws(ImageError) in
+            guard canvas.count == header.width * header.height * 4, start == expectedStart, duration > 10 else {
+                violated("APNG canvases and times", input, "\(canvas.count) bytes at \(start) ms for \(duration) ms")
+            }
+            expectedStart += duration
+            played += 1
+        }
+        if let end, end != expectedStart || played != animation.frames.count {
+            violated("APNG plays every frame", input, "\(played) frames, ending at \(end)")
         }
     }
     return 0

@@ -20,16 +20,23 @@ enum PNGChunks {
         guard bytes[12] == 0x49, bytes[13] == 0x48, bytes[14] == 0x44, bytes[15] == 0x52 else { return nil }  // IHDR
         var header = Header(width: u32(16), height: u32(20), iccProfile: nil, isAnimated: false)
         var offset = 8
+        var controls = 0
+        var pixelsBegun = false
         while offset + 8 <= bytes.count {
             let length = u32(offset)
             let type = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(offset + 4)..<(offset + 8)]), as: UTF8.self)
             let dataStart = offset + 8
             guard length >= 0, dataStart + length <= bytes.count else { break }
             if type == "IEND" { break }
-            if type == "IDAT", !header.isAnimated { break }
-            if type == "acTL", header.frames == 1 { header.isAnimated = true; header.frames = 0 }
-            if type == "fcTL", header.isAnimated { header.frames += 1 }
-            if type == "iCCP" {
+            if type == "IDAT" {
+                // An APNG's frames are counted to the end; nothing else
+                // is read past the image data.
+                guard header.isAnimated else { break }
+                pixelsBegun = true
+            }
+            if type == "acTL", !pixelsBegun { header.isAnimated = true }
+            if type == "fcTL" { controls += 1 }
+            if type == "iCCP", !pixelsBegun {
                 let data = UnsafeRawBufferPointer(rebasing: bytes[dataStart..<(dataStart + length)])
                 if let nul = data.firstIndex(of: 0), nul + 2 <= data.count {
                     header.iccProfile = inflate(UnsafeRawBufferPointer(rebasing: data[(nul + 2)...]), limit: maxICCBytes)
@@ -37,6 +44,7 @@ enum PNGChunks {
             }
             offset = dataStart + length + 4
         }
+        if header.isAnimated { header.frames = controls }
         return header
     }
 

@@ -70,7 +70,7 @@ final class RemoteServers: @unchecked Sendable {
         return json?["hits"] as? [String: Int] ?? [:]
     }
 
-    /// A 2000×1500 photo-like JPEG, an animated GIF, a short MP4 (all over
+    /// A 2000×1500 photo-like JPEG, an animated GIF (WebP, APNG), a short MP4 (all over
     /// the 100 KiB preview floor), a small PNG, an HTML page; a CA and a
     /// certificate for 127.0.0.3 signed by it.
     private static func makeFiles(in media: URL, certificates: URL) throws {
@@ -79,6 +79,8 @@ final class RemoteServers: @unchecked Sendable {
         cd '\(media.path)'
         ffmpeg -nostdin -hide_banner -loglevel error -y -f lavfi -i testsrc2=s=2000x1500 -frames:v 1 -q:v 2 big.jpg
         ffmpeg -nostdin -hide_banner -loglevel error -y -f lavfi -i testsrc2=s=480x360:d=2:r=10 anim.gif
+        ffmpeg -nostdin -hide_banner -loglevel error -y -f lavfi -i testsrc2=s=480x360:d=1:r=10 -c:v libwebp -loop 0 anim.webp
+        ffmpeg -nostdin -hide_banner -loglevel error -y -f lavfi -i testsrc2=s=480x360:d=1:r=10 -plays 0 -f apng anim.png
         ffmpeg -nostdin -hide_banner -loglevel error -y -f lavfi -i testsrc2=s=640x360:d=3:r=10 -q:v 3 clip.mp4
         ffmpeg -nostdin -hide_banner -loglevel error -y -f lavfi -i testsrc2=s=64x48 -frames:v 1 small.png
         printf '<html><body><script>document.title="pwned"</script></body></html>' > page.html

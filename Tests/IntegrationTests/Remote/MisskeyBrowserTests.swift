@@ -10,15 +10,19 @@ import Testing
 @Suite("A browser shows a Misskey page's media through herd", .serialized,
        .enabled(if: BrowserTests.chromium != nil, "no Chromium"))
 struct MisskeyBrowserTests {
-    @Test("emoji 128 high and animated, avatar 320 high, preview in 200×200, static in 498×422: decoded by Chromium")
+    @Test("emoji 128 high and animated (GIF, WebP and APNG sources), avatar 320 high, preview in 200×200, static in 498×422: decoded by Chromium")
     func misskeyPage() throws {
         let chromium = try #require(BrowserTests.chromium)
         let remotes = try RemoteServers(.misskey, herdArguments: ["--set", "misskey.enabled=true"])
         defer { remotes.stop() }
         let big = MisskeyProxyThroughNginxTests.proxy(remotes.plainBase + "/media/big.jpg")   // 2000×1500
         let gif = MisskeyProxyThroughNginxTests.proxy(remotes.plainBase + "/media/anim.gif", name: "emoji.webp")  // 480×360
+        let webp = MisskeyProxyThroughNginxTests.proxy(remotes.plainBase + "/media/anim.webp", name: "emoji.webp")  // 480×360
+        let apng = MisskeyProxyThroughNginxTests.proxy(remotes.plainBase + "/media/anim.png", name: "emoji.webp")  // 480×360
         let cases: [(path: String, width: Int, height: Int, animated: Bool)] = [
             (gif + "&emoji=1", 171, 128, true),
+            (webp + "&emoji=1", 171, 128, true),
+            (apng + "&emoji=1", 171, 128, true),
             (big.replacingOccurrences(of: "/proxy/image.webp", with: "/proxy/avatar.webp") + "&avatar=1", 427, 320, false),
             (big.replacingOccurrences(of: "/proxy/image.webp", with: "/proxy/preview.webp") + "&preview=1", 200, 150, false),
             (big.replacingOccurrences(of: "/proxy/image.webp", with: "/proxy/static.webp") + "&static=1", 498, 374, false),
