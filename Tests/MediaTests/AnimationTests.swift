@@ -285,5 +285,9 @@ struct APNGTests {
         #expect(emoji.header("Content-Type") == "image/webp" && info.isAnimated && info.frames == 2 && info.height == 128, "\(info)")
         let small = MisskeyProxyTests.get(handler, MisskeyProxyTests.query(MisskeyProxyTests.remoteURL, "&avatar"))
         #expect(small.body == apng, "within the avatar's 320: as it is")
+        // Over the caps on frames: as it is (never decoded), not a 404.
+        let capped = MisskeyProxyTests.handler(MisskeyProxyTests.serving(apng, type: "image/png")) { $0.image.maxFrames = 1 }
+        let overCaps = MisskeyProxyTests.get(capped, MisskeyProxyTests.query(MisskeyProxyTests.remoteURL, "&emoji"))
+        #expect(overCaps.status == 200 && overCaps.body == apng, "\(overCaps.status)")
     }
 }

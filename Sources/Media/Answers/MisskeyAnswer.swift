@@ -92,6 +92,14 @@ struct MisskeyAnswer {
             }
             // An SVG's raster over the caps: never served raw.
             if cap != nil { return .failure(Refusal(status: 415, reason: "svg_too_large")) }
+            // An animation over the caps on frames: as it is, as herd served
+            // every APNG and animated WebP before it could resize them.
+            var animationUncapped = context.pipeline.limits
+            (animationUncapped.maxFrames, animationUncapped.maxAnimationPixels) = (Int.max, Int.max)
+            if decodable, let uncapped = body.withUnsafeBytes({ try? Probe.run($0, limits: animationUncapped) }), uncapped.isAnimated,
+               Self.displayable(format, variant: request.variant, webpAlways: configuration.misskey.webpAlways) {
+                return asItIs(request, misskey, source, contentType: format.mimeType, note: "animation_over_caps")
+            }
             // Unreadable or over the caps: as it is when nothing was to be
             // done to it, else the specification's 404.
             return misskey.transforms ? .failure(Refusal(status: 404, reason: "not_convertible")) : asItIs(request, misskey, source)
