@@ -1,3 +1,4 @@
+import Foundation
 import HerdTestSupport
 import Imaging
 import Negotiation
@@ -289,5 +290,113 @@ struct APNGTests {
         let capped = MisskeyProxyTests.handler(MisskeyProxyTests.serving(apng, type: "image/png")) { $0.image.maxFrames = 1 }
         let overCaps = MisskeyProxyTests.get(capped, MisskeyProxyTests.query(MisskeyProxyTests.remoteURL, "&emoji"))
         #expect(overCaps.status == 200 && overCaps.body == apng, "\(overCaps.status)")
+    }
+}
+
+/// What a hostile review of the animation readers found (2026-12-08).
+@Suite("Animations from hostile or odd files")
+struct HostileAnimationTests {
+    /// `frames` copies of a 1×1 animated WebP's ANMF chunk in one file.
+    static func manyFrameWebP(_ frames: Int) throws -> [UInt8] {
+        let one = try ImagePipeline().convert(TestImages.animatedGIF(width: 1, height: 1, frames: [
+            .init(left: 0, top: 0, width: 1, height: 1, color: AnimationTests.red, delay: 10),
+            .init(left: 0, top: 0, width: 1, height: 1, color: AnimationTests.blue, delay: 10),
+        ]), to: .webp).bytes
+        func u32(_ at: Int) -> Int { Int(one[at]) | Int(one[at + 1]) << 8 | Int(one[at + 2]) << 16 | Int(one[at + 3]) << 24 }
+        var head: [UInt8] = [], anmf: [UInt8] = []
+        var offset = 12
+        while offset + 8 <= one.count {
+            let size = u32(offset + 4), end = offset + 8 + size + (size & 1)
+            if String(decoding: one[offset..<(offset + 4)], as: UTF8.self) == "ANMF" {
+                if anmf.isEmpty { anmf = Array(one[offset..<end]) }
+            } else {
+                head += one[offset..<end]
+            }
+            offset = end
+        }
+        var body = head
+        for _ in 0..<frames { body += anmf }
+        let size = body.count + 4
+        return Array("RIFF".utf8) + [UInt8(size & 0xff), UInt8(size >> 8 & 0xff), UInt8(size >> 16 & 0xff), UInt8(size >> 24)]
+            + Array("WEBP".utf8) + body
+    }
+
+    @Test("an animated WebP's frames are counted in one walk, and the cap refuses a file of 50,000")
+    func manyFrames() throws {
+        let webp = try Self.manyFrameWebP(50_000)
+        let info = try webp.withUnsafeBytes { try Probe.run($0, limits: ImageLimits(maxFrames: 100_000, maxAnimationPixels: 100_000)) }
+        #expect(info.frames == 50_000)
+        let error = #expect(throws: ImageError.self) { try webp.withUnsafeBytes { try Probe.run($0, limits: ImageLimits()) } }
+        #expect(error?.kind == .tooManyFrames)
+    }
+
+    @Test("an APNG's CRCs and sequence numbers are checked, as browsers do")
+    func crcAndSequence() throws {
+        let apng = TestImages.apng(APNGTests.frames())
+        // The second fcTL (after the first frame's IDAT): its CRC, then its sequence number.
+        let fcTL = Array("fcTL".utf8)
+        let second = try #require((0..<(apng.count - 4)).filter { Array(apng[$0..<($0 + 4)]) == fcTL }.dropFirst().first)
+        var badCRC = apng
+        badCRC[second + 4 + 26] ^= 0xff
+        #expect(throws: ImageError.self) { try ImagePipeline().convert(badCRC, to: .webp) }
+        var badSequence = apng
+        badSequence[second + 7] = 9
+        let crc = TestImages.crc32(Array(badSequence[second..<(second + 30)]))
+        for shift in 0..<4 { badSequence[second + 30 + shift] = UInt8(crc >> (24 - 8 * UInt32(shift)) & 0xff) }
+        let error = #expect(throws: ImageError.self) { try ImagePipeline().convert(badSequence, to: .webp) }
+        #expect(error?.detail.contains("sequence") == true, "\(String(describing: error))")
+    }
+
+    @Test("a loop count over 16 bits plays forever; a frame of 18 hours is shown as long as WebP can say")
+    func outOfRangeTimes() throws {
+        var frames = APNGTests.frames()
+        frames[1].delayMs = 65_000
+        frames[1].delayDenominator = 1   // 65,000 s
+        let output = try ImagePipeline().convert(TestImages.apng(frames, plays: 70_000), to: .webp)
+        let animation = try #require(TestImages.decodeAnimatedWebP(output.bytes))
+        #expect(animation.loopCount == 0)
+        #expect(animation.frames.map(\.endMs)[1] - animation.frames.map(\.endMs)[0] == (1 << 24) - 1)
+    }
+
+    @Test("Misskey: an animation herd cannot re-encode (cut short) goes as it is, not a 404")
+    func cutShort() throws {
+        let big = TestImages.animatedGIF(width: 400, height: 300, frames: [
+            .init(left: 0, top: 0, width: 400, height: 300, color: AnimationTests.red, delay: 10),
+            .init(left: 100, top: 100, width: 200, height: 100, color: AnimationTests.blue, delay: 10),
+        ])
+        let webp = try ImagePipeline().convert(big, to: .webp).bytes
+        let apng = TestImages.apng([TestImages.APNGFrame(TestImages.solid(width: 400, height: 300, AnimationTests.red), delayMs: 100),
+                                    TestImages.APNGFrame(TestImages.solid(width: 100, height: 100, AnimationTests.blue), left: 5, top: 5, delayMs: 100)])
+        for (source, type) in [(Array(webp.prefix(webp.count - 20)), "image/webp"), (Array(apng.prefix(apng.count - 30)), "image/png")] {
+            let handler = MisskeyProxyTests.handler(MisskeyProxyTests.serving(source, type: type))
+            let emoji = MisskeyProxyTests.get(handler, MisskeyProxyTests.query(MisskeyProxyTests.remoteURL, "&emoji"))
+            #expect(emoji.status == 200 && emoji.body == source, "\(type): \(emoji.status) \(emoji.header("X-Herd-Error") ?? "")")
+        }
+    }
+}
+
+@Suite("16-bit PNGs")
+struct SixteenBitPNGTests {
+    @Test("16-bit samples without gAMA or sRGB are sRGB-encoded, as browsers show them")
+    func untagged16Bit() throws {
+        let gray = RasterImage(width: 8, height: 8, channels: 3, pixels: [UInt8](repeating: 128, count: 8 * 8 * 3))
+        let tagged = TestImages.png(gray, kind: .gray16)
+        // The same samples with the colour chunks taken out.
+        var untagged: [UInt8] = Array(tagged.prefix(8))
+        var offset = 8
+        var sample: Int?
+        while offset + 12 <= tagged.count {
+            let length = Int(tagged[offset]) << 24 | Int(tagged[offset + 1]) << 16 | Int(tagged[offset + 2]) << 8 | Int(tagged[offset + 3])
+            let type = String(decoding: tagged[(offset + 4)..<(offset + 8)], as: UTF8.self)
+            if !["gAMA", "sRGB", "cHRM", "iCCP"].contains(type) { untagged += tagged[offset..<(offset + 12 + length)] }
+            offset += 12 + length
+        }
+        // The stored 16-bit sample (linear light for 128): its high byte is what an sRGB reading shows.
+        let decodedTagged = try TestImages.decode(tagged)
+        #expect(abs(Int(decodedTagged.pixels[0]) - 128) <= 1, "tagged: \(decodedTagged.pixels[0])")
+        let linear = pow((128.0 / 255 + 0.055) / 1.055, 2.4)
+        sample = Int((linear * 65535).rounded()) >> 8
+        let image = try ImagePipeline().prepare(untagged).image
+        #expect(abs(Int(image.pixels[0]) - sample!) <= 1, "untagged: \(image.pixels[0]), stored high byte \(sample!)")
     }
 }

@@ -34,7 +34,7 @@ enum PNGChunks {
                 guard header.isAnimated else { break }
                 pixelsBegun = true
             }
-            if type == "acTL", !pixelsBegun { header.isAnimated = true }
+            if type == "acTL", length == 8, !pixelsBegun { header.isAnimated = true }
             if type == "fcTL" { controls += 1 }
             if type == "iCCP", !pixelsBegun {
                 let data = UnsafeRawBufferPointer(rebasing: bytes[dataStart..<(dataStart + length)])

@@ -9,8 +9,9 @@ import CZlib
 /// data, IEND — which libpng decodes; the frames are composited with their
 /// blend and dispose operations (https://wiki.mozilla.org/APNG_Specification).
 ///
-/// Checked before any pixel is decoded: every frame lies within the canvas
-/// (the first covers it), its operations are known, its data is there. The
+/// Checked before any pixel is decoded, as browsers check: every frame lies
+/// within the canvas (the first covers it), its operations are known, its
+/// data is there, the chunks' CRCs and sequence numbers are right. The
 /// caps on frames and on pixels over all frames are the probe's (it counts
 /// the fcTL chunks, `PNGChunks`). `bytes` must outlive it.
 final class APNGFile: AnimationSource {
@@ -51,22 +52,52 @@ final class APNGFile: AnimationSource {
         var transparent = colorType & 4 != 0
         var plays: Int?
         var decoding: [Range<Int>] = []
+        var seenTypes: Set<String> = []
         var frames: [Frame] = []
         var defaultImageIsFrame: Bool?  // nil until the first IDAT
+        var imageDataEnded = false      // the IDAT chunks are consecutive
+        var sequence = 0                // fcTL and fdAT share one count from 0
+        func checked(_ offset: Int, _ length: Int, _ type: String) throws(ImageError) {
+            let stored = UInt32(u32(offset + 8 + length))
+            let computed = UInt32(crc32(0, bytes.baseAddress!.advanced(by: offset + 4).assumingMemoryBound(to: UInt8.self),
+                                        UInt32(length + 4)))
+            guard stored == computed else { throw ImageError(.corrupt, "APNG: \(type) CRC mismatch") }
+        }
+        func sequenced(_ at: Int, _ type: String) throws(ImageError) {
+            guard u32(at) == sequence else { throw ImageError(.corrupt, "APNG: \(type) out of sequence") }
+            sequence += 1
+        }
         var offset = 33
         while offset + 12 <= bytes.count {
             let length = u32(offset)
             let type = Self.type(bytes, offset + 4)
             let data = offset + 8
             guard length <= bytes.count - data - 4 else { throw ImageError(.corrupt, "APNG: chunk \(type) runs past the end") }
+            if type != "IDAT", defaultImageIsFrame != nil { imageDataEnded = true }
             switch type {
-            case "acTL" where length == 8 && defaultImageIsFrame == nil:
+            case "acTL" where length == 8 && defaultImageIsFrame == nil && plays == nil:
+                try checked(offset, length, type)
                 plays = u32(data + 4)
             case "PLTE", "tRNS", "gAMA", "cHRM", "sRGB", "sBIT":
-                if defaultImageIsFrame == nil { decoding.append(offset..<(data + length + 4)) }
+                // Copied into every frame's PNG: the first of each, of the
+                // size the specification gives it (libpng checks its CRC).
+                let sizes: ClosedRange<Int> = switch type {
+                case "PLTE": 3...768
+                case "tRNS": 1...256
+                case "gAMA": 4...4
+                case "cHRM": 32...32
+                case "sRGB": 1...1
+                default: 1...4
+                }
+                if defaultImageIsFrame == nil, sizes.contains(length), !seenTypes.contains(type) {
+                    seenTypes.insert(type)
+                    decoding.append(offset..<(data + length + 4))
+                }
                 if type == "tRNS" { transparent = true }
             case "fcTL":
                 guard length == 26 else { throw ImageError(.corrupt, "APNG: fcTL of \(length) bytes") }
+                try checked(offset, length, type)
+                try sequenced(data, type)
                 guard frames.count < maxFrames else { throw ImageError(.tooManyFrames, "APNG: over \(maxFrames) frames") }
                 let numerator = u16(data + 20), denominator = u16(data + 22)
                 let delay = (numerator * 1000 + (denominator == 0 ? 100 : denominator) / 2) / (denominator == 0 ? 100 : denominator)
@@ -87,6 +118,8 @@ final class APNGFile: AnimationSource {
                 if frame.dispose == 1 || frame.width != width || frame.height != height { transparent = true }
                 frames.append(frame)
             case "IDAT":
+                guard !imageDataEnded else { throw ImageError(.corrupt, "APNG: IDAT chunks apart") }
+                try checked(offset, length, type)
                 if defaultImageIsFrame == nil {
                     // The default image is the first frame when its fcTL
                     // came first; otherwise it is not part of the animation.
@@ -97,6 +130,8 @@ final class APNGFile: AnimationSource {
             case "fdAT":
                 guard length > 4, defaultImageIsFrame != nil, let last = frames.indices.last,
                       last > 0 || defaultImageIsFrame == false else { throw ImageError(.corrupt, "APNG: fdAT without its frame") }
+                try checked(offset, length, type)
+                try sequenced(data, type)
                 frames[last].data.append((data + 4)..<(data + length))
             case "IEND":
                 offset = bytes.count
@@ -110,7 +145,7 @@ final class APNGFile: AnimationSource {
         // A frame without data cannot be shown: the file is cut or broken.
         guard defaultImageIsFrame != nil, !frames.isEmpty, frames.allSatisfy({ !$0.data.isEmpty }) else { throw ImageError(.corrupt, "APNG: a frame has no data") }
         decodingChunks = decoding
-        loopCount = plays
+        loopCount = AnimationTiming.loops(plays)
         mayBeTransparent = transparent
         self.frames = frames
     }
@@ -159,6 +194,7 @@ final class APNGFile: AnimationSource {
             defer { png_image_free(&image) }
             guard Int(image.width) == frame.width, Int(image.height) == frame.height else { return nil }
             image.format = UInt32(PNG_FORMAT_FLAG_COLOR | PNG_FORMAT_FLAG_ALPHA)
+            image.flags |= UInt32(PNG_IMAGE_FLAG_16BIT_sRGB)  // as Decode.png
             var pixels = [UInt8](repeating: 0, count: frame.width * frame.height * 4)
             let ok = pixels.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) }
             return ok != 0 ? pixels : nil

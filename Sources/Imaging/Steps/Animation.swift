@@ -22,7 +22,15 @@ enum AnimationTiming {
     /// shown as 100 ms (Chromium and Firefox, for every format), so an
     /// animation re-encoded with the durations it asked for would play
     /// faster than its source did.
-    static func shown(_ ms: Int) -> Int { ms <= 10 ? 100 : ms }
+    static func shown(_ ms: Int) -> Int { ms <= 10 ? 100 : min(ms, maxFrameMs) }
+
+    /// The longest frame an output can say: WebP's duration field has 24
+    /// bits (4.6 hours; longer ones are shown this long).
+    static let maxFrameMs = (1 << 24) - 1
+
+    /// A loop count as WebP can say it (16 bits; 0 = forever): more plays
+    /// than that are forever for anyone watching.
+    static func loops(_ count: Int) -> Int { count > 65_535 ? 0 : count }
 }
 
 extension GIFFile: AnimationSource {
@@ -46,8 +54,6 @@ final class WebPAnimation: AnimationSource {
     init(_ bytes: UnsafeRawBufferPointer) throws(ImageError) {
         guard let base = bytes.baseAddress else { throw ImageError(.corrupt, "animated WebP: empty") }
         var data = WebPData(bytes: base.assumingMemoryBound(to: UInt8.self), size: bytes.count)
-        let layout = try Self.layout(bytes)
-        mayBeTransparent = layout.mayBeTransparent
         var options = WebPAnimDecoderOptions()
         guard herd_webp_anim_decoder_options_init(&options) != 0 else { throw ImageError(.corrupt, "WebPAnimDecoderOptionsInit") }
         options.color_mode = MODE_RGBA
@@ -61,8 +67,12 @@ final class WebPAnimation: AnimationSource {
         self.decoder = decoder
         width = Int(info.canvas_width)
         height = Int(info.canvas_height)
-        loopCount = Int(info.loop_count)
+        loopCount = AnimationTiming.loops(Int(info.loop_count))
         frameCount = Int(info.frame_count)
+        var features = WebPBitstreamFeatures()
+        let alpha = herd_webp_get_features(base.assumingMemoryBound(to: UInt8.self), bytes.count, &features) == VP8_STATUS_OK
+            && features.has_alpha != 0
+        mayBeTransparent = alpha || Self.layout(bytes, canvasWidth: width, canvasHeight: height).uncovered
     }
 
     deinit { WebPAnimDecoderDelete(decoder) }
@@ -85,27 +95,31 @@ final class WebPAnimation: AnimationSource {
         return start
     }
 
-    /// The frame count and whether any frame has alpha or leaves part of
-    /// the canvas uncovered, from the chunks alone (no pixel decoded).
-    static func layout(_ bytes: UnsafeRawBufferPointer) throws(ImageError) -> (frames: Int, mayBeTransparent: Bool) {
-        guard let base = bytes.baseAddress else { throw ImageError(.corrupt, "WebP: empty") }
-        var data = WebPData(bytes: base.assumingMemoryBound(to: UInt8.self), size: bytes.count)
-        guard let demux = herd_webp_demux(&data) else { throw ImageError(.corrupt, "WebP: container unreadable") }
-        defer { WebPDemuxDelete(demux) }
-        let canvasWidth = Int32(WebPDemuxGetI(demux, WEBP_FF_CANVAS_WIDTH))
-        let canvasHeight = Int32(WebPDemuxGetI(demux, WEBP_FF_CANVAS_HEIGHT))
-        let frames = Int(WebPDemuxGetI(demux, WEBP_FF_FRAME_COUNT))
-        var transparent = false
-        var iterator = WebPIterator()
-        if WebPDemuxGetFrame(demux, 1, &iterator) != 0 {
-            repeat {
-                if iterator.has_alpha != 0 || iterator.x_offset != 0 || iterator.y_offset != 0
-                    || iterator.width != canvasWidth || iterator.height != canvasHeight {
-                    transparent = true
-                }
-            } while !transparent && WebPDemuxNextFrame(&iterator) != 0
-            WebPDemuxReleaseIterator(&iterator)
+    /// The frame count and whether any frame leaves part of the canvas
+    /// uncovered, from the container alone (no pixel decoded, no per-frame
+    /// lookup: libwebpdemux finds the n-th frame by walking its list, so
+    /// iterating with it is quadratic in the frame count): one walk over
+    /// the RIFF chunks, counting ANMF chunks. A chunk cut short ends the
+    /// walk (the decoder refuses the file later). Alpha is VP8X's flag,
+    /// which the format sets when any frame has it (`features.has_alpha`).
+    static func layout(_ bytes: UnsafeRawBufferPointer, canvasWidth: Int, canvasHeight: Int) -> (frames: Int, uncovered: Bool) {
+        func u24(_ at: Int) -> Int { Int(bytes[at]) | Int(bytes[at + 1]) << 8 | Int(bytes[at + 2]) << 16 }
+        func u32(_ at: Int) -> Int { u24(at) | Int(bytes[at + 3]) << 24 }
+        var frames = 0
+        var uncovered = false
+        var offset = 12  // "RIFF", size, "WEBP"
+        while offset + 8 <= bytes.count {
+            let size = u32(offset + 4)
+            let payload = offset + 8
+            guard size <= bytes.count - payload else { break }
+            if bytes[offset] == 0x41, bytes[offset + 1] == 0x4e, bytes[offset + 2] == 0x4d, bytes[offset + 3] == 0x46, size >= 16 {  // ANMF
+                frames += 1
+                let x = u24(payload) * 2, y = u24(payload + 3) * 2
+                let width = u24(payload + 6) + 1, height = u24(payload + 9) + 1
+                if x != 0 || y != 0 || width < canvasWidth || height < canvasHeight { uncovered = true }
+            }
+            offset = payload + size + (size & 1)
         }
-        return (frames, transparent)
+        return (frames, uncovered)
     }
 }

@@ -92,6 +92,9 @@ public enum Decode {
         defer { png_image_free(&image) }
         let hasAlpha = image.format & UInt32(PNG_FORMAT_FLAG_ALPHA) != 0
         image.format = hasAlpha ? UInt32(PNG_FORMAT_FLAG_COLOR | PNG_FORMAT_FLAG_ALPHA) : UInt32(PNG_FORMAT_FLAG_COLOR)
+        // 16-bit samples without gAMA or sRGB are sRGB-encoded, as browsers
+        // show them (libpng's simplified API would take them as linear).
+        image.flags |= UInt32(PNG_IMAGE_FLAG_16BIT_sRGB)
         let channels = hasAlpha ? 4 : 3
         var pixels = [UInt8](repeating: 0, count: Int(image.width) * Int(image.height) * channels)
         let ok = pixels.withUnsafeMutableBytes { buffer in

@@ -111,9 +111,9 @@ public enum Probe {
         // pixels over all frames apply, as to a GIF's); its canvas may show
         // transparency where a frame has alpha or leaves the canvas uncovered.
         if features.has_animation != 0 {
-            let layout = try WebPAnimation.layout(bytes)
+            let layout = WebPAnimation.layout(bytes, canvasWidth: Int(features.width), canvasHeight: Int(features.height))
             return SourceInfo(format: .webp, width: Int(features.width), height: Int(features.height),
-                              frames: max(2, layout.frames), orientation: 1, hasAlpha: features.has_alpha != 0 || layout.mayBeTransparent)
+                              frames: max(2, layout.frames), orientation: 1, hasAlpha: features.has_alpha != 0 || layout.uncovered)
         }
         return SourceInfo(format: .webp, width: Int(features.width), height: Int(features.height),
                           frames: 1, orientation: 1, hasAlpha: features.has_alpha != 0)

@@ -131,6 +131,8 @@ extension TestImages {
         public var dispose: UInt8
         /// 0 source, 1 over.
         public var blend: UInt8
+        /// fcTL's delay_den: `delayMs` is in 1/1000 s unless set.
+        public var delayDenominator = 1000
 
         public init(_ image: RasterImage, left: Int = 0, top: Int = 0, delayMs: Int, dispose: UInt8 = 0, blend: UInt8 = 0) {
             self.image = image
@@ -171,7 +173,7 @@ extension TestImages {
         func control(_ frame: APNGFrame) -> [UInt8] {
             defer { sequence += 1 }
             return chunk("fcTL", be32(sequence) + be32(frame.image.width) + be32(frame.image.height) + be32(frame.left) + be32(frame.top)
-                         + be16(frame.delayMs) + be16(1000) + [frame.dispose, frame.blend])
+                         + be16(frame.delayMs) + be16(frame.delayDenominator) + [frame.dispose, frame.blend])
         }
         if hiddenDefault {
             var inverted = withAlpha(first)
@@ -200,7 +202,7 @@ extension TestImages {
                     pixels: (0..<(width * height)).flatMap { _ in [color.0, color.1, color.2, alpha] })
     }
 
-    private static func crc32(_ bytes: [UInt8]) -> UInt32 {
+    public static func crc32(_ bytes: [UInt8]) -> UInt32 {
         var crc: UInt32 = 0xffff_ffff
         for byte in bytes {
             crc ^= UInt32(byte)
