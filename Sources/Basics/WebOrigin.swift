@@ -62,13 +62,15 @@ public struct WebOrigin: Hashable, Sendable, CustomStringConvertible {
             }
             // Letters, digits, '-', '_' and '.' (no userinfo, no spaces, no
             // bytes a header could not carry), at least one letter or digit.
+            // No empty label (a trailing dot is a name of its own, as
+            // browsers keep it).
             guard host.unicodeScalars.allSatisfy({ $0.isASCIIAlphanumeric || $0 == "-" || $0 == "_" || $0 == "." }),
-                  host.unicodeScalars.contains(where: \.isASCIIAlphanumeric) else { return nil }
+                  host.unicodeScalars.contains(where: \.isASCIIAlphanumeric), !host.hasPrefix("."), !host.contains("..") else { return nil }
         }
         var serialized = scheme + "://" + host.lowercased()
         if let portText {
             guard (1...5).contains(portText.count), portText.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) }),
-                  let port = Int(portText), port <= 65_535 else { return nil }
+                  let port = Int(portText), (1...65_535).contains(port) else { return nil }
             if port != defaultPort { serialized += ":" + String(port) }
         }
         self.serialized = serialized

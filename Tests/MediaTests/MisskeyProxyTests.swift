@@ -250,7 +250,7 @@ struct MisskeyProxyTests {
     @Test("WebOrigin: not an origin",
           arguments: ["", "https://", "https://a.example/path", "ftp://a.example", "https://u@a.example", "https://a.example:",
                       "https://a.example:99999", "https://a .example", "https://mastoon.\u{18}exam\u{0}ae", "https://bücher.example",
-                      "https://[zz]", "https://a.example:+1", "null"])
+                      "https://[zz]", "https://a.example:+1", "null", "https://a..example", "https://.a.example", "https://a.example:0"])
     func notOrigins(text: String) {
         #expect(WebOrigin(text) == nil)
     }
