@@ -131,7 +131,7 @@ let package = Package(
         .testTarget(name: "SystemTests", dependencies: ["System", "HerdTestSupport"]),
         .testTarget(name: "FastCGITests", dependencies: ["FastCGI"]),
         .testTarget(name: "UpstreamTests", dependencies: ["Upstream", "Basics"]),
-        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "HerdTestSupport"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "HerdTestSupport", "CZlib"]),
         .testTarget(name: "NegotiationTests", dependencies: ["Negotiation"]),
         .testTarget(name: "CoalescingTests", dependencies: ["Coalescing"]),
         .testTarget(name: "RemoteTests", dependencies: ["Remote", "Upstream", "Basics", "HerdTestSupport"]),

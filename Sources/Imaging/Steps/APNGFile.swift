@@ -174,6 +174,10 @@ final class APNGFile: AnimationSource {
 
     /// The frame's pixels, RGBA, decoded by libpng from a PNG made of it.
     private func decode(_ frame: Frame, index: Int) throws(ImageError) -> [UInt8] {
+        guard PNGChunks.imageDataFits(bytes, frame.data, width: frame.width, height: frame.height, bitDepth: Int(bytes[24]),
+                                      colorType: Int(bytes[25]), interlaced: bytes[28] != 0) else {
+            throw ImageError(.corrupt, "APNG: frame \(index) has more image data than its size holds")
+        }
         var png: [UInt8] = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]
         var ihdr = Array(bytes[header])
         for (at, value) in [(0, frame.width), (4, frame.height)] {
