@@ -104,13 +104,10 @@ struct ImageConversion {
             return .converted(output)
         } catch {
             let displayable = Self.canDisplay(format, variant: variant)
-            // Animations and the like, and sources over a cap (read from
-            // the header: a later try finds the same): the original is
-            // correct, just not converted.
-            let lasting: [ImageError.Kind] = [.unsupported, .tooManyFrames, .tooManyPixels, .tooLarge]
             switch error.kind {
-            case let kind where displayable && lasting.contains(kind):
-                return .original(reason: kind.rawValue, shortLived: false)
+            case .unsupported where displayable:
+                // Animations and the like: the original is correct, just not converted.
+                return .original(reason: error.kind.rawValue, shortLived: false)
             case _ where displayable:
                 return .original(reason: error.kind.rawValue, shortLived: true)
             case .timeout, .encodeFailed:
