@@ -358,7 +358,7 @@ struct HostileAnimationTests {
         #expect(animation.frames.map(\.endMs)[1] - animation.frames.map(\.endMs)[0] == (1 << 24) - 1)
     }
 
-    @Test("Misskey: an animation herd cannot re-encode (cut short) goes as it is, not a 404")
+    @Test("Misskey: an animation cut short answers the specification's 404 (or the placeholder with fallback), never a year-long as-is")
     func cutShort() throws {
         let big = TestImages.animatedGIF(width: 400, height: 300, frames: [
             .init(left: 0, top: 0, width: 400, height: 300, color: AnimationTests.red, delay: 10),
@@ -370,8 +370,39 @@ struct HostileAnimationTests {
         for (source, type) in [(Array(webp.prefix(webp.count - 20)), "image/webp"), (Array(apng.prefix(apng.count - 30)), "image/png")] {
             let handler = MisskeyProxyTests.handler(MisskeyProxyTests.serving(source, type: type))
             let emoji = MisskeyProxyTests.get(handler, MisskeyProxyTests.query(MisskeyProxyTests.remoteURL, "&emoji"))
-            #expect(emoji.status == 200 && emoji.body == source, "\(type): \(emoji.status) \(emoji.header("X-Herd-Error") ?? "")")
+            #expect(emoji.status == 404 && emoji.header("Cache-Control") == "max-age=300", "\(type): \(emoji.status)")
+            let fallback = MisskeyProxyTests.get(handler, MisskeyProxyTests.query(MisskeyProxyTests.remoteURL, "&emoji&fallback"))
+            #expect(fallback.status == 200 && fallback.header("Cache-Control") == "max-age=300", "\(type): \(fallback.status)")
         }
+    }
+
+    @Test("an animated WebP: libwebp's own frame count is capped (ANMF chunks nested in another count too), and alpha is judged per frame")
+    func webpCountAndAlpha() throws {
+        // Opaque full-canvas frames: no alpha plane needed.
+        let opaque = try ImagePipeline().convert(TestImages.animatedGIF(width: 64, height: 48, frames: [
+            .init(left: 0, top: 0, width: 64, height: 48, color: AnimationTests.red, delay: 10),
+            .init(left: 0, top: 0, width: 64, height: 48, color: AnimationTests.blue, delay: 10),
+        ], loop: 0), to: .webp).bytes
+        let info = try opaque.withUnsafeBytes { try Probe.run($0, limits: ImageLimits()) }
+        #expect(info.frames == 2)
+        // The same frames with a transparent one: alpha.
+        let clear = try AnimatedWebPTests.source()
+        #expect(try clear.withUnsafeBytes { try Probe.run($0, limits: ImageLimits()) }.hasAlpha)
+        // Nested: the first ANMF's declared size swallows the others; libwebp still plays them all.
+        let flat = try Self.manyFrameWebP(6)
+        func u32(_ at: Int) -> Int { Int(flat[at]) | Int(flat[at + 1]) << 8 | Int(flat[at + 2]) << 16 | Int(flat[at + 3]) << 24 }
+        var offset = 12, firstANMF = 0
+        while offset + 8 <= flat.count {
+            if String(decoding: flat[offset..<(offset + 4)], as: UTF8.self) == "ANMF" { firstANMF = offset; break }
+            offset += 8 + u32(offset + 4) + (u32(offset + 4) & 1)
+        }
+        var nested = flat
+        let swallowed = flat.count - firstANMF - 8
+        for shift in 0..<4 { nested[firstANMF + 4 + shift] = UInt8(swallowed >> (8 * shift) & 0xff) }
+        let counted = try nested.withUnsafeBytes { try Probe.run($0, limits: ImageLimits(maxFrames: 100, maxAnimationPixels: 1000)) }.frames
+        let played = try #require(TestImages.decodeAnimatedWebP(nested)).frames.count
+        #expect(counted == played, "probe \(counted), libwebp \(played)")
+        #expect(throws: ImageError.self) { try ImagePipeline(limits: ImageLimits(maxFrames: played - 1)).convert(nested, to: .webp) }
     }
 }
 

@@ -51,7 +51,7 @@ final class WebPAnimation: AnimationSource {
     let frameCount: Int
     let mayBeTransparent: Bool
 
-    init(_ bytes: UnsafeRawBufferPointer) throws(ImageError) {
+    init(_ bytes: UnsafeRawBufferPointer, limits: ImageLimits) throws(ImageError) {
         guard let base = bytes.baseAddress else { throw ImageError(.corrupt, "animated WebP: empty") }
         var data = WebPData(bytes: base.assumingMemoryBound(to: UInt8.self), size: bytes.count)
         var options = WebPAnimDecoderOptions()
@@ -69,10 +69,16 @@ final class WebPAnimation: AnimationSource {
         height = Int(info.canvas_height)
         loopCount = AnimationTiming.loops(Int(info.loop_count))
         frameCount = Int(info.frame_count)
+        // The caps again, on the count that plays (the probe's is the same
+        // unless the file is one libwebpdemux refuses, which fails above).
+        guard frameCount <= limits.maxFrames, frameCount * width * height <= limits.maxAnimationPixels else {
+            WebPAnimDecoderDelete(decoder)
+            throw ImageError(.tooManyFrames, "animated WebP: \(frameCount) frames of \(width)×\(height) over the caps")
+        }
         var features = WebPBitstreamFeatures()
         let alpha = herd_webp_get_features(base.assumingMemoryBound(to: UInt8.self), bytes.count, &features) == VP8_STATUS_OK
             && features.has_alpha != 0
-        mayBeTransparent = alpha || Self.layout(bytes, canvasWidth: width, canvasHeight: height).uncovered
+        mayBeTransparent = alpha || Self.layout(bytes, canvasWidth: width, canvasHeight: height).mayBeTransparent
     }
 
     deinit { WebPAnimDecoderDelete(decoder) }
@@ -95,31 +101,63 @@ final class WebPAnimation: AnimationSource {
         return start
     }
 
-    /// The frame count and whether any frame leaves part of the canvas
-    /// uncovered, from the container alone (no pixel decoded, no per-frame
-    /// lookup: libwebpdemux finds the n-th frame by walking its list, so
-    /// iterating with it is quadratic in the frame count): one walk over
-    /// the RIFF chunks, counting ANMF chunks. A chunk cut short ends the
-    /// walk (the decoder refuses the file later). Alpha is VP8X's flag,
-    /// which the format sets when any frame has it (`features.has_alpha`).
-    static func layout(_ bytes: UnsafeRawBufferPointer, canvasWidth: Int, canvasHeight: Int) -> (frames: Int, uncovered: Bool) {
-        func u24(_ at: Int) -> Int { Int(bytes[at]) | Int(bytes[at + 1]) << 8 | Int(bytes[at + 2]) << 16 }
+    /// How many frames libwebp will play, and whether any may show
+    /// transparency, from the container alone (no pixel decoded).
+    ///
+    /// The count is libwebpdemux's own (it is what plays; a hand count of
+    /// ANMF chunks differs from it for nested or trailing chunks), read
+    /// without its per-frame lookup, which walks the frame list from the
+    /// start each time (iterating with it is quadratic in the frames). A
+    /// file libwebpdemux refuses (cut short) is counted by the walk below.
+    ///
+    /// Transparency, like libwebp judges it per frame: an ALPH chunk, a
+    /// VP8L image with its alpha bit, or an image (its size read from its
+    /// own header, as libwebp does, not the ANMF's) that leaves part of the
+    /// canvas uncovered. One walk over the RIFF chunks within the RIFF size.
+    static func layout(_ bytes: UnsafeRawBufferPointer, canvasWidth: Int, canvasHeight: Int) -> (frames: Int, mayBeTransparent: Bool) {
+        func u16(_ at: Int) -> Int { Int(bytes[at]) | Int(bytes[at + 1]) << 8 }
+        func u24(_ at: Int) -> Int { u16(at) | Int(bytes[at + 2]) << 16 }
         func u32(_ at: Int) -> Int { u24(at) | Int(bytes[at + 3]) << 24 }
+        func named(_ at: Int, _ name: StaticString) -> Bool {
+            (0..<4).allSatisfy { bytes[at + $0] == name.utf8Start[$0] }
+        }
+        guard bytes.count >= 12 else { return (0, true) }
+        let end = min(bytes.count, 8 + u32(4))
         var frames = 0
-        var uncovered = false
+        var transparent = false
         var offset = 12  // "RIFF", size, "WEBP"
-        while offset + 8 <= bytes.count {
+        while offset + 8 <= end {
             let size = u32(offset + 4)
             let payload = offset + 8
-            guard size <= bytes.count - payload else { break }
-            if bytes[offset] == 0x41, bytes[offset + 1] == 0x4e, bytes[offset + 2] == 0x4d, bytes[offset + 3] == 0x46, size >= 16 {  // ANMF
+            guard size <= end - payload else { break }
+            if named(offset, "ANMF"), size >= 16 {
                 frames += 1
                 let x = u24(payload) * 2, y = u24(payload + 3) * 2
-                let width = u24(payload + 6) + 1, height = u24(payload + 9) + 1
-                if x != 0 || y != 0 || width < canvasWidth || height < canvasHeight { uncovered = true }
+                var width = u24(payload + 6) + 1, height = u24(payload + 9) + 1
+                var inner = payload + 16
+                while inner + 8 <= payload + size {
+                    let innerSize = u32(inner + 4), data = inner + 8
+                    guard innerSize <= payload + size - data else { break }
+                    if named(inner, "ALPH") { transparent = true }
+                    if named(inner, "VP8L"), innerSize >= 5, bytes[data] == 0x2f {
+                        let bits = u32(data + 1)
+                        (width, height) = ((bits & 0x3fff) + 1, (bits >> 14 & 0x3fff) + 1)
+                        if bits >> 28 & 1 == 1 { transparent = true }
+                    }
+                    if named(inner, "VP8 "), innerSize >= 10, bytes[data + 3] == 0x9d, bytes[data + 4] == 0x01, bytes[data + 5] == 0x2a {
+                        (width, height) = (u16(data + 6) & 0x3fff, u16(data + 8) & 0x3fff)
+                    }
+                    inner = data + innerSize + (innerSize & 1)
+                }
+                if x != 0 || y != 0 || width < canvasWidth || height < canvasHeight { transparent = true }
             }
             offset = payload + size + (size & 1)
         }
-        return (frames, uncovered)
+        var data = WebPData(bytes: bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), size: bytes.count)
+        if let demux = herd_webp_demux(&data) {
+            frames = Int(WebPDemuxGetI(demux, WEBP_FF_FRAME_COUNT))
+            WebPDemuxDelete(demux)
+        }
+        return (frames, transparent)
     }
 }

@@ -113,7 +113,7 @@ public enum Probe {
         if features.has_animation != 0 {
             let layout = WebPAnimation.layout(bytes, canvasWidth: Int(features.width), canvasHeight: Int(features.height))
             return SourceInfo(format: .webp, width: Int(features.width), height: Int(features.height),
-                              frames: max(2, layout.frames), orientation: 1, hasAlpha: features.has_alpha != 0 || layout.uncovered)
+                              frames: max(2, layout.frames), orientation: 1, hasAlpha: features.has_alpha != 0 || layout.mayBeTransparent)
         }
         return SourceInfo(format: .webp, width: Int(features.width), height: Int(features.height),
                           frames: 1, orientation: 1, hasAlpha: features.has_alpha != 0)

@@ -255,13 +255,6 @@ struct MisskeyAnswer {
                         note: "misskey_" + plan.label)
         case .value(.failure(let failure), _):
             context.metrics.conversionFinished(format: "none", result: failure.reason, seconds: nil)
-            if case .image(_, false, _, _) = plan, info.isAnimated, failure.reason != ImageError.Kind.decoderOff.rawValue,
-               Self.displayable(info.format, variant: request.variant, webpAlways: configuration.misskey.webpAlways) {
-                // An animation herd could not re-encode (cut short, a frame
-                // it refuses, over the time budget): as it is, as browsers
-                // play what they can of it, rather than a 404 for an emoji.
-                return asItIs(request, misskey, source, contentType: info.format.mimeType, note: "animation_as_is_" + failure.reason)
-            }
             let status = failure.reason == "badge_without_information" || failure.reason == "corrupt" ? 404
                 : failure.reason == ImageError.Kind.decoderOff.rawValue ? 415 : 500
             return .failure(Refusal(status: status, reason: failure.reason))
