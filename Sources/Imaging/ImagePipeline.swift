@@ -160,7 +160,7 @@ public struct ImagePipeline: Sendable {
         let source: any AnimationSource = switch info.format {
         case .gif: try GIFFile(bytes)
         case .png: try APNGFile(bytes, maxFrames: limits.maxFrames)
-        default: try WebPAnimation(bytes, limits: limits)
+        default: try WebPAnimation(bytes, info: info, limits: limits)
         }
         let made: OutputFormat = format == .avif && source.loopCount == 0 ? .avif : .webp
         var width = source.width, height = source.height

@@ -7,12 +7,6 @@ import Testing
 /// reports it, and no time budget can interrupt it: herd checks first.
 @Suite("PNG image data past the image's size")
 struct PNGBombTests {
-    static func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
-        func be32(_ value: Int) -> [UInt8] { [UInt8(value >> 24 & 0xff), UInt8(value >> 16 & 0xff), UInt8(value >> 8 & 0xff), UInt8(value & 0xff)] }
-        let typed = Array(type.utf8) + data
-        return be32(data.count) + typed + be32(Int(TestImages.crc32(typed)))
-    }
-
     static func deflated(_ input: [UInt8]) -> [UInt8] {
         var length = compressBound(UInt(input.count))
         var output = [UInt8](repeating: 0, count: Int(length))
@@ -28,8 +22,8 @@ struct PNGBombTests {
     static func png(trailing: Int) -> [UInt8] {
         let raw = (0..<8).flatMap { _ in [UInt8(0)] + [UInt8](repeating: 200, count: 24) }
         let ihdr: [UInt8] = [0, 0, 0, 8, 0, 0, 0, 8, 8, 2, 0, 0, 0]
-        return [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a] + chunk("IHDR", ihdr)
-            + chunk("IDAT", deflated(raw + [UInt8](repeating: 0, count: trailing))) + chunk("IEND", [])
+        return [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a] + TestImages.pngChunk("IHDR", ihdr)
+            + TestImages.pngChunk("IDAT", deflated(raw + [UInt8](repeating: 0, count: trailing))) + TestImages.pngChunk("IEND", [])
     }
 
     @Test("100 MB of zeros after an 8×8 image: refused before libpng inflates them")

@@ -14,9 +14,14 @@ enum PNGChunks {
         var frames = 1
     }
 
+    /// PNG's big-endian 32-bit word at `at` (the caller checked the bounds).
+    static func word(_ bytes: UnsafeRawBufferPointer, _ at: Int) -> Int {
+        Int(bytes[at]) << 24 | Int(bytes[at + 1]) << 16 | Int(bytes[at + 2]) << 8 | Int(bytes[at + 3])
+    }
+
     static func read(_ bytes: UnsafeRawBufferPointer, maxICCBytes: Int = 1 << 20) -> Header? {
         guard bytes.count >= 33 else { return nil }
-        func u32(_ at: Int) -> Int { Int(bytes[at]) << 24 | Int(bytes[at + 1]) << 16 | Int(bytes[at + 2]) << 8 | Int(bytes[at + 3]) }
+        func u32(_ at: Int) -> Int { word(bytes, at) }
         guard bytes[12] == 0x49, bytes[13] == 0x48, bytes[14] == 0x44, bytes[15] == 0x52 else { return nil }  // IHDR
         var header = Header(width: u32(16), height: u32(20), iccProfile: nil, isAnimated: false)
         var offset = 8
@@ -99,11 +104,10 @@ enum PNGChunks {
 
     /// The IDAT chunks' data of a PNG, in order.
     static func imageData(_ bytes: UnsafeRawBufferPointer) -> [Range<Int>] {
-        func u32(_ at: Int) -> Int { Int(bytes[at]) << 24 | Int(bytes[at + 1]) << 16 | Int(bytes[at + 2]) << 8 | Int(bytes[at + 3]) }
         var ranges: [Range<Int>] = []
         var offset = 8
         while offset + 8 <= bytes.count {
-            let length = u32(offset), data = offset + 8
+            let length = word(bytes, offset), data = offset + 8
             guard length <= bytes.count - data else { break }
             if bytes[offset + 4] == 0x49, bytes[offset + 5] == 0x45, bytes[offset + 6] == 0x4e, bytes[offset + 7] == 0x44 { break }  // IEND
             if bytes[offset + 4] == 0x49, bytes[offset + 5] == 0x44, bytes[offset + 6] == 0x41, bytes[offset + 7] == 0x54 {  // IDAT
@@ -120,13 +124,22 @@ enum PNGChunks {
     /// fraction of a second.
     static let checkedImageDataBytes = 64 << 10
 
-    /// Whether libpng may be given this image data: small enough not to
-    /// matter, or ending within the image's size plus 64 KB of slack.
-    static func imageDataFits(_ bytes: UnsafeRawBufferPointer, _ ranges: [Range<Int>], width: Int, height: Int,
-                              bitDepth: Int, colorType: Int, interlaced: Bool) -> Bool {
+    /// Whether libpng may be given the image data in `ranges` of a PNG
+    /// (its IHDR says the sample layout), for an image of `width` ×
+    /// `height`: small enough not to matter, or ending within the image's
+    /// size plus 64 KB of slack.
+    static func imageDataFits(_ bytes: UnsafeRawBufferPointer, _ ranges: [Range<Int>], width: Int, height: Int) -> Bool {
         guard ranges.reduce(0, { $0 + $1.count }) > checkedImageDataBytes else { return true }
-        let raw = rawImageBytes(width: width, height: height, bitDepth: bitDepth, colorType: colorType, interlaced: interlaced)
+        let raw = rawImageBytes(width: width, height: height, bitDepth: Int(bytes[24]), colorType: Int(bytes[25]),
+                                interlaced: bytes[28] != 0)
         return imageDataEnds(bytes, ranges, within: raw + (64 << 10))
+    }
+
+    /// `imageDataFits` for a still PNG: its IDAT chunks, at IHDR's size.
+    static func imageDataFits(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard bytes.count >= 29 else { return true }  // libpng refuses it
+        let width = word(bytes, 16), height = word(bytes, 20)
+        return width <= 65_535 && height <= 65_535 && imageDataFits(bytes, imageData(bytes), width: width, height: height)
     }
 
     /// zlib-inflates at most `limit` bytes; nil if the data is bad or larger.

@@ -39,7 +39,7 @@ final class APNGFile: AnimationSource {
     let frames: [Frame]
 
     init(_ bytes: UnsafeRawBufferPointer, maxFrames: Int = 1_000) throws(ImageError) {
-        func u32(_ at: Int) -> Int { Int(bytes[at]) << 24 | Int(bytes[at + 1]) << 16 | Int(bytes[at + 2]) << 8 | Int(bytes[at + 3]) }
+        func u32(_ at: Int) -> Int { PNGChunks.word(bytes, at) }
         func u16(_ at: Int) -> Int { Int(bytes[at]) << 8 | Int(bytes[at + 1]) }
         guard bytes.count >= 33, bytes.prefix(8).elementsEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
               u32(8) == 13, Self.type(bytes, 12) == "IHDR" else { throw ImageError(.corrupt, "APNG: no PNG header") }
@@ -174,8 +174,7 @@ final class APNGFile: AnimationSource {
 
     /// The frame's pixels, RGBA, decoded by libpng from a PNG made of it.
     private func decode(_ frame: Frame, index: Int) throws(ImageError) -> [UInt8] {
-        guard PNGChunks.imageDataFits(bytes, frame.data, width: frame.width, height: frame.height, bitDepth: Int(bytes[24]),
-                                      colorType: Int(bytes[25]), interlaced: bytes[28] != 0) else {
+        guard PNGChunks.imageDataFits(bytes, frame.data, width: frame.width, height: frame.height) else {
             throw ImageError(.corrupt, "APNG: frame \(index) has more image data than its size holds")
         }
         var png: [UInt8] = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]

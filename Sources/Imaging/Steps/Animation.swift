@@ -48,10 +48,10 @@ final class WebPAnimation: AnimationSource {
     let width: Int
     let height: Int
     let loopCount: Int
-    let frameCount: Int
     let mayBeTransparent: Bool
 
-    init(_ bytes: UnsafeRawBufferPointer, limits: ImageLimits) throws(ImageError) {
+    /// `info`: the probe's (its `hasAlpha` judged every frame, `layout`).
+    init(_ bytes: UnsafeRawBufferPointer, info probed: SourceInfo, limits: ImageLimits) throws(ImageError) {
         guard let base = bytes.baseAddress else { throw ImageError(.corrupt, "animated WebP: empty") }
         var data = WebPData(bytes: base.assumingMemoryBound(to: UInt8.self), size: bytes.count)
         var options = WebPAnimDecoderOptions()
@@ -68,17 +68,14 @@ final class WebPAnimation: AnimationSource {
         width = Int(info.canvas_width)
         height = Int(info.canvas_height)
         loopCount = AnimationTiming.loops(Int(info.loop_count))
-        frameCount = Int(info.frame_count)
+        let frameCount = Int(info.frame_count)
         // The caps again, on the count that plays (the probe's is the same
         // unless the file is one libwebpdemux refuses, which fails above).
         guard frameCount <= limits.maxFrames, frameCount * width * height <= limits.maxAnimationPixels else {
             WebPAnimDecoderDelete(decoder)
             throw ImageError(.tooManyFrames, "animated WebP: \(frameCount) frames of \(width)×\(height) over the caps")
         }
-        var features = WebPBitstreamFeatures()
-        let alpha = herd_webp_get_features(base.assumingMemoryBound(to: UInt8.self), bytes.count, &features) == VP8_STATUS_OK
-            && features.has_alpha != 0
-        mayBeTransparent = alpha || Self.layout(bytes, canvasWidth: width, canvasHeight: height).mayBeTransparent
+        mayBeTransparent = probed.hasAlpha
     }
 
     deinit { WebPAnimDecoderDelete(decoder) }

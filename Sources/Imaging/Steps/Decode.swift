@@ -84,15 +84,7 @@ public enum Decode {
     // MARK: PNG (libpng's simplified API: palette, grey, 16-bit, tRNS → 8-bit RGB(A))
 
     static func png(_ bytes: UnsafeRawBufferPointer) throws(ImageError) -> RasterImage {
-        if bytes.count >= 29 {
-            let width = Int(bytes[16]) << 24 | Int(bytes[17]) << 16 | Int(bytes[18]) << 8 | Int(bytes[19])
-            let height = Int(bytes[20]) << 24 | Int(bytes[21]) << 16 | Int(bytes[22]) << 8 | Int(bytes[23])
-            guard width <= 65_535, height <= 65_535,
-                  PNGChunks.imageDataFits(bytes, PNGChunks.imageData(bytes), width: width, height: height, bitDepth: Int(bytes[24]),
-                                          colorType: Int(bytes[25]), interlaced: bytes[28] != 0) else {
-                throw ImageError(.corrupt, "PNG: more image data than its size holds")
-            }
-        }
+        guard PNGChunks.imageDataFits(bytes) else { throw ImageError(.corrupt, "PNG: more image data than its size holds") }
         var image = png_image()
         image.version = UInt32(PNG_IMAGE_VERSION)
         guard png_image_begin_read_from_memory(&image, bytes.baseAddress, bytes.count) != 0 else {

@@ -148,10 +148,7 @@ extension TestImages {
     public static func apng(_ frames: [APNGFrame], plays: Int = 0, hiddenDefault: Bool = false) -> [UInt8] {
         func be32(_ value: Int) -> [UInt8] { [UInt8(value >> 24 & 0xff), UInt8(value >> 16 & 0xff), UInt8(value >> 8 & 0xff), UInt8(value & 0xff)] }
         func be16(_ value: Int) -> [UInt8] { [UInt8(value >> 8 & 0xff), UInt8(value & 0xff)] }
-        func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
-            let typed = Array(type.utf8) + data
-            return be32(data.count) + typed + be32(Int(crc32(typed)))
-        }
+        let chunk = pngChunk
         /// IHDR's data and the concatenated IDAT data of a PNG.
         func parts(_ png: [UInt8]) -> (ihdr: [UInt8], data: [UInt8]) {
             var offset = 8, ihdr: [UInt8] = [], data: [UInt8] = []
@@ -200,6 +197,13 @@ extension TestImages {
     public static func solid(width: Int, height: Int, _ color: (UInt8, UInt8, UInt8), alpha: UInt8 = 255) -> RasterImage {
         RasterImage(width: width, height: height, channels: 4,
                     pixels: (0..<(width * height)).flatMap { _ in [color.0, color.1, color.2, alpha] })
+    }
+
+    /// One PNG chunk: length, type, data, CRC.
+    public static func pngChunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
+        func be32(_ value: Int) -> [UInt8] { [UInt8(value >> 24 & 0xff), UInt8(value >> 16 & 0xff), UInt8(value >> 8 & 0xff), UInt8(value & 0xff)] }
+        let typed = Array(type.utf8) + data
+        return be32(data.count) + typed + be32(Int(crc32(typed)))
     }
 
     public static func crc32(_ bytes: [UInt8]) -> UInt32 {
