@@ -60,6 +60,22 @@ struct MisskeyProxyThroughNginxTests {
         let gif = try app.get(Self.proxy(remotes.plainBase + "/media/anim.gif", "&emoji"), headers: [("Accept", "image/webp,*/*")])
         let info = gif.body.withUnsafeBytes { try? Probe.run($0, limits: ImageLimits()) }
         #expect(gif.header("Content-Type") == "image/webp" && info?.isAnimated == true && info?.height == 128)
+        // An APNG emoji, re-encoded: a HEAD first, then what nginx stores is
+        // what a GET returns, for a later HEAD, a range and a conditional.
+        let apng = Self.proxy(remotes.plainBase + "/media/anim.png", "&emoji")
+        let webpOnly = [("Accept", "image/webp,*/*")]
+        let head = try app.get(apng, method: "HEAD", headers: webpOnly)
+        let full = try app.get(apng, headers: webpOnly)
+        let apngInfo = full.body.withUnsafeBytes { try? Probe.run($0, limits: ImageLimits()) }
+        #expect(head.status == 200 && full.status == 200 && apngInfo?.isAnimated == true && apngInfo?.height == 128, "\(full.status)")
+        let laterHead = try app.get(apng, method: "HEAD", headers: webpOnly)
+        #expect(laterHead.header("X-Cache-Status") == "HIT" && laterHead.header("Content-Length") == String(full.body.count))
+        let range = try app.get(apng, headers: webpOnly + [("Range", "bytes=0-99")])
+        #expect(range.status == 206 && range.body == Array(full.body.prefix(100)))
+        let etag = try #require(full.header("ETag"))
+        let conditional = try app.get(apng, headers: webpOnly + [("If-None-Match", etag)])
+        #expect(conditional.status == 304 && conditional.body.isEmpty)
+        #expect(try app.get(apng, headers: webpOnly).body == full.body)
         // url missing: 400, max-age=300.
         let missing = try app.get("/proxy/image.webp?emoji=1")
         #expect(missing.status == 400 && missing.header("Cache-Control") == "max-age=300")
